@@ -1,0 +1,2 @@
+"""optlab: optimization research in Python."""
+__version__ = "0.1.0"

@@ -1,0 +1,260 @@
+"""The kernel: Variable, Function and generation-ordered backpropagation.
+
+Every derivative is written with differentiable functions, so the graph of a gradient can itself be
+differentiated (``create_graph=True``). When no graph is wanted the same derivative code runs on bare
+ndarrays, at numpy speed: a function given no Variable returns a plain array and records nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import weakref
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+
+class Config:
+    """Global switch: record the graph or not (see `no_grad`)."""
+
+    enable_backprop = True
+
+
+@contextlib.contextmanager
+def using_config(name: str, value: Any) -> Iterator[None]:
+    """Set one `Config` attribute for the duration of a block, restoring the previous value."""
+    old = getattr(Config, name)
+    setattr(Config, name, value)
+    try:
+        yield
+    finally:
+        setattr(Config, name, old)
+
+
+def no_grad() -> contextlib.AbstractContextManager:
+    """Record no graph inside the block; nestable, restores the previous state on exit."""
+    return using_config("enable_backprop", False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager:
+    """Record the graph inside the block, even within `no_grad`."""
+    return using_config("enable_backprop", True)
+
+
+def as_data(data: Any, where: str = "Variable") -> np.ndarray:
+    """Convert to a float ndarray: floats keep their dtype, bool and int become float64."""
+    if isinstance(data, Variable):
+        raise TypeError(f"{where}: got a Variable where an array is expected (use .data)")
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"{where}: data is not a regular numeric array: {e}") from None
+    kind = arr.dtype.kind
+    if kind == "f":
+        return arr
+    if kind in "biu":
+        return arr.astype(np.float64)
+    raise TypeError(f"{where}: data must be numeric (bool, int or float), got dtype {arr.dtype}")
+
+
+class Variable:
+    """A node holding an ndarray, its gradient and the Function that created it."""
+
+    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
+    __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Variable -> Variable
+
+    def __init__(self, data: Any, name: str | None = None) -> None:
+        self.data = as_data(data)
+        self.name = name
+        self.grad: Variable | None = None
+        self.creator: Function | None = None
+        self.generation = 0
+
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = str(self.data).replace("\n", "\n" + " " * 9)
+        return f"variable({body})" if self.name is None else f"variable({body}, name={self.name!r})"
+
+    def cleargrad(self) -> None:
+        self.grad = None
+
+    def unchain(self) -> None:
+        """Forget the creator: this variable becomes a leaf."""
+        self.creator = None
+
+    def unchain_backward(self) -> None:
+        """Cut the whole graph behind this variable (truncated backprop)."""
+        funcs = [self.creator] if self.creator is not None else []
+        self.unchain()
+        while funcs:
+            for x in funcs.pop().inputs:
+                if isinstance(x, Variable) and x.creator is not None:
+                    funcs.append(x.creator)
+                    x.unchain()
+
+    def backward(self, retain_grad: bool = False, create_graph: bool = False, grad: Any = None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
+
+        A non-scalar output is seeded with ones (the gradient of ``sum(self)``), as DeZero does;
+        pass `grad` to seed with another cotangent of the same shape. With `create_graph` the
+        gradients are Variables with graphs of their own, ready to be differentiated again.
+        """
+        seed = _seed(self, grad, create_graph, "backward")
+        grads, reached = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
+        for v in reached:
+            if v.creator is not None and not retain_grad:
+                continue
+            g = grads[id(v)]
+            if create_graph:
+                g = g if isinstance(g, Variable) else Variable(g)
+                v.grad = g if v.grad is None else v.grad + g
+            else:
+                g = np.asarray(g.data if isinstance(g, Variable) else g)
+                v.grad = _new_variable(g) if v.grad is None else _new_variable(v.grad.data + g)
+
+
+def _new_variable(data: np.ndarray) -> Variable:
+    """Wrap an ndarray without the checks of `Variable.__init__` (the hot path of every op)."""
+    v = Variable.__new__(Variable)
+    v.data = data
+    v.name = None
+    v.grad = None
+    v.creator = None
+    v.generation = 0
+    return v
+
+
+class Function:
+    """One recorded operation: `forward` on ndarrays, `backward` with differentiable functions.
+
+    ``backward(gy, y, *xs, **kwargs)`` returns one gradient per input (None for a constant). It gets
+    Variables when a graph of the gradient is wanted and bare ndarrays otherwise, so write it with
+    ``optlab.autodiff.functions`` and numpy operators only. Built-ins give one VJP per input in `vjps`.
+    """
+
+    __slots__ = ("inputs", "output", "generation", "kwargs")
+    vjps: tuple = ()
+
+    def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
+        xs = []
+        generation = -1
+        for x in inputs:
+            if isinstance(x, Variable):
+                xs.append(x.data)
+                if x.generation > generation:
+                    generation = x.generation
+            else:
+                xs.append(x)
+        try:
+            y = self.forward(*xs, **kwargs)
+        except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
+            shapes = ", ".join(str(np.shape(x)) for x in xs)
+            raise type(e)(f"{type(self).__name__}: {e} (input shapes: {shapes})") from None
+        if generation < 0:
+            return y  # no Variable in sight: a plain array, nothing to record
+        out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
+        if Config.enable_backprop:
+            self.inputs = inputs
+            self.kwargs = kwargs
+            self.generation = generation
+            self.output = weakref.ref(out)
+            out.creator = self
+            out.generation = generation + 1
+        return out
+
+    def forward(self, *xs: Any, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
+        return [vjp(gy, y, *xs, **kwargs) if isinstance(x, Variable) else None
+                for x, vjp in zip(self.inputs, self.vjps)]
+
+
+def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
+    """The cotangent that starts backpropagation: ones, or `grad` checked against y's shape."""
+    if grad is None:
+        seed = np.ones_like(y.data)
+    else:
+        if not isinstance(grad, Variable):
+            grad = as_data(grad, f"{where}: seed gradient")
+        if grad.shape != y.shape:
+            raise ValueError(f"{where}: seed gradient has shape {grad.shape} "
+                             f"but the output has shape {y.shape}")
+        seed = grad
+    if create_graph:
+        return seed if isinstance(seed, Variable) else Variable(seed)
+    return seed.data if isinstance(seed, Variable) else seed
+
+
+def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
+              stop_generation: int = 0) -> tuple[dict[int, Any], list[Variable]]:
+    """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
+
+    Returns the gradients by variable id and the variables reached, in order of first arrival.
+    Gradients of intermediate variables are dropped once used unless `keep` is True or holds their
+    id. Functions older than `stop_generation` cannot lead to a wanted input and are not visited.
+    """
+    grads: dict[int, Any] = {id(y): seed}
+    reached = [y]
+    heap: list = []
+    seen: set[int] = set()
+    counter = itertools.count()
+
+    def push(f: Function | None) -> None:
+        if f is not None and f.generation >= stop_generation and id(f) not in seen:
+            seen.add(id(f))
+            heapq.heappush(heap, (-f.generation, next(counter), f))
+
+    push(y.creator)
+    with using_config("enable_backprop", create_graph):
+        while heap:
+            f = heapq.heappop(heap)[2]
+            out = f.output()
+            k = id(out)
+            gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
+            if create_graph:
+                gxs = f.backward(gy, out, *f.inputs, **f.kwargs)
+            else:
+                xs = [x.data if isinstance(x, Variable) else x for x in f.inputs]
+                gxs = f.backward(gy, out.data, *xs, **f.kwargs)
+            for x, gx in zip(f.inputs, gxs):
+                if gx is None or not isinstance(x, Variable):
+                    continue
+                if np.shape(gx) != x.shape:
+                    raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
+                                       f"{np.shape(gx)} for an input of shape {x.shape}")
+                k = id(x)
+                if k in grads:
+                    grads[k] = grads[k] + gx
+                else:
+                    grads[k] = gx
+                    reached.append(x)
+                    push(x.creator)
+    return grads, reached
+
+
+def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None,
+              create_graph: bool = False) -> list[Any]:
+    """d(y)/d(inputs) as a list (None where y does not depend on an input), like torch.autograd.grad.
+
+    No `.grad` is touched. Inputs may be intermediate variables: backpropagation stops there.
+    """
+    seed = _seed(y, grad, create_graph, "gradients")
+    keep = {id(x) for x in inputs}
+    stop = min((x.generation for x in inputs), default=0)
+    grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop)
+    out = []
+    for x in inputs:
+        g = grads.get(id(x))
+        if g is not None and not isinstance(g, Variable):
+            g = _new_variable(np.asarray(g))
+        out.append(g)
+    return out

@@ -1,0 +1,341 @@
+"""Differentiable functions (imported as F): each forward and its derivative side by side.
+
+A primitive is a numpy forward and one vector-Jacobian product per input, ``vjp(gy, y, *xs)``,
+written with these same functions, so derivatives of any order come for free. Given bare arrays a
+function returns a bare array: that is how first-order backward runs at numpy speed. Broadcasting
+follows numpy; `sum_to` undoes it in the backward pass.
+"""
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import scipy.special
+
+from .core import Function, Variable
+
+Shape = Sequence[int]
+
+
+def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
+    """A differentiable function from a numpy `forward` and one VJP per input (None: not differentiable)."""
+    cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
+
+    def apply(*args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if isinstance(a, Variable):
+                return cls()(*args, **kwargs)
+        return forward(*args, **kwargs)
+
+    apply.__name__ = apply.__qualname__ = name
+    apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
+    apply.Function = cls
+    return apply
+
+
+def _data(x: Any) -> Any:
+    """The ndarray behind x: masks and indices are constants, never differentiated."""
+    return x.data if isinstance(x, Variable) else x
+
+
+def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    return tuple(a % ndim for a in ((axis,) if np.isscalar(axis) else axis))
+
+
+def _kept_shape(shape: Shape, axis: Any) -> tuple[int, ...]:
+    """The shape a reduction over `axis` has with keepdims=True."""
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+# ----------------------------------------------------------------------------------------------
+# Shape: every broadcast in a forward pass is undone by sum_to in the backward pass.
+
+def _numpy_sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1)
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+_reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape))
+_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape))
+_sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape))
+
+
+def reshape(x: Any, shape: Shape) -> Any:
+    shape = (shape,) if np.isscalar(shape) else tuple(shape)
+    return x if np.shape(_data(x)) == shape else _reshape(x, shape=shape)
+
+
+def broadcast_to(x: Any, shape: Shape) -> Any:
+    shape = tuple(shape)
+    return x if np.shape(_data(x)) == shape else _broadcast_to(x, shape=shape)
+
+
+def sum_to(x: Any, shape: Shape) -> Any:
+    """Sum x down to `shape`: the adjoint of broadcasting."""
+    shape = tuple(shape)
+    return x if np.shape(_data(x)) == shape else _sum_to(x, shape=shape)
+
+
+def _inverse_axes(axes: Any, ndim: int) -> Any:
+    return None if axes is None else tuple(np.argsort([a % ndim for a in axes]))
+
+
+transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
+                      lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)))
+
+
+def _mT(x: Any) -> Any:
+    """Swap the last two axes (matrix transpose over a batch)."""
+    n = np.ndim(_data(x))
+    return transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def expand_dims(x: Any, axis: int | Sequence[int]) -> Any:
+    return reshape(x, np.expand_dims(_data(x), axis).shape)
+
+
+def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> Any:
+    return reshape(x, np.squeeze(_data(x), axis).shape)
+
+
+def _is_basic_index(index: Any) -> bool:
+    """Basic indexing (ints, slices, None, Ellipsis) never repeats an element."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
+
+
+def _scatter_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if _is_basic_index(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+getitem = primitive("getitem", lambda x, index: x[index],
+                    lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape))
+_getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index))
+
+
+class Concatenate(Function):
+    """Join along an axis; the gradient of each input is its slice of the output's gradient."""
+
+    __slots__ = ()
+
+    def forward(self, *xs: np.ndarray, axis: int = 0) -> np.ndarray:
+        return np.concatenate(xs, axis=axis)
+
+    def backward(self, gy: Any, y: Any, *xs: Any, axis: int = 0) -> list:
+        axis %= np.ndim(_data(y))
+        grads, start = [], 0
+        for x, given in zip(xs, self.inputs):
+            stop = start + x.shape[axis]
+            if isinstance(given, Variable):
+                grads.append(getitem(gy, index=(slice(None),) * axis + (slice(start, stop),)))
+            else:
+                grads.append(None)
+            start = stop
+        return grads
+
+
+def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
+    return Concatenate()(*xs, axis=axis)
+
+
+def stack(xs: Sequence[Any], axis: int = 0) -> Any:
+    ndim = np.ndim(_data(xs[0])) + 1
+    return concatenate([expand_dims(x, axis % ndim) for x in xs], axis=axis)
+
+
+# ----------------------------------------------------------------------------------------------
+# Elementwise: forward, then d/d(each input), one line each.
+
+add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(g, b.shape))
+sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape))
+mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), lambda g, y, a, b: sum_to(g * a, b.shape))
+div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
+                lambda g, y, a, b: sum_to(-g * y / b, b.shape))
+neg = primitive("neg", np.negative, lambda g, y, x: -g)
+pow = primitive("pow", operator.pow, lambda g, y, a, b: sum_to(g * (b * a ** (b - 1)), a.shape),
+                lambda g, y, a, b: sum_to(g * y * log(a), b.shape))
+exp = primitive("exp", np.exp, lambda g, y, x: g * y)
+log = primitive("log", np.log, lambda g, y, x: g / x)
+log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x))
+sqrt = primitive("sqrt", np.sqrt, lambda g, y, x: g / (2.0 * y))
+sin = primitive("sin", np.sin, lambda g, y, x: g * cos(x))
+cos = primitive("cos", np.cos, lambda g, y, x: -g * sin(x))
+tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y))
+tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y))
+sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)))
+softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x))
+relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: g * (_data(x) > 0))
+abs = primitive("abs", np.abs, lambda g, y, x: g * np.sign(_data(x)))
+maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(g * (_data(a) >= _data(b)), a.shape),
+                    lambda g, y, a, b: sum_to(g * (_data(a) < _data(b)), b.shape))
+minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(g * (_data(a) <= _data(b)), a.shape),
+                    lambda g, y, a, b: sum_to(g * (_data(a) > _data(b)), b.shape))
+_where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
+                   lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
+clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: g * ((_data(x) >= lo) & (_data(x) <= hi)), None, None)
+
+
+def where(condition: Any, a: Any, b: Any) -> Any:
+    """Elementwise choice; the condition is a constant mask."""
+    return _where(np.asarray(_data(condition), dtype=bool), a, b)
+
+
+def square(x: Any) -> Any:
+    return x ** 2
+
+
+# ----------------------------------------------------------------------------------------------
+# Reductions (numpy's axis and keepdims).
+
+def _unreduce(g: Any, shape: Shape, axis: Any) -> Any:
+    """Put the reduced axes back (size 1) so g broadcasts against the input."""
+    return reshape(g, _kept_shape(shape, axis))
+
+
+sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+                lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape))
+
+
+def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
+    """Where x attains its reduced extreme y; ties share the gradient equally."""
+    hit = _data(x) == np.reshape(_data(y), _kept_shape(x.shape, axis))
+    return hit / np.sum(hit, axis=axis, keepdims=True)
+
+
+max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
+                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis))
+min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
+                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis))
+logsumexp = primitive(
+    "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
+    lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)))
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    s = sum(x, axis=axis, keepdims=keepdims)
+    return s * (np.size(_data(s)) / np.size(_data(x)))
+
+
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    """Vector norm along `axis` (2 by default; 1 and inf too). Not differentiable at 0 for ord 2."""
+    if ord is None or ord == 2:
+        return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return sum(abs(x), axis=axis, keepdims=keepdims)
+    if ord == np.inf:
+        return max(abs(x), axis=axis, keepdims=keepdims)
+    raise ValueError(f"norm: ord must be None, 1, 2 or inf, got {ord!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Linear algebra.
+
+_matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(matmul(g, _mT(b)), a.shape),
+                    lambda g, y, a, b: sum_to(matmul(_mT(a), g), b.shape))
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """numpy's matmul, batched; 1-D operands are promoted to matrices and the extra axis removed."""
+    da, db = np.ndim(_data(a)), np.ndim(_data(b))
+    if da == 0 or db == 0:
+        raise ValueError(f"matmul: operands must have at least one dimension, got shapes "
+                         f"{np.shape(_data(a))} and {np.shape(_data(b))}")
+    if da >= 2 and db >= 2:
+        return _matmul(a, b)
+    y = _matmul(a if da >= 2 else reshape(a, (1, -1)), b if db >= 2 else reshape(b, (-1, 1)))
+    shape = np.shape(_data(y))
+    if da == 1:
+        shape = shape[:-2] + shape[-1:]
+    if db == 1:
+        shape = shape[:-1]
+    return reshape(y, shape)
+
+
+def dot(a: Any, b: Any) -> Any:
+    """numpy's dot for vectors and matrices (use matmul for batches)."""
+    if np.ndim(_data(a)) > 2 or np.ndim(_data(b)) > 2:
+        raise ValueError("dot: operands of more than 2 dimensions are ambiguous; use matmul")
+    return matmul(a, b)
+
+
+def outer(a: Any, b: Any) -> Any:
+    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+
+
+def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
+    gb = solve(_mT(a), g)
+    return -outer(gb, y) if np.ndim(_data(y)) == 1 else -matmul(gb, _mT(y))
+
+
+solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g))
+
+
+# ----------------------------------------------------------------------------------------------
+# Learning.
+
+def linear(x: Any, W: Any, b: Any = None) -> Any:
+    y = matmul(x, W)
+    return y if b is None else y + b
+
+
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+softmax = primitive("softmax", _softmax,
+                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)))
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax_cross_entropy(x: Any, t: Any) -> Any:
+    """Mean cross entropy of logits x (N, C) against integer labels t (N,)."""
+    t = np.asarray(_data(t)).astype(np.intp)
+    n = np.shape(_data(x))[0]
+    if t.shape != (n,):
+        raise ValueError(f"softmax_cross_entropy: labels of shape {t.shape} do not fit logits of "
+                         f"shape {np.shape(_data(x))}")
+    return -mean(getitem(log_softmax(x), index=(np.arange(n), t)))
+
+
+def mse(a: Any, b: Any) -> Any:
+    """Mean squared error over all elements."""
+    return mean((a - b) ** 2)
+
+
+def binary_cross_entropy_with_logits(x: Any, t: Any) -> Any:
+    """Mean of log(1 + e^x) - t x: binary cross entropy on logits, stable for large |x|."""
+    return mean(softplus(x) - x * t)
+
+
+# ----------------------------------------------------------------------------------------------
+# Operators on Variable.
+
+def _install_operators() -> None:
+    flip = lambda f: lambda a, b: f(b, a)  # noqa: E731  (reflected operator)
+    ops = {"__add__": add, "__radd__": flip(add), "__sub__": sub, "__rsub__": flip(sub),
+           "__mul__": mul, "__rmul__": flip(mul), "__truediv__": div, "__rtruediv__": flip(div),
+           "__pow__": pow, "__rpow__": flip(pow), "__matmul__": matmul, "__rmatmul__": flip(matmul),
+           "__neg__": neg, "__abs__": abs, "__getitem__": lambda x, index: getitem(x, index=index),
+           "reshape": lambda x, *shape: reshape(x, shape[0] if len(shape) == 1 and not np.isscalar(shape[0]) else shape),
+           "transpose": lambda x, *axes: transpose(x, axes or None),
+           "T": property(lambda x: transpose(x)),
+           "sum": lambda x, axis=None, keepdims=False: sum(x, axis=axis, keepdims=keepdims)}
+    for name, fn in ops.items():
+        setattr(Variable, name, fn)
+
+
+_install_operators()

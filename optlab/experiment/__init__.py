@@ -1,0 +1,1 @@
+"""Experiments from YAML: config, grid, runner, executors, store, reports."""
