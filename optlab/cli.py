@@ -16,6 +16,42 @@ def command(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> Call
     return register
 
 
+GRAPH_FUNCS = ("abs", "cos", "exp", "log", "log1p", "neg", "relu", "sigmoid", "sin", "softplus", "sqrt",
+               "tan", "tanh")
+
+
+def _graph_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--func", default="tanh", help=f"elementwise function: {', '.join(GRAPH_FUNCS)}")
+    p.add_argument("--order", type=int, default=1, help="derivative order to draw (0: the function)")
+    p.add_argument("--x", type=float, default=1.0, help="point where the graph is recorded")
+    p.add_argument("--verbose", action="store_true", help="label variables with shape and dtype")
+    p.add_argument("-o", "--out", default="graph.png", help="image path (.png, .svg or .pdf)")
+
+
+@command("graph", _graph_args)
+def graph(args: argparse.Namespace) -> int:
+    """Draw the computational graph of the n-th derivative of an elementwise function."""
+    if args.func not in GRAPH_FUNCS:
+        print(f"optlab graph: unknown function {args.func!r}; choose one of: {', '.join(GRAPH_FUNCS)}",
+              file=sys.stderr)
+        return 2
+    if args.order < 0:
+        print(f"optlab graph: --order must be 0 or more, got {args.order}", file=sys.stderr)
+        return 2
+    from optlab.autodiff import Variable, functions, plot_graph  # lazy: keeps `optlab --help` fast
+
+    x = Variable(args.x, name="x")
+    y = getattr(functions, args.func)(x)
+    y.name = "y"
+    for k in range(1, args.order + 1):
+        x.cleargrad()
+        y.backward(create_graph=True)
+        y = x.grad if x.grad is not None else Variable(0.0)  # None: no longer depends on x
+        y.name = "y" + "'" * k if k <= 3 else f"y({k})"
+    print(plot_graph(y, args.out, verbose=args.verbose))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
