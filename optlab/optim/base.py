@@ -1,0 +1,67 @@
+"""The Optimizer base class: a typed parameter model and the `init`/`step` shape every method shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pydantic
+
+from .oracle import Oracle
+
+
+class ParameterError(ValueError):
+    """A bad parameter value: names the plugin, the parameter and what is allowed."""
+
+
+class Params(pydantic.BaseModel):
+    """Base of every parameter model: unknown parameters are errors, values are checked on assignment."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+
+def validate_params(model: type[Params], owner: str, params: dict[str, Any]) -> Params:
+    """Build `model` from `params`, turning pydantic's report into one line per problem."""
+    try:
+        return model(**params)
+    except pydantic.ValidationError as e:
+        problems = []
+        for err in e.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(parameters)"
+            msg = "unknown parameter" if err["type"] == "extra_forbidden" else err["msg"]
+            allowed = ", ".join(model.model_fields)
+            hint = f" (parameters: {allowed})" if err["type"] == "extra_forbidden" else ""
+            problems.append(f"{owner}: parameter '{where}': {msg}{hint}, got {err.get('input')!r}")
+        raise ParameterError("; ".join(problems)) from None
+
+
+@dataclass
+class State:
+    """Where an optimizer stands: the iterate, its value and gradient (None if not computed), and its own fields."""
+
+    x: np.ndarray
+    f: float
+    g: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Optimizer:
+    """Base of optimizer plugins: set `name`, `order` (0, 1, 2) and a `Params` model; write `init` and `step`.
+
+    The runner owns the loop (convergence test, budgets, divergence, the trace), so a step only moves.
+    A black-box method may instead define ``minimize(oracle, x0, budget, callback)``.
+    """
+
+    name: ClassVar[str] = ""
+    order: ClassVar[int] = 1
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, **params: Any) -> None:
+        self.params = validate_params(type(self).Params, f"optimizer '{self.name}'", params)
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
+        f, g = oracle.f_and_grad(x0)
+        return State(x=x0, f=f, g=g)
+
+    def step(self, oracle: Oracle, state: State) -> State:
+        raise NotImplementedError(f"{type(self).__name__}.step")

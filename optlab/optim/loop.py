@@ -1,0 +1,95 @@
+"""The loop every method runs in: one convergence test, budgets, divergence, and the trace."""
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from .base import Optimizer, State
+from .oracle import BudgetExhausted, Oracle
+from .problem import Problem
+from .stopping import Budget, Stopping
+
+STATUS = {"converged": 0, "max_iter": 1, "budget": 2, "time_limit": 3, "diverged": 4, "error": 5}
+
+
+class Tracker:
+    """Judges and records iterates: the same for our loop and for a black box's callback."""
+
+    def __init__(self, problem: Problem, oracle: Oracle, stopping: Stopping, callback: Callable | None) -> None:
+        self.problem, self.oracle, self.stopping, self.callback = problem, oracle, stopping, callback
+        self.trace: list[dict[str, Any]] = []
+        self.start = time.perf_counter()
+        self.f0 = self.g0norm = None
+        self.reason: str | None = None
+        self.best: tuple[np.ndarray, float, np.ndarray | None] | None = None
+
+    def record(self, x: np.ndarray, f: float, g: np.ndarray | None) -> str | None:
+        """Record iterate x; return the run's end status if it should stop here, else None."""
+        gnorm = None if g is None else float(np.linalg.norm(g))
+        c = self.oracle.counts
+        self.trace.append({"iter": len(self.trace), "f": float(f), "gnorm": gnorm, "nfev": c.nfev,
+                           "ngev": c.ngev, "nhvp": c.nhvp, "nhess": c.nhess,
+                           "seconds": time.perf_counter() - self.start})
+        self.best = (x, float(f), g)
+        if self.callback is not None:
+            self.callback(self.trace[-1])
+        if not np.isfinite(f) or (gnorm is not None and not np.isfinite(gnorm)) or not np.all(np.isfinite(x)):
+            return "diverged"
+        if self.f0 is None:
+            self.f0, self.g0norm = float(f), gnorm
+        self.reason = self.stopping.reason(float(f), gnorm, self.f0, self.g0norm, self.problem.f_star)
+        return "converged" if self.reason else None
+
+
+def _result(tracker: Tracker, status: str, message: str) -> OptimizeResult:
+    c = tracker.oracle.counts
+    x, f, g = tracker.best if tracker.best is not None else (tracker.problem.x0, np.nan, None)
+    return OptimizeResult(x=x, fun=f, jac=g, nit=max(len(tracker.trace) - 1, 0), nfev=c.nfev, njev=c.ngev,
+                          nhev=c.nhvp + c.nhess, status=STATUS[status], success=status == "converged",
+                          message=message, status_name=status, counts=c.as_dict(), trace=tracker.trace,
+                          wall_seconds=time.perf_counter() - tracker.start)
+
+
+def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping: Stopping | None = None,
+        seed: int = 0, callback: Callable[[dict], None] | None = None) -> OptimizeResult:
+    """Minimize `problem` with `optimizer` under one budget and one convergence test.
+
+    Returns scipy's OptimizeResult fields (x, fun, jac, nit, nfev, njev, nhev, status, success,
+    message) plus `status_name`, `counts` and the per-iteration `trace`. A method's exception ends
+    the run with status "error" and its traceback in the message; it is never raised.
+    """
+    budget, stopping = budget or Budget(), stopping or Stopping()
+    rng = np.random.default_rng(seed)
+    oracle = Oracle(problem, max_calls=budget.oracle_calls, max_seconds=budget.seconds)
+    tracker = Tracker(problem, oracle, stopping, callback)
+    x0 = problem.x0.copy()
+    try:
+        if hasattr(optimizer, "minimize"):
+            status = optimizer.minimize(oracle, x0, budget, tracker.record) or "max_iter"
+            return _result(tracker, status, _message(status, tracker))
+        if problem.resample is not None:
+            problem.resample(rng)
+        state = optimizer.init(oracle, x0)
+        status = tracker.record(state.x, state.f, state.g)
+        while status is None:
+            if len(tracker.trace) > budget.iterations:
+                status = "max_iter"
+                break
+            if problem.resample is not None:
+                problem.resample(rng)
+            state = optimizer.step(oracle, state)
+            status = tracker.record(state.x, state.f, state.g)
+        return _result(tracker, status, _message(status, tracker))
+    except BudgetExhausted as e:
+        return _result(tracker, e.status, str(e))
+    except Exception:
+        return _result(tracker, "error", traceback.format_exc())
+
+
+def _message(status: str, tracker: Tracker) -> str:
+    return {"converged": f"converged ({tracker.reason})",
+            "max_iter": "iteration budget used", "diverged": "non-finite value or gradient"}.get(status, status)

@@ -1,0 +1,41 @@
+"""What an optimizer is run on: an objective written with F, a start point, and what is known of the answer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..autodiff.core import as_data
+
+
+@dataclass
+class Problem:
+    """An unconstrained minimization problem.
+
+    `objective(x)` takes a Variable (or a plain array) and is written with
+    `optlab.autodiff.functions`, so the oracle differentiates it to any order. A problem may also
+    give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out); the oracle counts them the same.
+    A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
+    """
+
+    name: str
+    objective: Callable[[Any], Any]
+    x0: np.ndarray
+    f_star: float | None = None
+    x_star: np.ndarray | None = None
+    local_minima: tuple[float, ...] = ()
+    gradient: Callable[[np.ndarray], np.ndarray] | None = None
+    hessian: Callable[[np.ndarray], np.ndarray] | None = None
+    hvp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+    resample: Callable[[np.random.Generator], None] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.x0 = as_data(self.x0, f"problem {self.name!r}: x0").copy()
+        if self.x0.ndim != 1:
+            raise ValueError(f"problem {self.name!r}: x0 must be a 1-D array, got shape {self.x0.shape}")
+
+    @property
+    def n(self) -> int:
+        return self.x0.size

@@ -1,0 +1,117 @@
+"""Plugin discovery: built-ins, installed packages (entry-point group "optlab") and local files, one way in."""
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+
+KINDS = {"optimizers": "optimizer", "problems": "problem", "transforms": "transform",
+         "executors": "executor", "reports": "report"}
+
+
+class PluginError(ValueError):
+    """A plugin could not be loaded, or two plugins claim the same name."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One thing a plugin provides: its kind, name, the object, and where it came from."""
+
+    kind: str
+    name: str
+    obj: Any
+    source: str
+
+
+class Registry:
+    """Everything the loaded plugins provide, by kind and name."""
+
+    def __init__(self, files: Iterable[str | os.PathLike] = ()) -> None:
+        self.pm = pluggy.PluginManager("optlab")
+        self.pm.add_hookspecs(hookspecs)
+        self.sources: dict[str, str] = {}
+        self._load_entry_points()
+        for path in files:
+            self.load_file(path)
+
+    def _load_entry_points(self) -> None:
+        """Entry points of group "optlab"; with OPTLAB_DISABLE_PLUGIN_AUTOLOAD set, only optlab's own."""
+        only_builtins = bool(os.environ.get("OPTLAB_DISABLE_PLUGIN_AUTOLOAD"))
+        for ep in importlib.metadata.entry_points(group="optlab"):
+            dist = ep.dist.name if ep.dist is not None else "?"
+            if only_builtins and dist != "optlab":
+                continue
+            if self.pm.get_plugin(ep.name) is not None:
+                continue  # the same distribution seen twice on sys.path
+            try:
+                module = ep.load()
+            except Exception as e:
+                raise PluginError(f"plugin {ep.name!r} from package {dist}: cannot be loaded: {e}") from None
+            source = "built-in" if dist == "optlab" else f"package {dist} {ep.dist.version if ep.dist else ''}".strip()
+            self._register(module, ep.name, source)
+
+    def load_file(self, path: str | os.PathLike) -> None:
+        """Register a local plugin file (`--plugin path.py`, or `plugins:` in a config)."""
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise PluginError(f"plugin file {str(path)!r} does not exist")
+        name = f"file:{path}"
+        if self.pm.get_plugin(name) is not None:
+            return
+        spec = importlib.util.spec_from_file_location(f"optlab_local_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise PluginError(f"plugin file {str(path)!r}: cannot be loaded: {type(e).__name__}: {e}") from None
+        self._register(module, name, f"file {path}")
+
+    def _register(self, plugin: Any, name: str, source: str) -> None:
+        self.pm.register(plugin, name=name)
+        self.sources[name] = source
+        self.entries()  # fail now, naming both sources, if a name is taken twice
+
+    def entries(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
+        """{kind: {name: Entry}} over every registered plugin, checking names are unique."""
+        out: dict[str, dict[str, Entry]] = {}
+        for k in ([kind] if kind else KINDS):
+            found: dict[str, Entry] = {}
+            for impl in getattr(self.pm.hook, f"optlab_{k}").get_hookimpls():
+                provided = impl.function()
+                items = provided.items() if isinstance(provided, dict) else ((o.name, o) for o in provided)
+                for name, obj in items:
+                    entry = Entry(KINDS[k], name, obj, self.sources.get(impl.plugin_name, impl.plugin_name))
+                    if name in found and found[name].obj is not obj:
+                        raise PluginError(f"{KINDS[k]} {name!r} is defined twice: by {found[name].source} "
+                                          f"and by {entry.source}")
+                    found[name] = entry
+            out[k] = found
+        return out
+
+    def get(self, kind: str, name: str) -> Any:
+        """The object registered as `name` of `kind`, or an error suggesting the closest name."""
+        found = self.entries(kind)[kind]
+        if name not in found:
+            close = difflib.get_close_matches(name, found, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(found))}"
+            raise PluginError(f"unknown {KINDS[kind]} {name!r}{hint}")
+        return found[name].obj
+
+
+_default: Registry | None = None
+
+
+def registry() -> Registry:
+    """The process-wide registry of installed plugins, loaded once."""
+    global _default
+    if _default is None:
+        _default = Registry()
+    return _default
