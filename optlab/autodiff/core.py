@@ -117,7 +117,9 @@ class Variable:
                 g = g if isinstance(g, Variable) else Variable(g)
                 v.grad = g if v.grad is None else v.grad + g
             else:
-                g = np.asarray(g.data if isinstance(g, Variable) else g)
+                # a private, writable copy: backward may return read-only broadcast views, the
+                # user's seed, or one array for several inputs (a + b)
+                g = np.array(g.data if isinstance(g, Variable) else g)
                 v.grad = _new_variable(g) if v.grad is None else _new_variable(v.grad.data + g)
 
 
@@ -157,7 +159,12 @@ class Function:
             y = self.forward(*xs, **kwargs)
         except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
             shapes = ", ".join(str(np.shape(x)) for x in xs)
-            raise type(e)(f"{type(self).__name__}: {e} (input shapes: {shapes})") from None
+            message = f"{type(self).__name__}: {e} (input shapes: {shapes})"
+            try:
+                error = type(e)(message)
+            except TypeError:  # numpy's UFuncTypeError family takes (ufunc, dtypes), not a message
+                error = TypeError(message)
+            raise error from None
         if generation < 0:
             return y  # no Variable in sight: a plain array, nothing to record
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))

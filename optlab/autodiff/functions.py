@@ -163,7 +163,7 @@ div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
                 lambda g, y, a, b: sum_to(-g * y / b, b.shape))
 neg = primitive("neg", np.negative, lambda g, y, x: -g)
 pow = primitive("pow", operator.pow, lambda g, y, a, b: sum_to(g * (b * a ** (b - 1)), a.shape),
-                lambda g, y, a, b: sum_to(g * y * log(a), b.shape))
+                lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape))
 exp = primitive("exp", np.exp, lambda g, y, x: g * y)
 log = primitive("log", np.log, lambda g, y, x: g / x)
 log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x))
@@ -183,6 +183,11 @@ minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(g * (_data(
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
                    lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
 clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: g * ((_data(x) >= lo) & (_data(x) <= hi)), None, None)
+
+
+def _log_base(a: Any) -> Any:
+    """log of a pow base; a Python number stays a Python float so float32 exponents stay float32."""
+    return float(np.log(a)) if isinstance(a, (int, float)) else log(a)
 
 
 def where(condition: Any, a: Any, b: Any) -> Any:
@@ -209,7 +214,7 @@ sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis,
 def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
     """Where x attains its reduced extreme y; ties share the gradient equally."""
     hit = _data(x) == np.reshape(_data(y), _kept_shape(x.shape, axis))
-    return hit / np.sum(hit, axis=axis, keepdims=True)
+    return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(_data(y).dtype)  # float32 stays float32
 
 
 max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
@@ -252,6 +257,9 @@ def matmul(a: Any, b: Any) -> Any:
                          f"{np.shape(_data(a))} and {np.shape(_data(b))}")
     if da >= 2 and db >= 2:
         return _matmul(a, b)
+    sa, sb = np.shape(_data(a)), np.shape(_data(b))
+    if sa[-1] != sb[-2 if db >= 2 else 0]:  # checked here: the error would show the promoted shapes
+        raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned: {sa[-1]} != {sb[-2 if db >= 2 else 0]}")
     y = _matmul(a if da >= 2 else reshape(a, (1, -1)), b if db >= 2 else reshape(b, (-1, 1)))
     shape = np.shape(_data(y))
     if da == 1:
