@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -49,6 +50,87 @@ def graph(args: argparse.Namespace) -> int:
         y = x.grad if x.grad is not None else Variable(0.0)  # None: no longer depends on x
         y.name = "y" + "'" * k if k <= 3 else f"y({k})"
     print(plot_graph(y, args.out, verbose=args.verbose))
+    return 0
+
+
+def _fail(message: str) -> int:
+    """One line on stderr and exit status 2: the convention for bad input."""
+    print(f"optlab: {message}", file=sys.stderr)
+    return 2
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="experiment YAML file")
+    p.add_argument("--out", help="output folder (default: the config's `output`, else results/<name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. budget.iterations=50 (repeatable)")
+    p.add_argument("--executor", choices=None, help="serial, local or dask (default: the config's)")
+    p.add_argument("--workers", type=int, help="number of workers for local or dask")
+    p.add_argument("--fresh", action="store_true", help="discard stored results and run everything again")
+
+
+@command("run", _run_args)
+def run(args: argparse.Namespace) -> int:
+    """Run an experiment config; re-running resumes where it stopped."""
+    from optlab.experiment.config import ConfigError, load_config
+    from optlab.experiment.console import run_with_progress
+    from optlab.registry import PluginError
+
+    try:
+        config = load_config(args.config, args.overrides)
+        return run_with_progress(config, args)
+    except (ConfigError, PluginError) as e:
+        return _fail(str(e))
+
+
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="experiment YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+
+@command("validate", _validate_args)
+def validate(args: argparse.Namespace) -> int:
+    """Check a config and its plugins without running anything."""
+    from optlab.experiment.config import ConfigError, load_config
+    from optlab.experiment.runner import plan
+    from optlab.registry import PluginError
+
+    try:
+        specs = plan(load_config(args.config, args.overrides), args.config)
+    except (ConfigError, PluginError) as e:
+        return _fail(str(e))
+    print(f"{args.config}: valid, {len(specs)} runs")
+    return 0
+
+
+def _dir_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="an experiment's output folder")
+
+
+@command("show", _dir_args)
+def show(args: argparse.Namespace) -> int:
+    """List the stored runs of an experiment and its failures."""
+    from optlab.experiment.console import show_runs
+
+    return show_runs(args.dir)
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    _dir_args(p)
+    p.add_argument("--format", choices=["csv"], default="csv")
+    p.add_argument("--to", help="folder for the files (default: the experiment's folder)")
+
+
+@command("export", _export_args)
+def export(args: argparse.Namespace) -> int:
+    """Write the stored runs and traces as tidy CSV."""
+    from optlab.experiment.store import Store
+
+    if not (Path(args.dir) / "results.sqlite").exists():
+        return _fail(f"{args.dir}: no results.sqlite here")
+    with Store(args.dir) as store:
+        for path in store.export_csv(args.to or args.dir):
+            print(path)
     return 0
 
 
