@@ -61,6 +61,7 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
     Returns scipy's OptimizeResult fields (x, fun, jac, nit, nfev, njev, nhev, status, success,
     message) plus `status_name`, `counts` and the per-iteration `trace`. A method's exception ends
     the run with status "error" and its traceback in the message; it is never raised.
+    A black box's ``minimize`` returns a status, or (status, note) to add its own words to the message.
     """
     budget, stopping = budget or Budget(), stopping or Stopping()
     rng = np.random.default_rng(seed)
@@ -69,8 +70,10 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
     x0 = problem.x0.copy()
     try:
         if hasattr(optimizer, "minimize"):
-            status = optimizer.minimize(oracle, x0, budget, tracker.record) or "max_iter"
-            return _result(tracker, status, _message(status, tracker))
+            out = optimizer.minimize(oracle, x0, budget, tracker.record)
+            status, note = out if isinstance(out, tuple) else (out or "max_iter", None)
+            message = _message(status, tracker)
+            return _result(tracker, status, f"{message}; {note}" if note else message)
         if problem.resample is not None:
             problem.resample(rng)
         state = optimizer.init(oracle, x0)

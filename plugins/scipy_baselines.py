@@ -1,0 +1,218 @@
+"""scipy.optimize baselines, run through the same counting oracle and judged by the same convergence test.
+
+Each baseline is a black box: scipy owns its loop, we pass it the oracle's ``f``, ``grad`` and
+``hvp``/``hessian`` (so scipy's nfev/njev/nhev equal the oracle's counts), set scipy's own tolerances
+to zero (or as tight as scipy allows) so that optlab's test decides, and judge every iterate through
+scipy's ``callback(intermediate_result)``.
+
+Judging costs no oracle calls: the functions handed to scipy remember the values and gradients of
+the last few points they evaluated, keyed by the bytes of x. An iterate is recorded as soon as its
+gradient is known; trust-region methods call back before they evaluate the gradient at the new
+iterate, so such an iterate waits until scipy asks for that gradient, which it always does next.
+A stop decided there unwinds scipy by an exception; a stop decided in the callback raises
+``StopIteration``, scipy's own way to halt (scipy >= 1.11).
+
+Counts: scipy's nfev/njev equal the oracle's nfev/ngev. Its nhev equals nhvp for newton-cg and
+nhess for trust-exact; for trust-ncg and trust-krylov it is nhvp + 1, because scipy also counts one
+call of a placeholder Hessian it makes for itself (it returns None and costs nothing).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import scipy.optimize
+from pydantic import Field
+
+from optlab import hookimpl
+from optlab.optim import Budget, Optimizer, Oracle, Params
+
+Record = Callable[[np.ndarray, float, "np.ndarray | None"], "str | None"]
+
+
+class _Stop(Exception):
+    """Unwinds scipy when an iterate judged inside a function evaluation ends the run."""
+
+
+class _Judge:
+    """The functions scipy calls, wrapped to remember recent values and to feed iterates to `record`."""
+
+    KEEP = 8  # recent points remembered; an iterate's gradient comes within a couple of evaluations
+
+    def __init__(self, oracle: Oracle, record: Record, x0: np.ndarray) -> None:
+        self.oracle, self.record = oracle, record
+        self.values: OrderedDict[bytes, float] = OrderedDict()
+        self.grads: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self.pending: list[tuple[np.ndarray, float | None]] = [(x0.copy(), None)]
+        self.status: str | None = None
+        self.nonfinite = False
+
+    def _remember(self, table: OrderedDict, x: np.ndarray, value: Any) -> None:
+        table[x.tobytes()] = value
+        table.move_to_end(x.tobytes())
+        while len(table) > self.KEEP:
+            table.popitem(last=False)
+
+    def fun(self, x: np.ndarray) -> float:
+        f = self.oracle.f(x)
+        self.nonfinite |= not np.isfinite(f)
+        self._remember(self.values, x, f)
+        self._judge_pending(raise_with=_Stop)
+        return f
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        g = self.oracle.grad(x)
+        self.nonfinite |= not np.all(np.isfinite(g))
+        self._remember(self.grads, x, g)
+        last = self.oracle.last  # the kernel's gradient computes f too, for free
+        if last is not None and np.array_equal(last[0], x):
+            self._remember(self.values, x, last[1])
+        self._judge_pending(raise_with=_Stop)
+        return g
+
+    def callback(self, intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        self.pending.append((np.array(intermediate_result.x, dtype=float), float(intermediate_result.fun)))
+        self._judge_pending(raise_with=StopIteration)
+
+    def _judge_pending(self, raise_with: type[BaseException]) -> None:
+        """Record, in order, every waiting iterate whose f and gradient are known; raise to stop."""
+        while self.pending:
+            x, f = self.pending[0]
+            key = x.tobytes()
+            f = self.values.get(key) if f is None else f
+            if f is None or key not in self.grads:
+                return
+            self.pending.pop(0)
+            self.status = self.record(x, f, self.grads[key])
+            if self.status:
+                raise raise_with()
+
+    def flush(self) -> None:
+        """After scipy returns: record iterates still waiting, with their gradient if ever computed."""
+        for x, f in self.pending:
+            key = x.tobytes()
+            f = self.values.get(key, np.nan) if f is None else f
+            self.status = self.record(x, f, self.grads.get(key))
+            if self.status:
+                break
+        self.pending.clear()
+
+
+class ScipyMethod(Optimizer):
+    """Base of the baselines: `method` names scipy's, `order` what it uses of the oracle."""
+
+    method: ClassVar[str] = ""
+    tight: ClassVar[dict[str, float]] = {}
+
+    def scipy_options(self, budget: Budget) -> dict[str, Any]:
+        """scipy's options: ours, scipy's tolerances made tight, iterations from the budget."""
+        return {**self.tight, **self.params.model_dump(), "maxiter": budget.iterations}
+
+    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
+        """The second-order arguments of scipy.optimize.minimize, if the method uses any."""
+        return {}
+
+    def minimize(self, oracle: Oracle, x0: np.ndarray, budget: Budget, record: Record) -> str | tuple[str, str]:
+        """Run scipy from x0; return our status, with scipy's message when it stopped on its own."""
+        judge = _Judge(oracle, record, np.asarray(x0, dtype=float))
+        self.scipy_result = None  # scipy's own result (nfev, njev, nhev, message) when it returns
+        try:
+            res = scipy.optimize.minimize(judge.fun, judge.pending[0][0], jac=judge.grad, method=self.method,
+                                          callback=judge.callback, options=self.scipy_options(budget),
+                                          **self.derivatives(oracle))
+        except _Stop:
+            return judge.status
+        self.scipy_result = res
+        if judge.status:
+            return judge.status
+        judge.flush()
+        if judge.status:
+            return judge.status
+        note = f"scipy stopped on its own: {res.message} (scipy success={bool(res.success)})"
+        if res.nit >= budget.iterations:
+            return "max_iter", note
+        if judge.nonfinite or not np.isfinite(res.fun):
+            return "diverged", note
+        return "max_iter", note
+
+
+class _TrustParams(Params):
+    initial_trust_radius: float = Field(1.0, gt=0, description="starting trust-region radius")
+    max_trust_radius: float = Field(1000.0, gt=0, description="largest trust-region radius")
+    eta: float = Field(0.15, ge=0, lt=0.25, description="accept a step when actual/predicted reduction > eta")
+
+
+class BFGS(ScipyMethod):
+    """scipy's BFGS (dense inverse-Hessian update, Wolfe line search)."""
+
+    name, method, order = "scipy.bfgs", "BFGS", 1
+    tight = {"gtol": 0.0, "xrtol": 0.0}
+
+
+class LBFGSB(ScipyMethod):
+    """scipy's L-BFGS-B, unbounded here."""
+
+    name, method, order = "scipy.l-bfgs-b", "L-BFGS-B", 1
+    tight = {"gtol": 0.0, "ftol": 0.0, "maxfun": 2**31 - 1}
+
+    class Params(Params):
+        maxcor: int = Field(10, ge=1, description="number of stored correction pairs")
+
+
+class CG(ScipyMethod):
+    """scipy's nonlinear conjugate gradient (Polak-Ribiere)."""
+
+    name, method, order = "scipy.cg", "CG", 1
+    tight = {"gtol": 0.0}
+
+
+class NewtonCG(ScipyMethod):
+    """scipy's line-search Newton-CG with Hessian-vector products."""
+
+    name, method, order = "scipy.newton-cg", "Newton-CG", 2
+    tight = {"xtol": 0.0}
+
+    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
+        return {"hessp": oracle.hvp}
+
+
+class TrustNCG(ScipyMethod):
+    """scipy's trust-region Newton-CG (Steihaug) with Hessian-vector products."""
+
+    name, method, order = "scipy.trust-ncg", "trust-ncg", 2
+    tight = {"gtol": 0.0}
+    Params = _TrustParams
+
+    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
+        return {"hessp": oracle.hvp}
+
+
+class TrustKrylov(ScipyMethod):
+    """scipy's trust-region method with the GLTR Krylov subproblem solver and Hessian-vector products."""
+
+    name, method, order = "scipy.trust-krylov", "trust-krylov", 2
+    tight = {"gtol": 0.0}
+    Params = _TrustParams
+
+    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
+        return {"hessp": oracle.hvp}
+
+
+class TrustExact(ScipyMethod):
+    """scipy's nearly exact trust-region method with the full Hessian."""
+
+    name, method, order = "scipy.trust-exact", "trust-exact", 2
+    tight = {"gtol": 0.0}
+    Params = _TrustParams
+
+    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
+        return {"hess": oracle.hessian}
+
+
+BASELINES: list[type[ScipyMethod]] = [BFGS, LBFGSB, CG, NewtonCG, TrustNCG, TrustKrylov, TrustExact]
+
+
+@hookimpl
+def optlab_optimizers() -> list[type[Optimizer]]:
+    return list(BASELINES)
