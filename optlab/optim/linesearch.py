@@ -1,0 +1,136 @@
+"""Line searches along a direction d from x: Armijo backtracking and strong Wolfe (Nocedal & Wright 3.5/3.6).
+
+Both evaluate through ``oracle.f_and_grad`` (or any callable x -> (f, g)), so every trial point is
+counted by the oracle and the accepted point comes back with its value and gradient: the caller's
+State stays exact without another call. A search that cannot find an acceptable step returns
+``alpha == 0`` with the start point, so a step can report "no progress" instead of looping.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+FG = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+class LineSearchResult(NamedTuple):
+    """The accepted step length and the point it gives, with f and g there; `success` if the conditions hold."""
+
+    alpha: float
+    x: np.ndarray
+    f: float
+    g: np.ndarray
+    success: bool
+    nevals: int
+
+
+def _fg(oracle: Any) -> FG:
+    return getattr(oracle, "f_and_grad", oracle)
+
+
+def armijo(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, step: float = 1.0,
+           c1: float = 1e-4, shrink: float = 0.5, max_steps: int = 30) -> LineSearchResult:
+    """Backtrack alpha = step, shrink*step, ... until f(x + alpha d) <= f + c1 alpha g.d (sufficient decrease).
+
+    Each trial costs one ``f_and_grad``; gradients at rejected points are wasted, but the accepted
+    point needs its gradient anyway and one combined call is cheaper than f then grad.
+    """
+    fg, slope = _fg(oracle), float(g @ d)
+    if not slope < 0:
+        return LineSearchResult(0.0, x, f, g, False, 0)
+    alpha = step
+    for k in range(1, max_steps + 1):
+        x_new = x + alpha * d
+        f_new, g_new = fg(x_new)
+        if f_new <= f + c1 * alpha * slope:
+            return LineSearchResult(alpha, x_new, f_new, g_new, True, k)
+        alpha *= shrink
+    return LineSearchResult(0.0, x, f, g, False, max_steps)
+
+
+def _cubic_min(a: float, fa: float, da: float, b: float, fb: float, db: float) -> float:
+    """Minimizer of the cubic matching f and f' at a and b (N&W eq. 3.59); nan if it has none."""
+    d1 = da + db - 3.0 * (fa - fb) / (a - b)
+    disc = d1 * d1 - da * db
+    if not disc >= 0:
+        return math.nan
+    d2 = math.copysign(math.sqrt(disc), b - a)
+    return b - (b - a) * (db + d2 - d1) / (db - da + 2.0 * d2)
+
+
+def _quad_min(a: float, fa: float, da: float, b: float, fb: float) -> float:
+    """Minimizer of the quadratic matching f(a), f'(a), f(b); nan if it is not convex."""
+    curv = (fb - fa - da * (b - a)) / (b - a) ** 2
+    return a - da / (2.0 * curv) if curv > 0 else math.nan
+
+
+def _interpolate(lo: tuple, hi: tuple) -> float:
+    """A trial step strictly inside (lo, hi): cubic, else quadratic, else bisection (kept 10% off the ends)."""
+    (a, fa, da), (b, fb, db) = lo, hi
+    left, right = min(a, b), max(a, b)
+    margin = 0.1 * (right - left)
+    for t in (_cubic_min(a, fa, da, b, fb, db) if math.isfinite(fb) and math.isfinite(db) else math.nan,
+              _quad_min(a, fa, da, b, fb) if math.isfinite(fb) else math.nan):
+        if left + margin <= t <= right - margin:
+            return t
+    return 0.5 * (a + b)
+
+
+def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, step: float = 1.0,
+                 c1: float = 1e-4, c2: float = 0.9, max_steps: int = 30, max_alpha: float = 1e10,
+                 ) -> LineSearchResult:
+    """Find alpha with f(x+alpha d) <= f + c1 alpha g.d and |g(x+alpha d).d| <= c2 |g.d| (N&W Alg. 3.5/3.6).
+
+    Bracketing doubles alpha from `step`; zoom interpolates with a cubic through the values and slopes at
+    the bracket ends. After `max_steps` evaluations without the curvature condition, the best point that
+    satisfies sufficient decrease is returned with ``success=False`` (alpha 0 if there is none).
+    """
+    fg, slope0 = _fg(oracle), float(g @ d)
+    if not slope0 < 0:
+        return LineSearchResult(0.0, x, f, g, False, 0)
+    best = (0.0, x, f, g)  # the bracket's low end: lowest f seen that satisfies sufficient decrease
+    prev = (0.0, f, slope0)
+    alpha, n = min(step, max_alpha), 0
+
+    def evaluate(a: float) -> tuple[np.ndarray, float, np.ndarray, float]:
+        xa = x + a * d
+        fa, ga = fg(xa)
+        return xa, fa, ga, float(ga @ d)
+
+    def armijo_fails(a: float, fa: float) -> bool:
+        return not fa <= f + c1 * a * slope0  # also true for nan / inf
+
+    lo = hi = None
+    while n < max_steps:  # Algorithm 3.5: bracket
+        xa, fa, ga, da = evaluate(alpha)
+        n += 1
+        if armijo_fails(alpha, fa) or (n > 1 and fa >= prev[1]):
+            lo, hi = prev, (alpha, fa, da)
+            break
+        if abs(da) <= -c2 * slope0:
+            return LineSearchResult(alpha, xa, fa, ga, True, n)
+        best = (alpha, xa, fa, ga)
+        if da >= 0:
+            lo, hi = (alpha, fa, da), prev
+            break
+        if alpha >= max_alpha:
+            break
+        prev, alpha = (alpha, fa, da), min(2.0 * alpha, max_alpha)
+    while hi is not None and n < max_steps:  # Algorithm 3.6: zoom between lo (low f) and hi
+        if abs(hi[0] - lo[0]) <= 1e-12 * max(lo[0], hi[0]):
+            break
+        alpha = _interpolate(lo, hi)
+        xa, fa, ga, da = evaluate(alpha)
+        n += 1
+        if armijo_fails(alpha, fa) or fa >= lo[1]:
+            hi = (alpha, fa, da)
+            continue
+        if abs(da) <= -c2 * slope0:
+            return LineSearchResult(alpha, xa, fa, ga, True, n)
+        if da * (hi[0] - lo[0]) >= 0:
+            hi = lo
+        lo, best = (alpha, fa, da), (alpha, xa, fa, ga)
+    a, xa, fa, ga = best
+    return LineSearchResult(a, xa, fa, ga, False, n)
