@@ -26,7 +26,7 @@ import scipy.optimize
 from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import Budget, Optimizer, Oracle, Params
+from optlab.optim import Budget, BudgetExhausted, Optimizer, Oracle, Params
 
 Record = Callable[[np.ndarray, float, "np.ndarray | None"], "str | None"]
 
@@ -45,8 +45,10 @@ class _Judge:
         self.values: OrderedDict[bytes, float] = OrderedDict()
         self.grads: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self.pending: list[tuple[np.ndarray, float | None]] = [(x0.copy(), None)]
+        self.previous = x0.copy()
         self.status: str | None = None
-        self.nonfinite = False
+        self.nonfinite = False  # a value or derivative came back NaN or inf since the last iterate
+        self.saw_nonfinite = False  # ... at any time in the run
 
     def _remember(self, table: OrderedDict, x: np.ndarray, value: Any) -> None:
         table[x.tobytes()] = value
@@ -54,16 +56,19 @@ class _Judge:
         while len(table) > self.KEEP:
             table.popitem(last=False)
 
+    def _watch(self, value: Any) -> Any:
+        if not np.all(np.isfinite(value)):
+            self.nonfinite = self.saw_nonfinite = True
+        return value
+
     def fun(self, x: np.ndarray) -> float:
-        f = self.oracle.f(x)
-        self.nonfinite |= not np.isfinite(f)
+        f = self._watch(self.oracle.f(x))
         self._remember(self.values, x, f)
         self._judge_pending(raise_with=_Stop)
         return f
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        g = self.oracle.grad(x)
-        self.nonfinite |= not np.all(np.isfinite(g))
+        g = self._watch(self.oracle.grad(x))
         self._remember(self.grads, x, g)
         last = self.oracle.last  # the kernel's gradient computes f too, for free
         if last is not None and np.array_equal(last[0], x):
@@ -71,8 +76,21 @@ class _Judge:
         self._judge_pending(raise_with=_Stop)
         return g
 
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return self._watch(self.oracle.hvp(x, v))
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        return self._watch(self.oracle.hessian(x))
+
     def callback(self, intermediate_result: scipy.optimize.OptimizeResult) -> None:
-        self.pending.append((np.array(intermediate_result.x, dtype=float), float(intermediate_result.fun)))
+        """Judge scipy's iterate; a step rejected after a NaN is "diverged" (scipy would retry it forever)."""
+        x = np.array(intermediate_result.x, dtype=float)
+        stuck = self.nonfinite and np.array_equal(x, self.previous)
+        self.previous, self.nonfinite = x, False
+        if stuck:
+            self.status = "diverged"
+            raise StopIteration
+        self.pending.append((x, float(intermediate_result.fun)))
         self._judge_pending(raise_with=StopIteration)
 
     def _judge_pending(self, raise_with: type[BaseException]) -> None:
@@ -109,7 +127,7 @@ class ScipyMethod(Optimizer):
         """scipy's options: ours, scipy's tolerances made tight, iterations from the budget."""
         return {**self.tight, **self.params.model_dump(), "maxiter": budget.iterations}
 
-    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
+    def derivatives(self, judge: _Judge) -> dict[str, Any]:
         """The second-order arguments of scipy.optimize.minimize, if the method uses any."""
         return {}
 
@@ -120,9 +138,15 @@ class ScipyMethod(Optimizer):
         try:
             res = scipy.optimize.minimize(judge.fun, judge.pending[0][0], jac=judge.grad, method=self.method,
                                           callback=judge.callback, options=self.scipy_options(budget),
-                                          **self.derivatives(oracle))
+                                          **self.derivatives(judge))
         except _Stop:
             return judge.status
+        except BudgetExhausted:
+            raise
+        except Exception as e:  # scipy's own checks reject the NaN it was handed: that is divergence
+            if not judge.saw_nonfinite:
+                raise
+            return "diverged", f"scipy failed after a non-finite value: {type(e).__name__}: {e}"
         self.scipy_result = res
         if judge.status:
             return judge.status
@@ -132,7 +156,7 @@ class ScipyMethod(Optimizer):
         note = f"scipy stopped on its own: {res.message} (scipy success={bool(res.success)})"
         if res.nit >= budget.iterations:
             return "max_iter", note
-        if judge.nonfinite or not np.isfinite(res.fun):
+        if judge.saw_nonfinite or not np.isfinite(res.fun):
             return "diverged", note
         return "max_iter", note
 
@@ -173,8 +197,8 @@ class NewtonCG(ScipyMethod):
     name, method, order = "scipy.newton-cg", "Newton-CG", 2
     tight = {"xtol": 0.0}
 
-    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
-        return {"hessp": oracle.hvp}
+    def derivatives(self, judge: _Judge) -> dict[str, Any]:
+        return {"hessp": judge.hvp}
 
 
 class TrustNCG(ScipyMethod):
@@ -184,8 +208,8 @@ class TrustNCG(ScipyMethod):
     tight = {"gtol": 0.0}
     Params = _TrustParams
 
-    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
-        return {"hessp": oracle.hvp}
+    def derivatives(self, judge: _Judge) -> dict[str, Any]:
+        return {"hessp": judge.hvp}
 
 
 class TrustKrylov(ScipyMethod):
@@ -195,8 +219,8 @@ class TrustKrylov(ScipyMethod):
     tight = {"gtol": 0.0}
     Params = _TrustParams
 
-    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
-        return {"hessp": oracle.hvp}
+    def derivatives(self, judge: _Judge) -> dict[str, Any]:
+        return {"hessp": judge.hvp}
 
 
 class TrustExact(ScipyMethod):
@@ -206,8 +230,8 @@ class TrustExact(ScipyMethod):
     tight = {"gtol": 0.0}
     Params = _TrustParams
 
-    def derivatives(self, oracle: Oracle) -> dict[str, Any]:
-        return {"hess": oracle.hessian}
+    def derivatives(self, judge: _Judge) -> dict[str, Any]:
+        return {"hess": judge.hessian}
 
 
 BASELINES: list[type[ScipyMethod]] = [BFGS, LBFGSB, CG, NewtonCG, TrustNCG, TrustKrylov, TrustExact]
