@@ -262,6 +262,6 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None,
     for x in inputs:
         g = grads.get(id(x))
         if g is not None and not isinstance(g, Variable):
-            g = _new_variable(np.asarray(g))
+            g = _new_variable(np.array(g))  # private and writable, like Variable.backward's .grad
         out.append(g)
     return out

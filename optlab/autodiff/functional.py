@@ -43,12 +43,19 @@ def _argnums(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
     return ((int(argnums),) if single else tuple(argnums)), single
 
 
+def _check_argnums(where: str, nums: Sequence[int], n: int) -> None:
+    """Name the transform when argnums points past the positional arguments."""
+    if any(not -n <= i < n for i in nums):
+        raise ValueError(f"{where}: argnums {tuple(nums)} out of range for {n} positional argument(s)")
+
+
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
     """f(*args) and its gradient with respect to args[argnums]; f must return a scalar."""
     nums, single = _argnums(argnums)
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nested = any(isinstance(a, Variable) for a in args)
+        _check_argnums("grad", nums, len(args))
         args = list(args)
         with enable_grad():
             xs = [_start(args[i]) for i in nums]
@@ -83,6 +90,8 @@ def vjp(f: Callable, x: Any) -> tuple[Any, Callable]:
         y = _as_output(f(xv))
 
     def pullback(v: Any) -> Any:
+        if np.shape(v) != y.shape:
+            raise ValueError(f"vjp: cotangent has shape {np.shape(v)} but f(x) has shape {y.shape}")
         with enable_grad():
             (g,) = gradients(y, [xv], grad=v, create_graph=nested or isinstance(v, Variable))
         return _finish(g, xv, nested or isinstance(v, Variable))
@@ -117,12 +126,12 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
         y = _as_output(f(xv))
         if y.size != 1:
             raise ValueError(f"hvp: f must return a scalar, got shape {y.shape}")
+        if np.shape(v) != xv.shape:
+            raise ValueError(f"hvp: v has shape {np.shape(v)} but x has shape {xv.shape}")
         (g,) = gradients(y, [xv], create_graph=True)
         if g is None or g.creator is None:
             hv = None  # f is at most linear in x
         else:
-            if np.shape(v) != g.shape:
-                raise ValueError(f"hvp: v has shape {np.shape(v)} but x has shape {g.shape}")
             (hv,) = gradients(g, [xv], grad=v, create_graph=nested)
     return _finish(hv, xv, nested)
 
@@ -132,6 +141,7 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         nested = any(isinstance(a, Variable) for a in args)
+        _check_argnums("jacobian", (argnums,), len(args))
         args = list(args)
         with enable_grad():
             xv = args[argnums] = _start(args[argnums])

@@ -95,12 +95,20 @@ def _mT(x: Any) -> Any:
     return transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
 
 
+def _numpy_shape(name: str, f: Callable, x: Any, axis: Any) -> tuple[int, ...]:
+    """The shape of numpy's f(x, axis); a bad axis is reported under `name` with x's shape."""
+    try:
+        return f(_data(x), axis).shape
+    except ValueError as e:  # numpy's AxisError is a ValueError too
+        raise type(e)(f"{name}: {e} (input shape: {np.shape(_data(x))}, axis: {axis})") from None
+
+
 def expand_dims(x: Any, axis: int | Sequence[int]) -> Any:
-    return reshape(x, np.expand_dims(_data(x), axis).shape)
+    return reshape(x, _numpy_shape("expand_dims", np.expand_dims, x, axis))
 
 
 def squeeze(x: Any, axis: int | Sequence[int] | None = None) -> Any:
-    return reshape(x, np.squeeze(_data(x), axis).shape)
+    return reshape(x, _numpy_shape("squeeze", np.squeeze, x, axis))
 
 
 def _is_basic_index(index: Any) -> bool:
@@ -149,6 +157,9 @@ def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
 
 
 def stack(xs: Sequence[Any], axis: int = 0) -> Any:
+    shapes = [np.shape(_data(x)) for x in xs]
+    if len(set(shapes)) != 1:
+        raise ValueError(f"stack: needs one or more inputs of the same shape, got shapes {shapes}")
     ndim = np.ndim(_data(xs[0])) + 1
     return concatenate([expand_dims(x, axis % ndim) for x in xs], axis=axis)
 
@@ -339,7 +350,8 @@ def _install_operators() -> None:
            "__pow__": pow, "__rpow__": flip(pow), "__matmul__": matmul, "__rmatmul__": flip(matmul),
            "__neg__": neg, "__abs__": abs, "__getitem__": lambda x, index: getitem(x, index=index),
            "reshape": lambda x, *shape: reshape(x, shape[0] if len(shape) == 1 and not np.isscalar(shape[0]) else shape),
-           "transpose": lambda x, *axes: transpose(x, axes or None),
+           "transpose": lambda x, *axes: transpose(
+               x, axes[0] if len(axes) == 1 and not np.isscalar(axes[0]) else axes or None),
            "T": property(lambda x: transpose(x)),
            "sum": lambda x, axis=None, keepdims=False: sum(x, axis=axis, keepdims=keepdims)}
     for name, fn in ops.items():
