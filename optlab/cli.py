@@ -134,8 +134,32 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_args(p: argparse.ArgumentParser) -> None:
+    _dir_args(p)
+    p.add_argument("--title", help="report title (default: the experiment's name)")
+
+
+@command("report", _report_args)
+def report(args: argparse.Namespace) -> int:
+    """Write DIR/report.md: summary tables, convergence plots, performance and data profiles."""
+    if not (Path(args.dir) / "results.sqlite").exists():
+        return _fail(f"{args.dir}: no results.sqlite here")
+    from optlab.experiment.report import write_report
+
+    try:
+        print(write_report(args.dir, title=args.title))
+    except ValueError as e:
+        return _fail(str(e))
+    return 0
+
+
+from . import plugin_cli  # noqa: E402,F401  (registers list, check-plugin, new-plugin)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optlab", description=__doc__)
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                        help="load a local plugin file before the subcommand runs (repeatable)")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (setup, run) in COMMANDS.items():
         p = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
@@ -146,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.plugin:
+        from optlab.registry import PluginError, registry
+
+        try:
+            for path in args.plugin:
+                registry().load_file(path)
+        except PluginError as e:
+            return _fail(str(e))
     return args.run(args)
 
 

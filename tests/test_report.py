@@ -1,0 +1,139 @@
+"""`optlab report`: profile maths checked by hand on a synthetic store, the report's tables, plots and CLI."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optlab.cli import main
+from optlab.experiment.profiles import (calls, cost_table, instance, ratios, reference_f, seed_median, share_within,
+                                        units_to_solve)
+from optlab.experiment.report import write_report
+from optlab.experiment.store import Store
+
+# (problem, f*, method) -> (f offset, decay factor, iterations, status); every iteration costs 1 f + 1 g.
+# p1, p2 have f* = 0 and f_k = r^k; p3 has no f*, f_k = 5 + r^k, and B stops early unsolved.
+RUNS = {
+    ("p1", 0.0, "A"): (0.0, 0.01, 4, "converged"), ("p1", 0.0, "B"): (0.0, 0.2, 12, "converged"),
+    ("p2", 0.0, "A"): (0.0, 0.2, 12, "converged"), ("p2", 0.0, "B"): (0.0, 0.01, 4, "converged"),
+    ("p3", None, "A"): (5.0, 0.01, 2, "converged"), ("p3", None, "B"): (5.0, 0.5, 4, "max_iter"),
+}
+SEEDS = (0, 1)
+N = 2  # budget unit: n + 1 = 3 oracle calls
+
+
+def synthetic(directory: Path) -> None:
+    """2 methods x 3 problems x 2 seeds; seed s takes (1 + s) x 0.01 s per oracle call."""
+    with Store(directory) as store:
+        for (problem, f_star, label), (offset, rate, iters, status) in RUNS.items():
+            for seed in SEEDS:
+                trace = [{"iter": k, "f": offset + rate ** k, "gnorm": rate ** k, "nfev": k + 1, "ngev": k + 1,
+                          "nhvp": 0, "nhess": 0, "seconds": 0.02 * (1 + seed) * (k + 1)} for k in range(iters + 1)]
+                store.write({"run_id": f"{problem}-{label}-{seed}", "experiment": "synthetic", "problem": problem,
+                             "problem_params": {}, "n": N, "optimizer": label.lower(), "optimizer_params": {},
+                             "label": label, "seed": seed, "scale": 1.0, "status": status, "nit": iters,
+                             "nfev": iters + 1, "ngev": iters + 1, "nhvp": 0, "nhess": 0,
+                             "wall_seconds": trace[-1]["seconds"], "f0": trace[0]["f"], "f_final": trace[-1]["f"],
+                             "gnorm_final": trace[-1]["gnorm"], "f_star": f_star}, trace)
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    synthetic(tmp_path)
+    return tmp_path
+
+
+def load(directory: Path) -> tuple[list[dict], dict[str, list[dict]]]:
+    with Store(directory) as store:
+        runs = store.runs()
+        return runs, {r["run_id"]: store.trace(r["run_id"]) for r in runs}
+
+
+def test_performance_profile_by_hand(store_dir: Path) -> None:
+    # calls: p1 A 10, B 26; p2 A 26, B 10; p3 A 6, B unsolved -> ratios A (1, 2.6, 1), B (2.6, 1, inf)
+    runs, _ = load(store_dir)
+    instances, costs = cost_table(runs, lambda r: calls(r) if r["status"] == "converged" else math.inf)
+    assert [i[0] for i in instances] == ["p1", "p2", "p3"]
+    r = ratios(costs)
+    np.testing.assert_allclose(r["A"], [1.0, 2.6, 1.0])
+    np.testing.assert_allclose(r["B"], [2.6, 1.0, math.inf])
+    np.testing.assert_allclose(share_within(r["A"], [1.0, 2.5, 2.6]), [2 / 3, 2 / 3, 1.0])
+    np.testing.assert_allclose(share_within(r["B"], [1.0, 2.5, 2.6, 1e9]), [1 / 3, 1 / 3, 2 / 3, 2 / 3])
+
+
+def test_time_profile_uses_median_over_seeds(store_dir: Path) -> None:
+    # seed 0 takes 0.02 s per iteration, seed 1 0.04 s: the median is 0.03 s per iteration
+    runs, _ = load(store_dir)
+    _, costs = cost_table(runs, lambda r: r["wall_seconds"] if r["status"] == "converged" else math.inf)
+    np.testing.assert_allclose(costs["A"], [0.15, 0.39, 0.09])
+    np.testing.assert_allclose(ratios(costs)["A"], [1.0, 2.6, 1.0])
+
+
+def test_data_profile_by_hand(store_dir: Path) -> None:
+    # tau 1e-3: 0.01^2 and 0.2^5 first pass -> 6 and 12 calls = 2 and 4 units; p3: f_L = 5.0001 reached by A
+    # at iteration 2 (2 units), never by B. tau 1e-7: 0.01^4 and 0.2^11 -> 10 and 24 calls = 10/3 and 8 units.
+    runs, traces = load(store_dir)
+    f_low = reference_f(runs, traces)
+    assert f_low[instance(runs[0])] == 0.0 and f_low[("p3", "{}", 1.0)] == pytest.approx(5.0001)
+    expected = {1e-3: {"A": [2, 4, 2], "B": [4, 2, math.inf]}, 1e-7: {"A": [10 / 3, 8, 2], "B": [8, 10 / 3, math.inf]}}
+    for tau, per_method in expected.items():
+        _, units = cost_table(runs, lambda r: units_to_solve(traces[r["run_id"]], f_low[instance(r)], tau, r["n"]))
+        for label, want in per_method.items():
+            np.testing.assert_allclose(units[label], want)
+    np.testing.assert_allclose(share_within(np.array([2, 4, 2.0]), [1.9, 2, 3.9, 4]), [0, 2 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(share_within(np.array([8, 10 / 3, math.inf]), [10 / 3, 8, 1e9]), [1 / 3, 2 / 3, 2 / 3])
+
+
+def test_seed_median_needs_most_seeds_solved() -> None:
+    assert seed_median([4.0, 6.0, math.inf]) == 6.0
+    assert seed_median([4.0, math.inf]) == math.inf
+    assert seed_median([]) == math.inf
+
+
+def test_ratio_is_inf_when_nobody_solved() -> None:
+    r = ratios({"A": np.array([math.inf, 0.0]), "B": np.array([math.inf, 3.0])})
+    np.testing.assert_array_equal(r["A"], [math.inf, 1.0])
+    np.testing.assert_array_equal(r["B"], [math.inf, math.inf])
+
+
+def test_report_tables_and_plots(store_dir: Path) -> None:
+    path = write_report(store_dir, title="Synthetic")
+    text = path.read_text()
+    assert path == store_dir / "report.md" and text.startswith("# Synthetic\n")
+    assert "| A | 6 | 6 | 100% | 5 | 5 | 0 | 0 |" in text  # median nfev over (5, 13, 3) x 2 seeds
+    assert "| B | 6 | 4 | 67% |" in text
+    assert "| p3 | converged / 2 / 5 | max_iter / 4 / 5.06 |" in text
+    for heading in ("## Summary", "## Per problem", "## Convergence", "## Performance profiles", "## Data profiles"):
+        assert heading in text
+    assert "at tau = 1 is the share" in text and "median cost per instance" in text
+    pngs = sorted((store_dir / "plots").glob("*.png"))
+    assert [p.name for p in pngs] == ["convergence_p1.png", "convergence_p2.png", "convergence_p3.png",
+                                      "data_profiles.png", "performance_profiles.png"]
+    for png in pngs:
+        assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and f"({png.relative_to(store_dir)})" in text
+
+
+def test_plugin_sections_are_appended(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optlab.hookspecs import hookimpl
+    from optlab.registry import Registry
+
+    class Plugin:
+        @hookimpl
+        def optlab_reports(self) -> dict:
+            return {"extra": lambda store, outdir: f"## Extra\n\n{len(store.runs())} runs in {outdir.name}"}
+
+    reg = Registry()
+    reg.pm.register(Plugin(), name="test-reports")
+    monkeypatch.setattr("optlab.experiment.report.registry", lambda: reg)
+    assert write_report(store_dir).read_text().rstrip().endswith(f"## Extra\n\n12 runs in {store_dir.name}")
+
+
+def test_cli(store_dir: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(store_dir), "--title", "T"]) == 0
+    assert capsys.readouterr().out.strip() == str(store_dir / "report.md")
+    missing = tmp_path_factory.mktemp("empty") / "nowhere"
+    assert main(["report", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no results.sqlite" in err and not missing.exists()
