@@ -144,6 +144,9 @@ class Function:
 
     __slots__ = ("inputs", "output", "generation", "kwargs")
     vjps: tuple = ()
+    # Optional raw-mode shortcut for a one-input f whose gradient is gy scattered into zeros (getitem):
+    # add_grad_into(buf, gy, **kwargs) adds it into the input's gradient buffer in place.
+    add_grad_into = None
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         xs = []
@@ -220,15 +223,52 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
             seen.add(id(f))
             heapq.heappush(heap, (-f.generation, next(counter), f))
 
+    # Raw mode only: ids whose gradient is an array allocated here and shared with nobody, so further
+    # contributions may be added into it in place (a VJP may return gy itself, or one array twice).
+    owned: set[int] = set()
+
+    def accumulate(x: Variable, gx: Any) -> None:
+        k = id(x)
+        if k not in grads:
+            grads[k] = gx
+            reached.append(x)
+            push(x.creator)
+        elif k in owned and grads[k].dtype == np.result_type(grads[k], gx):
+            grads[k] += gx
+        else:
+            grads[k] = grads[k] + gx
+            if not create_graph and type(grads[k]) is np.ndarray:
+                owned.add(k)
+
+    def scatter_into(f: Function, x: Variable, gy: np.ndarray) -> None:
+        """Raw mode: add f's input gradient into x's gradient, without a zero-padded temporary."""
+        k = id(x)
+        buf = grads.get(k)
+        if buf is None:
+            reached.append(x)
+            push(x.creator)
+        if k not in owned or buf.dtype != np.result_type(buf, gy):
+            buf = np.zeros(x.shape, np.result_type(gy)) if buf is None else np.array(buf, np.result_type(buf, gy))
+            grads[k] = buf
+            owned.add(k)
+        f.add_grad_into(buf, gy, **f.kwargs)
+
     push(y.creator)
     with using_config("enable_backprop", create_graph):
         while heap:
             f = heapq.heappop(heap)[2]
             out = f.output()
             k = id(out)
-            gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
+            if keep is True or (keep and k in keep):
+                gy = grads[k]
+            else:
+                gy = grads.pop(k)
+                owned.discard(k)
             if create_graph:
                 gxs = f.backward(gy, out, *f.inputs, **f.kwargs)
+            elif f.add_grad_into is not None and isinstance(f.inputs[0], Variable):
+                scatter_into(f, f.inputs[0], gy)
+                continue
             else:
                 xs = [x.data if isinstance(x, Variable) else x for x in f.inputs]
                 gxs = f.backward(gy, out.data, *xs, **f.kwargs)
@@ -238,13 +278,7 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
                 if np.shape(gx) != x.shape:
                     raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
                                        f"{np.shape(gx)} for an input of shape {x.shape}")
-                k = id(x)
-                if k in grads:
-                    grads[k] = grads[k] + gx
-                else:
-                    grads[k] = gx
-                    reached.append(x)
-                    push(x.creator)
+                accumulate(x, gx)
     return grads, reached
 
 

@@ -117,17 +117,23 @@ def _is_basic_index(index: Any) -> bool:
     return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts)
 
 
-def _scatter_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
-    out = np.zeros(shape, dtype=np.result_type(g))
+def _add_at(out: np.ndarray, g: np.ndarray, index: Any) -> None:
+    """out[index] += g in place, repeated indices adding up."""
     if _is_basic_index(index):
-        out[index] = g
+        out[index] += g
     else:
         np.add.at(out, index, g)
+
+
+def _scatter_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    _add_at(out, g, index)
     return out
 
 
 getitem = primitive("getitem", lambda x, index: x[index],
                     lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape))
+getitem.Function.add_grad_into = staticmethod(_add_at)  # raw backward: no zero-padded copy per getitem
 _getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index))
 
 
@@ -173,7 +179,7 @@ mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), l
 div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
                 lambda g, y, a, b: sum_to(-g * y / b, b.shape))
 neg = primitive("neg", np.negative, lambda g, y, x: -g)
-pow = primitive("pow", operator.pow, lambda g, y, a, b: sum_to(g * (b * a ** (b - 1)), a.shape),
+pow = primitive("pow", operator.pow, lambda g, y, a, b: sum_to(g * _pow_slope(a, b), a.shape),
                 lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape))
 exp = primitive("exp", np.exp, lambda g, y, x: g * y)
 log = primitive("log", np.log, lambda g, y, x: g / x)
@@ -194,6 +200,11 @@ minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(g * (_data(
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
                    lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
 clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: g * ((_data(x) >= lo) & (_data(x) <= hi)), None, None)
+
+
+def _pow_slope(a: Any, b: Any) -> Any:
+    """d(a ** b)/da; the common a ** 2 skips computing a ** 1."""
+    return 2 * a if np.isscalar(b) and b == 2 else b * a ** (b - 1)
 
 
 def _log_base(a: Any) -> Any:
