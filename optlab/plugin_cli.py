@@ -1,0 +1,115 @@
+"""The plugin subcommands of `optlab`: list, check-plugin, new-plugin (registered into optlab.cli)."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+from typing import Any
+
+from .cli import _fail, command
+from .registry import KINDS, PluginError, registry
+
+KIND_NAMES = {**{k: k for k in KINDS}, **{v: k for k, v in KINDS.items()}}  # "optimizers" or "optimizer"
+
+
+def parameters(kind: str, obj: Any) -> dict[str, Any]:
+    """Parameters and defaults: an optimizer's Params fields, else a factory's keyword defaults."""
+    if kind == "optimizers":
+        return {n: None if f.is_required() else f.get_default(call_default_factory=True)
+                for n, f in obj.Params.model_fields.items()}
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return {}
+    return {n: p.default for n, p in signature.parameters.items() if p.default is not p.empty}
+
+
+def plugin_rows(kind: str | None = None) -> list[dict[str, Any]]:
+    """One row per registered thing: name, kind, source and parameters with defaults."""
+    return [{"name": e.name, "kind": e.kind, "source": e.source, "parameters": parameters(k, e.obj)}
+            for k, entries in registry().entries(kind).items() for e in entries.values()]
+
+
+def _list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", nargs="?", choices=sorted(KIND_NAMES), metavar="KIND",
+                   help=f"only this kind: {', '.join(KINDS)}")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+@command("list", _list_args)
+def list_plugins(args: argparse.Namespace) -> int:
+    """Show what the plugins provide, where each came from, and its parameters with defaults."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = plugin_rows(KIND_NAMES[args.kind] if args.kind else None)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=repr))
+        return 0
+    table = Table("kind")
+    for column in ("name", "source", "parameters"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(r["kind"], r["name"], r["source"], ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items()))
+    Console().print(table)
+    return 0
+
+
+def _check_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="a registered optimizer")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="an optimizer parameter, value read as YAML (repeatable)")
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key] = yaml.safe_load(value)
+    return params
+
+
+@command("check-plugin", _check_args)
+def check_plugin(args: argparse.Namespace) -> int:
+    """Run the conformance suite on an optimizer: 0 when every check passes, 1 otherwise."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .conformance import run_checks
+    from .optim import ParameterError
+
+    try:
+        params = _parse_params(args.param)
+        cls = registry().get("optimizers", args.name)
+        cls(**params)
+    except (PluginError, ParameterError, ValueError) as e:
+        return _fail(str(e))
+    checks = run_checks(cls, params)
+    table = Table("check", "result", "detail", title=f"conformance of {args.name}")
+    for c in checks:
+        table.add_row(c.name, "[green]pass[/]" if c.passed else "[red]FAIL[/]", c.detail)
+    Console().print(table)
+    return 0 if all(c.passed for c in checks) else 1
+
+
+def _new_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="the optimizer's name: lowercase letters, digits and _")
+    p.add_argument("--dir", default=".", help="where to create optlab-NAME/ (default: here)")
+
+
+@command("new-plugin", _new_args)
+def new_plugin(args: argparse.Namespace) -> int:
+    """Write a starter optimizer plugin package and its conformance test."""
+    from .scaffold import ScaffoldError, new_plugin as write
+
+    try:
+        paths = write(args.name, args.dir)
+    except ScaffoldError as e:
+        return _fail(str(e))
+    for path in paths:
+        print(path)
+    return 0
