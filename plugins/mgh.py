@@ -49,8 +49,8 @@ def _index(k: int) -> np.ndarray:
     return np.arange(1.0, k + 1.0)
 
 
-# The helical valley's angle: atan(x2/x1)/(2 pi), shifted by 1/2 for x1 < 0, +-1/4 on x1 = 0.
 def _angle(x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    """The helical valley's angle: atan(x2/x1)/(2 pi), plus 1/2 for x1 < 0, sign(x2)/4 on x1 = 0."""
     t = np.arctan2(x2, x1) / (2 * np.pi)
     return np.where(t < -0.25, t + 1.0, t)
 
@@ -360,6 +360,15 @@ def brown_almost_linear(n: int = 10, scale: float = 1.0) -> Problem:
                           np.full(n, 0.5), scale, f_star=0.0, x_star=np.ones(n), local_minima=(1.0,), n=n)
 
 
+# Running sum; its adjoint is the running sum from the other end.
+_cumsum = F.primitive("cumsum", np.cumsum, lambda g, y, x: _cumsum(g[::-1])[::-1])
+
+
+def _padded(x: Any, before: int = 1, after: int = 1) -> Any:
+    """x with zeros around it: the boundary values x_0 = x_{n+1} = 0 and empty band entries."""
+    return F.concatenate([np.zeros(before), x, np.zeros(after)])
+
+
 def _grid(n: int) -> tuple[float, np.ndarray]:
     """h = 1/(n+1) and t_i = i h: the discretization of the two boundary value problems."""
     h = 1.0 / (n + 1)
@@ -370,40 +379,49 @@ def discrete_boundary_value(n: int = 10, scale: float = 1.0) -> Problem:
     """MGH 28, discrete boundary value: m = n, x_0 = x_{n+1} = 0; f* = 0."""
     _require(n >= 1, "discrete_boundary_value", f"needs n >= 1, got n={n}")
     h, t = _grid(n)
-    laplacian = 2.0 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
-    return _least_squares("discrete_boundary_value",
-                          lambda x: (F.matmul(laplacian, x) + 0.5 * h * h * (x + t + 1.0) ** 3,),
-                          t * (t - 1.0), scale, f_star=0.0, n=n)
+
+    def r(x: Any) -> tuple:
+        xp = _padded(x)
+        return (2.0 * x - xp[:-2] - xp[2:] + 0.5 * h * h * (x + t + 1.0) ** 3,)
+    return _least_squares("discrete_boundary_value", r, t * (t - 1.0), scale, f_star=0.0, n=n)
 
 
 def discrete_integral_equation(n: int = 10, scale: float = 1.0) -> Problem:
-    """MGH 29, discrete integral equation: m = n; f* = 0."""
+    """MGH 29, discrete integral equation: m = n; f* = 0.
+
+    r_i = x_i + h/2 [(1 - t_i) sum_{j<=i} t_j c_j + t_i sum_{j>i} (1 - t_j) c_j], c_j = (x_j + t_j + 1)^3:
+    two running sums, so O(n).
+    """
     _require(n >= 1, "discrete_integral_equation", f"needs n >= 1, got n={n}")
     h, t = _grid(n)
-    ti, tj = t[:, None], t[None, :]
-    kernel = 0.5 * h * np.where(tj <= ti, (1.0 - ti) * tj, ti * (1.0 - tj))
-    return _least_squares("discrete_integral_equation",
-                          lambda x: (x + F.matmul(kernel, (x + t + 1.0) ** 3),),
-                          t * (t - 1.0), scale, f_star=0.0, n=n)
+
+    def r(x: Any) -> tuple:
+        c = (x + t + 1.0) ** 3
+        below = _cumsum(t * c)
+        above = F.sum((1.0 - t) * c) - _cumsum((1.0 - t) * c)
+        return (x + 0.5 * h * ((1.0 - t) * below + t * above),)
+    return _least_squares("discrete_integral_equation", r, t * (t - 1.0), scale, f_star=0.0, n=n)
 
 
 def broyden_tridiagonal(n: int = 10, scale: float = 1.0) -> Problem:
     """MGH 30, Broyden tridiagonal: m = n, x_0 = x_{n+1} = 0; f* = 0."""
     _require(n >= 1, "broyden_tridiagonal", f"needs n >= 1, got n={n}")
-    neighbours = np.eye(n, k=-1) + 2.0 * np.eye(n, k=1)
-    return _least_squares("broyden_tridiagonal",
-                          lambda x: ((3.0 - 2.0 * x) * x - F.matmul(neighbours, x) + 1.0,),
-                          np.full(n, -1.0), scale, f_star=0.0, n=n)
+
+    def r(x: Any) -> tuple:
+        xp = _padded(x)
+        return ((3.0 - 2.0 * x) * x - xp[:-2] - 2.0 * xp[2:] + 1.0,)
+    return _least_squares("broyden_tridiagonal", r, np.full(n, -1.0), scale, f_star=0.0, n=n)
 
 
 def broyden_banded(n: int = 10, scale: float = 1.0) -> Problem:
     """MGH 31, Broyden banded: m = n, band 5 below and 1 above the diagonal; f* = 0."""
     _require(n >= 1, "broyden_banded", f"needs n >= 1, got n={n}")
-    offset = np.arange(n)[None, :] - np.arange(n)[:, None]
-    band = ((offset >= -5) & (offset <= 1) & (offset != 0)).astype(np.float64)
-    return _least_squares("broyden_banded",
-                          lambda x: (x * (2.0 + 5.0 * x * x) + 1.0 - F.matmul(band, x * (1.0 + x)),),
-                          np.full(n, -1.0), scale, f_star=0.0, n=n)
+
+    def r(x: Any) -> tuple:
+        g = _padded(x * (1.0 + x), before=5, after=1)          # g_j sits at position j + 5
+        band = g[0:n] + g[1:n + 1] + g[2:n + 2] + g[3:n + 3] + g[4:n + 4] + g[6:n + 6]
+        return (x * (2.0 + 5.0 * x * x) + 1.0 - band,)
+    return _least_squares("broyden_banded", r, np.full(n, -1.0), scale, f_star=0.0, n=n)
 
 
 def linear_full_rank(n: int = 5, m: int = 10, scale: float = 1.0) -> Problem:
