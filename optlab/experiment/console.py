@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ from .config import Config
 from .runner import plan, run_experiment
 from .store import Store
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)  # logs and CI get full rows
 
 
 def output_dir(config: Config, out: str | None) -> Path:
@@ -82,7 +83,7 @@ def show_runs(directory: str) -> int:
         calls = sum((r[k] or 0) for k in ("nfev", "ngev", "nhvp", "nhess"))
         table.add_row(r["problem"], r["label"], f"{r['scale']:g}", str(r["seed"]), r["status"], str(r["nit"]),
                       _g(r["f_final"]), _g(r["gnorm_final"]), str(calls), _g(r["wall_seconds"]))
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 140).print(table)
     for r in runs:
         if r["status"] == "error":
             last = (r["message"] or "").strip().splitlines()[-1:] or [""]
