@@ -73,6 +73,18 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+def _check_params(cls: type, params: dict[str, Any]) -> None:
+    """Raise ParameterError if `params` do not suit `cls`; a plugin broken otherwise is left to the checks."""
+    from .optim import ParameterError
+
+    try:
+        cls(**params)
+    except ParameterError:
+        raise
+    except Exception:
+        return  # the plugin itself is broken: every check reports it, with its message
+
+
 @command("check-plugin", _check_args)
 def check_plugin(args: argparse.Namespace) -> int:
     """Run the conformance suite on an optimizer: 0 when every check passes, 1 otherwise."""
@@ -85,7 +97,7 @@ def check_plugin(args: argparse.Namespace) -> int:
     try:
         params = _parse_params(args.param)
         cls = registry().get("optimizers", args.name)
-        cls(**params)
+        _check_params(cls, params)
     except (PluginError, ParameterError, ValueError) as e:
         return _fail(str(e))
     checks = run_checks(cls, params)

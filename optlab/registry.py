@@ -5,6 +5,7 @@ import difflib
 import importlib.metadata
 import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -68,9 +69,11 @@ class Registry:
             return
         spec = importlib.util.spec_from_file_location(f"optlab_local_{path.stem}", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # pydantic resolves `from __future__` annotations through it
         try:
             spec.loader.exec_module(module)
         except Exception as e:
+            del sys.modules[spec.name]
             raise PluginError(f"plugin file {str(path)!r}: cannot be loaded: {type(e).__name__}: {e}") from None
         self._register(module, name, f"file {path}")
 

@@ -128,6 +128,17 @@ def test_local_plugin_file_via_cli_option(tmp_path, capsys, fresh_registry):
     assert mine["kind"] == "optimizer" and mine["source"] == f"file {path.resolve()}"
 
 
+def test_local_file_with_postponed_annotations_and_literal_params(tmp_path, capsys, fresh_registry):
+    """pydantic resolves `from __future__ import annotations` through sys.modules: the file must be there."""
+    path = tmp_path / "lit.py"
+    path.write_text("from __future__ import annotations\nfrom typing import Literal\n"
+                    + PLUGIN.format(cls="Lit", name="lit", step=GOOD_STEP).replace(
+                        'name = "lit"', 'name = "lit"\n\n    class Params(Params):\n        mode: Literal["a", "b"] = "a"'))
+    assert main(["--plugin", str(path), "check-plugin", "lit", "-p", "mode=b"]) == 0
+    assert main(["check-plugin", "lit", "-p", "mode=c"]) == 2
+    assert "mode" in capsys.readouterr().err
+
+
 def test_missing_plugin_file_is_one_line_exit_2(tmp_path, capsys, fresh_registry):
     assert main(["--plugin", str(tmp_path / "nope.py"), "list"]) == 2
     err = capsys.readouterr().err
