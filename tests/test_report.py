@@ -104,7 +104,7 @@ def test_report_tables_and_plots(store_dir: Path) -> None:
     assert path == store_dir / "report.md" and text.startswith("# Synthetic\n")
     assert "| A | 6 | 6 | 100% | 5 | 5 | 0 | 0 |" in text  # median nfev over (5, 13, 3) x 2 seeds
     assert "| B | 6 | 4 | 67% |" in text
-    assert "| p3 | converged / 2 / 5 | max_iter / 4 / 5.06 |" in text
+    assert "| p3 | ✓ · 2 · 5 | max_iter · 4 · 5.06 |" in text
     for heading in ("## Summary", "## Per problem", "## Convergence", "## Performance profiles", "## Data profiles"):
         assert heading in text
     assert "at tau = 1 is the share" in text and "median cost per instance" in text

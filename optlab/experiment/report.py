@@ -23,9 +23,11 @@ from .store import Store
 
 MAX_PROBLEM_PLOTS = 12
 FLOOR = 1e-16  # log-scale plots clip f - f_L here
+CEILING = 1e3  # and show at most this many times the largest starting gap; divergence leaves the plot
 DATA_TAUS = (1e-3, 1e-7)
 Run = dict[str, Any]
 Trace = list[dict[str, Any]]
+Styles = dict[str, dict[str, str]]
 X_AXES: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("iterations", lambda p: p["iter"]),
     ("oracle calls (f + g + Hv + H)", calls),
@@ -44,12 +46,12 @@ def write_report(directory: str | Path, title: str | None = None) -> Path:
         if not runs:
             raise ValueError(f"{directory}: no runs stored in results.sqlite")
         traces = {r["run_id"]: store.trace(r["run_id"]) for r in runs}
-        colors = {label: f"C{i % 10}" for i, label in enumerate(sorted({r["label"] for r in runs}))}
+        styles = line_styles(sorted({r["label"] for r in runs}))
         sections = [header(runs, title or f"{runs[0]['experiment'] or directory.name}: report"),
                     summary_section(runs), problem_section(runs),
-                    convergence_section(runs, traces, directory, colors),
-                    performance_section(runs, directory, colors),
-                    data_section(runs, traces, directory, colors),
+                    convergence_section(runs, traces, directory, styles),
+                    performance_section(runs, directory, styles),
+                    data_section(runs, traces, directory, styles),
                     *plugin_sections(store, directory)]
     path = directory / "report.md"
     path.write_text("\n\n".join(sections) + "\n")
@@ -62,7 +64,7 @@ def header(runs: list[Run], title: str) -> str:
     """Title and one line on what the store holds."""
     seeds = sorted({r["seed"] for r in runs})
     return (f"# {title}\n\n{len(runs)} runs: {len({r['label'] for r in runs})} methods x "
-            f"{len({instance(r) for r in runs})} problem instances x {len(seeds)} seeds "
+            f"{len({instance(r) for r in runs})} problem instances x {len(seeds)} seed{'s' * (len(seeds) > 1)} "
             f"({', '.join(map(str, seeds))}).")
 
 
@@ -105,15 +107,14 @@ def instance_name(key: Instance) -> str:
     """Readable instance name: problem, its parameters if any, its scale if not 1."""
     problem, params, scale = key
     args = ", ".join(f"{k}={v}" for k, v in json.loads(params).items())
-    return problem + (f"({args})" if args else "") + (f" x{scale:g}" if scale not in (None, 1) else "")
+    return problem + (f"({args})" if args else "") + (f" (scale {scale:g})" if scale not in (None, 1) else "")
 
 
 def cell(rs: list[Run]) -> str:
-    """One problem x method cell: status (or solved seeds / seeds), median iterations, median final f."""
-    statuses = Counter(r["status"] for r in rs)
-    solved = statuses.get("converged", 0)
-    status = statuses.most_common(1)[0][0] if solved in (0, len(rs)) else f"{solved}/{len(rs)} converged"
-    return f"{status} / {_num(_median([r['nit'] for r in rs]), 'g')} / {_num(_median([r['f_final'] for r in rs]))}"
+    """One problem x method cell: ✓ or status (or converged seeds / seeds), median iterations and final f."""
+    statuses = Counter("✓" if r["status"] == "converged" else r["status"] for r in rs)
+    status = statuses.most_common(1)[0][0] if len(statuses) == 1 else f"{statuses['✓']}/{len(rs)} ✓"
+    return f"{status} · {_num(_median([r['nit'] for r in rs]), 'g')} · {_num(_median([r['f_final'] for r in rs]))}"
 
 
 def problem_section(runs: list[Run]) -> str:
@@ -123,8 +124,8 @@ def problem_section(runs: list[Run]) -> str:
     for r in runs:
         cells.setdefault(instance(r), {}).setdefault(r["label"], []).append(r)
     rows = [[instance_name(key)] + [cell(per[m]) if m in per else "-" for m in labels] for key, per in cells.items()]
-    return ("## Per problem\n\nEach cell: status (or converged seeds / seeds when they differ) / iterations / "
-            "final f, medians over seeds.\n\n" + table(["problem"] + labels, rows))
+    return ("## Per problem\n\nEach cell: ✓ (converged) or the status, or converged seeds / seeds when they differ "
+            "· iterations · final f, medians over seeds.\n\n" + table(["problem"] + labels, rows))
 
 
 def plugin_sections(store: Store, outdir: Path) -> list[str]:
@@ -139,6 +140,17 @@ def plugin_sections(store: Store, outdir: Path) -> list[str]:
 
 
 # ---- plots --------------------------------------------------------------------------------------------------
+
+def line_styles(labels: list[str]) -> Styles:
+    """A colour per method, cycling through 10 colours with a new dash pattern for each further 10."""
+    return {label: {"color": f"C{i % 10}", "linestyle": ["-", "--", ":", "-."][i // 10 % 4]}
+            for i, label in enumerate(labels)}
+
+
+def legend(fig: Figure, ax: Axes) -> None:
+    """One legend for the figure, outside the panels on the right."""
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+
 
 def new_figure(ncols: int, width: float) -> tuple[Figure, list[Axes]]:
     """A figure with `ncols` panels on an Agg canvas."""
@@ -166,28 +178,35 @@ def median_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray
         return grid, np.nanquantile(np.array(held), [0.25, 0.5, 0.75], axis=0)
 
 
+def gap(trace: Trace, f_ref: float) -> np.ndarray:
+    """f - f_L along a trace, clipped to [FLOOR, 1e300]: NaN or infinite f (divergence) is drawn off the top."""
+    f = np.array([p["f"] for p in trace], dtype=float)
+    return np.clip(np.where(np.isnan(f), np.inf, f - f_ref), FLOOR, 1e300)
+
+
 def convergence_figure(name: str, runs: list[Run], traces: dict[str, Trace], f_ref: float, known: bool,
-                       colors: dict[str, str]) -> Figure:
+                       styles: Styles) -> Figure:
     """One problem: f - f_L against iterations, oracle calls and seconds; median over seeds, 25-75% band."""
     fig, axes = new_figure(3, 14.0)
+    top = CEILING * max(gap(traces[r["run_id"]][:1], f_ref)[0] for r in runs if traces[r["run_id"]])
     for ax, (xlabel, x_of) in zip(axes, X_AXES):
         for label, rs in by_label(runs).items():
-            curves = [(np.array([x_of(p) for p in traces[r["run_id"]]], dtype=float),
-                       np.maximum(np.array([p["f"] for p in traces[r["run_id"]]], dtype=float) - f_ref, FLOOR))
+            curves = [(np.array([x_of(p) for p in traces[r["run_id"]]], dtype=float), gap(traces[r["run_id"]], f_ref))
                       for r in rs if traces[r["run_id"]]]
             if curves:
                 grid, (lo, mid, hi) = median_band(curves)
-                ax.plot(grid, mid, color=colors[label], label=label)
-                ax.fill_between(grid, lo, hi, color=colors[label], alpha=0.2, linewidth=0)
+                ax.plot(grid, mid, label=label, **styles[label])
+                ax.fill_between(grid, lo, hi, color=styles[label]["color"], alpha=0.2, linewidth=0)
         ax.set(yscale="log", xlabel=xlabel)
+        ax.set_ylim(top=min(ax.get_ylim()[1], top))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("f - f*" if known else "f - min f seen")
-    axes[0].legend(fontsize="small")
+    legend(fig, axes[0])
     fig.suptitle(f"{name}: median over seeds, band 25-75%")
     return fig
 
 
-def convergence_section(runs: list[Run], traces: dict[str, Trace], directory: Path, colors: dict[str, str]) -> str:
+def convergence_section(runs: list[Run], traces: dict[str, Trace], directory: Path, styles: Styles) -> str:
     """A 3-panel convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
     f_low = reference_f(runs, traces)
     known = {instance(r) for r in runs if r["f_star"] is not None}
@@ -196,27 +215,27 @@ def convergence_section(runs: list[Run], traces: dict[str, Trace], directory: Pa
              f"clipped at {FLOOR:g}; lines are medians over seeds, bands the 25-75% quantiles."]
     for key in keys[:MAX_PROBLEM_PLOTS]:
         name = instance_name(key)
-        fig = convergence_figure(name, [r for r in runs if instance(r) == key], traces, f_low[key], key in known, colors)
+        fig = convergence_figure(name, [r for r in runs if instance(r) == key], traces, f_low[key], key in known, styles)
         parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name)})")
     if len(keys) > MAX_PROBLEM_PLOTS:
         parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(keys)} problem instances are plotted.")
     return "\n\n".join(parts)
 
 
-def draw_profile(ax: Axes, curves: dict[str, np.ndarray], colors: dict[str, str], log2: bool) -> None:
+def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, log2: bool) -> None:
     """Step curves share_within(values, x) per method, x over every finite value (from 1 on a log2 axis)."""
     finite = np.concatenate([v[np.isfinite(v)] for v in curves.values()] + [np.array([1.0 if log2 else 0.0])])
-    right = max(finite.max() * (1.1 if log2 else 1.05), 2.0 if log2 else 1.0)
+    right = max(finite.max() * (2.0 if log2 else 1.1), 2.0 if log2 else 1.0)  # room to show the plateau
     xs = np.unique(np.concatenate([finite, [right]]))
     for label, values in curves.items():
-        ax.step(xs, share_within(values, xs), where="post", color=colors[label], label=label)
+        ax.step(xs, share_within(values, xs), where="post", label=label, **styles[label])
     if log2:
         ax.set_xscale("log", base=2)
     ax.set(ylim=(0, 1.02), xlim=(xs[0], right))
     ax.grid(alpha=0.3)
 
 
-def performance_section(runs: list[Run], directory: Path, colors: dict[str, str]) -> str:
+def performance_section(runs: list[Run], directory: Path, styles: Styles) -> str:
     """Dolan-More performance profiles on oracle calls and wall time, with a how-to-read note."""
     solved: Callable[[Run, float], float] = lambda r, cost: cost if r["status"] == "converged" else math.inf
     measures = {"oracle calls": lambda r: solved(r, calls(r)), "wall time": lambda r: solved(r, r["wall_seconds"])}
@@ -225,11 +244,11 @@ def performance_section(runs: list[Run], directory: Path, colors: dict[str, str]
     for ax, (measure, cost) in zip(axes, measures.items()):
         instances, costs = cost_table(runs, cost)
         r = ratios(costs)
-        draw_profile(ax, r, colors, log2=True)
+        draw_profile(ax, r, styles, log2=True)
         ax.set(title=f"cost: {measure}", xlabel="tau (cost / best cost), log2 scale", ylabel="rho_s(tau)")
         for label, values in r.items():
             rows.setdefault(label, [label, f"{np.mean(np.isfinite(values)):.0%}"]).append(f"{np.mean(values <= 1):.0%}")
-    axes[0].legend(fontsize="small")
+    legend(fig, axes[0])
     return "\n\n".join([
         "## Performance profiles (Dolan & More 2002)",
         "How to read: rho_s(tau) is the share of problem instances a method solved within tau times the best "
@@ -240,15 +259,15 @@ def performance_section(runs: list[Run], directory: Path, colors: dict[str, str]
         table(["method", "solved", "cheapest in calls", "fastest in time"], list(rows.values()))])
 
 
-def data_section(runs: list[Run], traces: dict[str, Trace], directory: Path, colors: dict[str, str]) -> str:
+def data_section(runs: list[Run], traces: dict[str, Trace], directory: Path, styles: Styles) -> str:
     """More-Wild data profiles at tau = 1e-3 and 1e-7 against budget units of n + 1 oracle calls."""
     f_low = reference_f(runs, traces)
     fig, axes = new_figure(2, 11.0)
     for ax, tau in zip(axes, DATA_TAUS):
         _, units = cost_table(runs, lambda r: units_to_solve(traces[r["run_id"]], f_low[instance(r)], tau, r["n"]))
-        draw_profile(ax, units, colors, log2=False)
+        draw_profile(ax, units, styles, log2=False)
         ax.set(title=f"tau = {tau:g}", xlabel="kappa (budget units: oracle calls / (n + 1))", ylabel="d_s(kappa)")
-    axes[0].legend(fontsize="small")
+    legend(fig, axes[0])
     return "\n\n".join([
         "## Data profiles (More & Wild 2009)",
         "How to read: d_s(kappa) is the share of problem instances a method solved, f(x) - f_L <= tau (f0 - f_L), "
