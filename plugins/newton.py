@@ -2,7 +2,8 @@
 
 Each is a few lines over the shared blocks of `optlab.optim` (line searches, truncated and
 Steihaug CG, the trust-region update); every step leaves f and g of the new iterate in the State.
-A line search that finds no acceptable step leaves the state where it was, flagged ``stalled``.
+A line search that finds no acceptable step leaves the state where it was, flagged ``stalled``
+(unless the objective was non-finite everywhere it looked: then the runner is shown that value).
 """
 from __future__ import annotations
 
@@ -117,7 +118,10 @@ class TrustNCG(Optimizer):
         tr = update_radius(state.f - f_new, cg.model_decrease(g), state.extra["radius"], cg.hits_boundary,
                            p.max_radius, p.eta)
         extra = {"radius": tr.radius, "rho": tr.rho, "cg_iterations": cg.iterations}
-        return State(x_new, f_new, g_new, extra) if tr.accept else State(x, state.f, g, extra)
+        # A non-finite trial is rejected and the radius shrinks; once no representable step is left,
+        # hand the trial to the runner, which ends the run as diverged instead of shrinking forever.
+        collapsed = not np.isfinite(f_new) and tr.radius < 1e-15 * (1.0 + float(np.linalg.norm(x)))
+        return State(x_new, f_new, g_new, extra) if tr.accept or collapsed else State(x, state.f, g, extra)
 
 
 class LBFGS(Optimizer):

@@ -7,6 +7,7 @@ import scipy.optimize
 
 import optlab
 import optlab.autodiff.functions as F
+from optlab.conformance import run_checks
 from optlab.optim import (Oracle, ParameterError, Problem, armijo, forcing_term, steihaug_cg, strong_wolfe,
                           truncated_cg, update_radius)
 from optlab.registry import registry
@@ -131,6 +132,28 @@ def test_line_search_gives_up_on_an_ascent_direction():
     for search in (armijo, strong_wolfe):
         r = search(o, x, f, g, g)
         assert not r.success and r.alpha == 0 and r.f == f and r.x is x
+
+
+def test_line_searches_back_away_from_nan_and_report_nan_everywhere():
+    x, g = np.array([0.0]), np.array([-1.0])
+
+    def nan_beyond_half(z):  # f = -z, undefined past 0.5
+        return (-z[0], g) if z[0] < 0.5 else (np.nan, np.full(1, np.nan))
+
+    def nan_everywhere(z):
+        return np.nan, np.full(1, np.nan)
+
+    for search in (armijo, strong_wolfe):
+        r = search(nan_beyond_half, x, 0.0, g, np.ones(1), step=1.0)
+        assert np.isfinite(r.f) and 0 < r.alpha < 0.5
+        r = search(nan_everywhere, x, 0.0, g, np.ones(1))
+        assert not r.success and r.alpha > 0 and np.isnan(r.f)  # shown to the runner: "diverged"
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_conformance_suite(name):
+    failed = [c for c in run_checks(name) if not c.passed]
+    assert not failed, failed
 
 
 def test_truncated_cg_solves_spd_system_and_exits_on_negative_curvature():

@@ -37,8 +37,8 @@ def forcing_term(gnorm: float) -> float:
 def truncated_cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None = None) -> CGResult:
     """Approximately solve H p = -g by CG from p = 0, stopping when ||Hp + g|| <= tol.
 
-    On a direction d with d.Hd <= 0 it stops: with -g on the first iteration (still a descent
-    direction), else with the current p (a descent direction by construction of CG).
+    On a direction d with d.Hd <= 0 (or NaN) it stops: with -g on the first iteration (still a
+    descent direction), else with the current p (a descent direction by construction of CG).
     """
     max_iter = g.size if max_iter is None else max_iter
     p, r = np.zeros_like(g), g
@@ -48,7 +48,7 @@ def truncated_cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None = Non
             return CGResult(p, r - g, False, False, k)
         Hd = hvp(d)
         dHd = float(d @ Hd)
-        if dHd <= 0:
+        if not dHd > 0:  # also a NaN product: fall back as on negative curvature
             if k == 0:
                 return CGResult(d, Hd, False, True, 1)
             return CGResult(p, r - g, False, True, k + 1)
@@ -82,7 +82,7 @@ def steihaug_cg(hvp: HVP, g: np.ndarray, radius: float, tol: float, max_iter: in
             return CGResult(p, r - g, False, False, k)
         Hd = hvp(d)
         dHd = float(d @ Hd)
-        if dHd <= 0:
+        if not dHd > 0:  # also a NaN product: fall back as on negative curvature
             ta, tb = _to_boundary(p, d, radius)
             # m(p + t d) - m(p) = t (g + Hp).d + t^2 dHd / 2, and g + Hp = r
             rd = float(r @ d)

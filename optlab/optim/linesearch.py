@@ -2,8 +2,11 @@
 
 Both evaluate through ``oracle.f_and_grad`` (or any callable x -> (f, g)), so every trial point is
 counted by the oracle and the accepted point comes back with its value and gradient: the caller's
-State stays exact without another call. A search that cannot find an acceptable step returns
-``alpha == 0`` with the start point, so a step can report "no progress" instead of looping.
+State stays exact without another call. Non-finite trial values count as "too far" and are backed
+away from. A search that finds no acceptable step returns ``alpha == 0`` with the start point, so a
+step can report "no progress" instead of looping; except when its last trial was non-finite (the
+objective is NaN or inf as close to x as it looked): that trial is returned, so the runner sees the
+divergence and ends the run instead of stalling.
 """
 from __future__ import annotations
 
@@ -30,6 +33,14 @@ def _fg(oracle: Any) -> FG:
     return getattr(oracle, "f_and_grad", oracle)
 
 
+def _failed(x: np.ndarray, f: float, g: np.ndarray, last: tuple, n: int) -> LineSearchResult:
+    """No acceptable step: the start point, or the last trial if its value was non-finite."""
+    alpha, x_last, f_last, g_last = last
+    if not math.isfinite(f_last):
+        return LineSearchResult(alpha, x_last, f_last, g_last, False, n)
+    return LineSearchResult(0.0, x, f, g, False, n)
+
+
 def armijo(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, step: float = 1.0,
            c1: float = 1e-4, shrink: float = 0.5, max_steps: int = 30) -> LineSearchResult:
     """Backtrack alpha = step, shrink*step, ... until f(x + alpha d) <= f + c1 alpha g.d (sufficient decrease).
@@ -46,8 +57,8 @@ def armijo(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, s
         f_new, g_new = fg(x_new)
         if f_new <= f + c1 * alpha * slope:
             return LineSearchResult(alpha, x_new, f_new, g_new, True, k)
-        alpha *= shrink
-    return LineSearchResult(0.0, x, f, g, False, max_steps)
+        last, alpha = (alpha, x_new, f_new, g_new), alpha * shrink
+    return _failed(x, f, g, last, max_steps)
 
 
 def _cubic_min(a: float, fa: float, da: float, b: float, fb: float, db: float) -> float:
@@ -94,9 +105,13 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
     prev = (0.0, f, slope0)
     alpha, n = min(step, max_alpha), 0
 
+    last = best
+
     def evaluate(a: float) -> tuple[np.ndarray, float, np.ndarray, float]:
+        nonlocal last
         xa = x + a * d
         fa, ga = fg(xa)
+        last = (a, xa, fa, ga)
         return xa, fa, ga, float(ga @ d)
 
     def armijo_fails(a: float, fa: float) -> bool:
@@ -132,5 +147,7 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
         if da * (hi[0] - lo[0]) >= 0:
             hi = lo
         lo, best = (alpha, fa, da), (alpha, xa, fa, ga)
+    if best[0] == 0:
+        return _failed(x, f, g, last, n)
     a, xa, fa, ga = best
     return LineSearchResult(a, xa, fa, ga, False, n)
