@@ -68,29 +68,30 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
     oracle = Oracle(problem, max_calls=budget.oracle_calls, max_seconds=budget.seconds)
     tracker = Tracker(problem, oracle, stopping, callback)
     x0 = problem.x0.copy()
-    try:
-        if hasattr(optimizer, "minimize"):
-            out = optimizer.minimize(oracle, x0, budget, tracker.record)
-            status, note = out if isinstance(out, tuple) else (out or "max_iter", None)
-            message = _message(status, tracker)
-            return _result(tracker, status, f"{message}; {note}" if note else message)
-        if problem.resample is not None:
-            problem.resample(rng)
-        state = optimizer.init(oracle, x0)
-        status = tracker.record(state.x, state.f, state.g)
-        while status is None:
-            if len(tracker.trace) > budget.iterations:
-                status = "max_iter"
-                break
+    with np.errstate(all="ignore"):  # overflow on the way to divergence is a status, not a warning
+        try:
+            if hasattr(optimizer, "minimize"):
+                out = optimizer.minimize(oracle, x0, budget, tracker.record)
+                status, note = out if isinstance(out, tuple) else (out or "max_iter", None)
+                message = _message(status, tracker)
+                return _result(tracker, status, f"{message}; {note}" if note else message)
             if problem.resample is not None:
                 problem.resample(rng)
-            state = optimizer.step(oracle, state)
+            state = optimizer.init(oracle, x0)
             status = tracker.record(state.x, state.f, state.g)
-        return _result(tracker, status, _message(status, tracker))
-    except BudgetExhausted as e:
-        return _result(tracker, e.status, str(e))
-    except Exception:
-        return _result(tracker, "error", traceback.format_exc())
+            while status is None:
+                if len(tracker.trace) > budget.iterations:
+                    status = "max_iter"
+                    break
+                if problem.resample is not None:
+                    problem.resample(rng)
+                state = optimizer.step(oracle, state)
+                status = tracker.record(state.x, state.f, state.g)
+            return _result(tracker, status, _message(status, tracker))
+        except BudgetExhausted as e:
+            return _result(tracker, e.status, str(e))
+        except Exception:
+            return _result(tracker, "error", traceback.format_exc())
 
 
 def _message(status: str, tracker: Tracker) -> str:
