@@ -96,7 +96,7 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
 
     Bracketing doubles alpha from `step`; zoom interpolates with a cubic through the values and slopes at
     the bracket ends. After `max_steps` evaluations without the curvature condition, the best point that
-    satisfies sufficient decrease is returned with ``success=False`` (alpha 0 if there is none).
+    satisfies sufficient decrease is returned with ``success=False`` (if none: see the module docstring).
     """
     fg, slope0 = _fg(oracle), float(g @ d)
     if not slope0 < 0:
@@ -104,8 +104,7 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
     best = (0.0, x, f, g)  # the bracket's low end: lowest f seen that satisfies sufficient decrease
     prev = (0.0, f, slope0)
     alpha, n = min(step, max_alpha), 0
-
-    last = best
+    last = best  # the latest trial, returned if it was non-finite and nothing else was acceptable
 
     def evaluate(a: float) -> tuple[np.ndarray, float, np.ndarray, float]:
         nonlocal last
