@@ -137,3 +137,15 @@ def test_cli(store_dir: Path, tmp_path_factory: pytest.TempPathFactory, capsys: 
     assert main(["report", str(missing)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no results.sqlite" in err and not missing.exists()
+
+
+def test_failed_runs_and_empty_store(store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # a run that failed in setup has no trace, no n and no counts: unsolved everywhere, still in the tables
+    with Store(store_dir) as store:
+        store.write({"run_id": "p1-C-0", "problem": "p1", "problem_params": {}, "label": "C", "seed": 0,
+                     "scale": 1.0, "status": "error", "message": "Traceback ..."}, [])
+    text = write_report(store_dir).read_text()
+    assert "| C | 1 | 0 | 0% | - | - | - | - | - |" in text and "| p1 | ✓ · 4 · 1e-08 | ✓ · 12 · 4.1e-09 | error" in text
+    empty = tmp_path_factory.mktemp("empty")
+    Store(empty).close()
+    assert main(["report", str(empty)]) == 2

@@ -34,7 +34,8 @@ X_AXES: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
     ("seconds", lambda p: p["seconds"]),
 )
 SEEDS_NOTE = ("Instances are problem x parameters x scale. Seeds are folded by the median cost per instance, an "
-              "unsolved seed counting as infinite: a method solves an instance when it solves more than half its seeds.")
+              "unsolved seed counting as infinite: a method solves an instance when it solves more than half "
+              "its seeds.")
 
 
 def write_report(directory: str | Path, title: str | None = None) -> Path:
@@ -215,7 +216,8 @@ def convergence_section(runs: list[Run], traces: dict[str, Trace], directory: Pa
              f"clipped at {FLOOR:g}; lines are medians over seeds, bands the 25-75% quantiles."]
     for key in keys[:MAX_PROBLEM_PLOTS]:
         name = instance_name(key)
-        fig = convergence_figure(name, [r for r in runs if instance(r) == key], traces, f_low[key], key in known, styles)
+        rs = [r for r in runs if instance(r) == key]
+        fig = convergence_figure(name, rs, traces, f_low[key], key in known, styles)
         parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name)})")
     if len(keys) > MAX_PROBLEM_PLOTS:
         parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(keys)} problem instances are plotted.")
@@ -235,20 +237,25 @@ def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, log2: 
     ax.grid(alpha=0.3)
 
 
+def if_solved(run: Run, cost: float | None) -> float:
+    """The run's cost if it converged, else infinity (the profiles' "unsolved")."""
+    return cost if run["status"] == "converged" and cost is not None else math.inf
+
+
 def performance_section(runs: list[Run], directory: Path, styles: Styles) -> str:
-    """Dolan-More performance profiles on oracle calls and wall time, with a how-to-read note."""
-    solved: Callable[[Run, float], float] = lambda r, cost: cost if r["status"] == "converged" else math.inf
-    measures = {"oracle calls": lambda r: solved(r, calls(r)), "wall time": lambda r: solved(r, r["wall_seconds"])}
+    """Dolan-More performance profiles on oracle calls and wall time, with a how-to-read note and a table."""
+    measures = {"oracle calls": lambda r: if_solved(r, calls(r)),
+                "wall time": lambda r: if_solved(r, r["wall_seconds"])}
+    tables = {measure: cost_table(runs, cost) for measure, cost in measures.items()}
     fig, axes = new_figure(2, 11.0)
-    rows: dict[str, list[str]] = {}
-    for ax, (measure, cost) in zip(axes, measures.items()):
-        instances, costs = cost_table(runs, cost)
-        r = ratios(costs)
-        draw_profile(ax, r, styles, log2=True)
+    for ax, (measure, (_, costs)) in zip(axes, tables.items()):
+        draw_profile(ax, ratios(costs), styles, log2=True)
         ax.set(title=f"cost: {measure}", xlabel="tau (cost / best cost), log2 scale", ylabel="rho_s(tau)")
-        for label, values in r.items():
-            rows.setdefault(label, [label, f"{np.mean(np.isfinite(values)):.0%}"]).append(f"{np.mean(values <= 1):.0%}")
     legend(fig, axes[0])
+    (instances, calls_costs), (_, time_costs) = tables.values()
+    calls_r, time_r = ratios(calls_costs), ratios(time_costs)
+    rows = [[label, f"{np.mean(np.isfinite(calls_r[label])):.0%}", f"{np.mean(calls_r[label] <= 1):.0%}",
+             f"{np.mean(time_r[label] <= 1):.0%}"] for label in calls_r]
     return "\n\n".join([
         "## Performance profiles (Dolan & More 2002)",
         "How to read: rho_s(tau) is the share of problem instances a method solved within tau times the best "
@@ -256,7 +263,7 @@ def performance_section(runs: list[Run], directory: Path, styles: Styles) -> str
         "is the share it solved at all.",
         SEEDS_NOTE + f" {len(instances)} instances.",
         f"![performance profiles]({save(fig, directory, 'performance_profiles')})",
-        table(["method", "solved", "cheapest in calls", "fastest in time"], list(rows.values()))])
+        table(["method", "solved", "cheapest in calls", "fastest in time"], rows)])
 
 
 def data_section(runs: list[Run], traces: dict[str, Trace], directory: Path, styles: Styles) -> str:
