@@ -64,7 +64,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: the config's `output`, else results/<name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. budget.iterations=50 (repeatable)")
-    p.add_argument("--executor", choices=None, help="serial, local or dask (default: the config's)")
+    p.add_argument("--executor", help="serial, local, dask or a plugin executor (default: the config's)")
     p.add_argument("--workers", type=int, help="number of workers for local or dask")
     p.add_argument("--fresh", action="store_true", help="discard stored results and run everything again")
 

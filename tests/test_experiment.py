@@ -58,7 +58,7 @@ def test_sigkill_mid_sweep_then_rerun_has_every_run_once(tmp_path):
                        optimizers=[{"name": "gd", "params": {"lr": [0.01, 0.02, 0.03, 0.04, 0.05]}}],
                        seeds=4, scale=[1], budget={"iterations": 150})
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "optlab.cli", "run", str(cfg), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "optlab", "run", str(cfg), "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db = out / "results.sqlite"
     deadline = time.time() + 60
@@ -121,7 +121,7 @@ def test_malformed_config_exits_2_with_one_line(tmp_path, case):
     text, expected = BAD[case]
     cfg = tmp_path / f"{case}.yaml"
     cfg.write_text(text + f"plugins: [{PLUGIN}]\n" if "plugins" not in text and case != "bad_yaml" else text)
-    proc = subprocess.run([sys.executable, "-m", "optlab.cli", "run", str(cfg), "--out", str(tmp_path / "o")],
+    proc = subprocess.run([sys.executable, "-m", "optlab", "run", str(cfg), "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

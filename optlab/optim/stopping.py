@@ -19,12 +19,13 @@ class Stopping(pydantic.BaseModel):
     """Converged when f - f* <= ftol (f0 - f*) where f* is known, or when ||g|| <= gtol ||g0||.
 
     The gradient test is relative to the start so that badly scaled problems are judged alike; the
-    f - f* test is More and Wild's (2009) accuracy measure used by data profiles.
+    f - f* test is More and Wild's (2009) accuracy measure used by data profiles. Both are relative
+    to the start, so the defaults are tight: from 10 x0 a start can be 10^6 times worse than from x0.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    gtol: float = pydantic.Field(1e-6, gt=0, lt=1)
-    ftol: float = pydantic.Field(1e-8, gt=0, lt=1)
+    gtol: float = pydantic.Field(1e-8, gt=0, lt=1)
+    ftol: float = pydantic.Field(1e-10, gt=0, lt=1)
 
     def reason(self, f: float, gnorm: float | None, f0: float, g0norm: float | None,
                f_star: float | None) -> str | None:
