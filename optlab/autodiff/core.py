@@ -123,6 +123,15 @@ class Variable:
                 v.grad = _new_variable(g) if v.grad is None else _new_variable(v.grad.data + g)
 
 
+def _shape(x: Any) -> tuple[int, ...]:
+    """np.shape(x), without its overhead for the usual ndarray or Variable (hot in every backward)."""
+    if isinstance(x, np.ndarray):
+        return x.shape
+    if isinstance(x, Variable):
+        return x.data.shape
+    return np.shape(x)
+
+
 def _new_variable(data: np.ndarray) -> Variable:
     """Wrap an ndarray without the checks of `Variable.__init__` (the hot path of every op)."""
     v = Variable.__new__(Variable)
@@ -215,25 +224,20 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
     grads: dict[int, Any] = {id(y): seed}
     reached = [y]
     heap: list = []
-    seen: set[int] = set()
     counter = itertools.count()
 
     def push(f: Function | None) -> None:
-        if f is not None and f.generation >= stop_generation and id(f) not in seen:
-            seen.add(id(f))
+        # called when f's (single) output is first reached, so each function is pushed at most once
+        if f is not None and f.generation >= stop_generation:
             heapq.heappush(heap, (-f.generation, next(counter), f))
 
     # Raw mode only: ids whose gradient is an array allocated here and shared with nobody, so further
     # contributions may be added into it in place (a VJP may return gy itself, or one array twice).
     owned: set[int] = set()
 
-    def accumulate(x: Variable, gx: Any) -> None:
-        k = id(x)
-        if k not in grads:
-            grads[k] = gx
-            reached.append(x)
-            push(x.creator)
-        elif k in owned and grads[k].dtype == np.result_type(grads[k], gx):
+    def accumulate(k: int, gx: Any) -> None:
+        """Add a further gradient gx into grads[k]."""
+        if k in owned and grads[k].dtype == np.result_type(grads[k], gx):
             grads[k] += gx
         else:
             grads[k] = grads[k] + gx
@@ -271,14 +275,25 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
                 continue
             else:
                 xs = [x.data if isinstance(x, Variable) else x for x in f.inputs]
-                gxs = f.backward(gy, out.data, *xs, **f.kwargs)
+                if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
+                    y_data = out.data
+                    gxs = [vjp(gy, y_data, *xs, **f.kwargs) if isinstance(x, Variable) else None
+                           for x, vjp in zip(f.inputs, f.vjps)]
+                else:
+                    gxs = f.backward(gy, out.data, *xs, **f.kwargs)
             for x, gx in zip(f.inputs, gxs):
                 if gx is None or not isinstance(x, Variable):
                     continue
-                if np.shape(gx) != x.shape:
+                if _shape(gx) != x.data.shape:
                     raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
                                        f"{np.shape(gx)} for an input of shape {x.shape}")
-                accumulate(x, gx)
+                k = id(x)
+                if k in grads:
+                    accumulate(k, gx)
+                else:  # first arrival (inlined: the common case)
+                    grads[k] = gx
+                    reached.append(x)
+                    push(x.creator)
     return grads, reached
 
 

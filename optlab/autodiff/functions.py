@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .core import Function, Variable
+from .core import Function, Variable, _shape
 
 Shape = Sequence[int]
 
@@ -67,18 +67,18 @@ _sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to
 
 def reshape(x: Any, shape: Shape) -> Any:
     shape = (shape,) if np.isscalar(shape) else tuple(shape)
-    return x if np.shape(_data(x)) == shape else _reshape(x, shape=shape)
+    return x if _shape(x) == shape else _reshape(x, shape=shape)
 
 
 def broadcast_to(x: Any, shape: Shape) -> Any:
     shape = tuple(shape)
-    return x if np.shape(_data(x)) == shape else _broadcast_to(x, shape=shape)
+    return x if _shape(x) == shape else _broadcast_to(x, shape=shape)
 
 
 def sum_to(x: Any, shape: Shape) -> Any:
     """Sum x down to `shape`: the adjoint of broadcasting."""
     shape = tuple(shape)
-    return x if np.shape(_data(x)) == shape else _sum_to(x, shape=shape)
+    return x if _shape(x) == shape else _sum_to(x, shape=shape)
 
 
 def _inverse_axes(axes: Any, ndim: int) -> Any:
