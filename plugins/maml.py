@@ -27,7 +27,7 @@ TaskLosses = Callable[[Sequence[Any], Any], Any]  # (per-task params, data) -> l
 
 def per_task(params: Sequence[Any], n: int) -> list[Any]:
     """Each parameter broadcast to a leading axis of n tasks."""
-    return [F.broadcast_to(F.expand_dims(p, 0), (n, *p.shape)) for p in params]
+    return [F.broadcast_to(p, (n, *p.shape)) for p in params]
 
 
 def adapt(task_losses: TaskLosses, params: Sequence[Any], support: Any, alpha: float, steps: int,

@@ -62,11 +62,11 @@ def n_params(hidden: Sequence[int] = HIDDEN) -> int:
     return sum(a * b for a, b in layer_shapes(hidden))
 
 
-def init_theta(rng: np.random.Generator, hidden: Sequence[int] = HIDDEN) -> np.ndarray:
-    """He-normal weights, zero biases, as one flat vector."""
+def init_theta(rng: np.random.Generator, hidden: Sequence[int] = HIDDEN, std: float = 0.01) -> np.ndarray:
+    """The paper's initialization as one flat vector: weights normal(0, std) truncated at 2 std, zero biases."""
     parts = []
     for i, (a, b) in enumerate(layer_shapes(hidden)):
-        parts.append(rng.standard_normal(a * b) * np.sqrt(2.0 / a) if i % 2 == 0 else np.zeros(a * b))
+        parts.append(np.clip(rng.standard_normal(a * b), -2, 2) * std if i % 2 == 0 else np.zeros(a * b))
     return np.concatenate(parts)
 
 
@@ -94,4 +94,4 @@ def task_losses(params: Sequence[Any], data: tuple[np.ndarray, np.ndarray]) -> A
     """Mean squared error of each task, shape (tasks,)."""
     x, y = data
     err = forward(params, x) - y
-    return F.mean(F.reshape(err * err, (y.shape[0], -1)), axis=1)
+    return F.mean(err * err, axis=(1, 2))

@@ -104,10 +104,14 @@ def test_problem_is_registered_seeded_and_resampled() -> None:
 def test_adam_outer_loop_reduces_meta_loss() -> None:
     problem = get("maml_sinusoid", K=5, meta_batch=10, seed=0)
     adam = registry().get("optimizers", "adam")(lr=1e-3)
-    result = run(adam, problem, Budget(iterations=60), Stopping(), seed=0)
-    fs = [t["f"] for t in result.trace]
+    result = run(adam, problem, Budget(iterations=100), Stopping(), seed=0)
     assert result.status_name == "max_iter"
-    assert np.mean(fs[-10:]) < 0.5 * np.mean(fs[:10])
+    oracle, rng = Oracle(problem), np.random.default_rng(1)
+    gains = []
+    for _ in range(10):  # on fresh meta-batches
+        problem.resample(rng)
+        gains.append(oracle.f(problem.x0) - oracle.f(result.x))
+    assert np.mean(gains) > 0.1
 
 
 def test_memory_does_not_grow_over_meta_iterations() -> None:
@@ -146,13 +150,14 @@ def test_newton_cg_on_the_meta_objective() -> None:
     """A second-order outer method: HVPs of the meta-objective need third derivatives through the kernel."""
     problem = get("maml_sinusoid", K=5, meta_batch=4, seed=0)  # never resampled: a fixed meta-batch
     oracle = Oracle(problem)
-    x = problem.x0
-    v = np.random.default_rng(0).standard_normal(x.size)
+    rng = np.random.default_rng(0)
+    x = problem.x0 + 0.1 * rng.standard_normal(problem.n)  # off the tiny init, whose ReLU kinks defeat FD
+    v = rng.standard_normal(x.size)
     eps = 1e-5
     fd = (oracle.grad(x + eps * v) - oracle.grad(x - eps * v)) / (2 * eps)
     np.testing.assert_allclose(oracle.hvp(x, v), fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
 
-    result = minimize(problem.objective, x, method="newton-cg", budget={"iterations": 4}, max_cg=10)
+    result = minimize(problem.objective, x, method="newton-cg", budget={"iterations": 10}, max_cg=20)
     assert result.status_name in ("max_iter", "converged")
-    assert result.fun < 0.5 * oracle.f(x)
+    assert result.fun < 0.7 * oracle.f(x)
     assert result.counts["nhvp"] > 0
