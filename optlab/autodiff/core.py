@@ -209,7 +209,9 @@ def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
                              f"but the output has shape {y.shape}")
         seed = grad
     if create_graph:
-        return seed if isinstance(seed, Variable) else Variable(seed)
+        # An array seed is a constant: kept bare, so the parts of the gradient that depend on the
+        # seed alone stay plain arrays and are not recorded (nor differentiated again, as in hvp).
+        return seed
     return seed.data if isinstance(seed, Variable) else seed
 
 
