@@ -108,7 +108,7 @@ class Variable:
         gradients are Variables with graphs of their own, ready to be differentiated again.
         """
         seed = _seed(self, grad, create_graph, "backward")
-        grads, reached = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
+        grads, reached, private = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
         for v in reached:
             if v.creator is not None and not retain_grad:
                 continue
@@ -119,7 +119,8 @@ class Variable:
             else:
                 # a private, writable copy: backward may return read-only broadcast views, the
                 # user's seed, or one array for several inputs (a + b)
-                g = np.array(g.data if isinstance(g, Variable) else g)
+                if id(v) not in private:
+                    g = np.array(g.data if isinstance(g, Variable) else g)
                 v.grad = _new_variable(g) if v.grad is None else _new_variable(v.grad.data + g)
 
 
@@ -216,10 +217,11 @@ def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
 
 
 def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
-              stop_generation: int = 0) -> tuple[dict[int, Any], list[Variable]]:
+              stop_generation: int = 0) -> tuple[dict[int, Any], list[Variable], set[int]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
 
-    Returns the gradients by variable id and the variables reached, in order of first arrival.
+    Returns the gradients by variable id, the variables reached in order of first arrival, and the
+    ids whose gradient is an array made here and shared with nobody (it needs no defensive copy).
     Gradients of intermediate variables are dropped once used unless `keep` is True or holds their
     id. Functions older than `stop_generation` cannot lead to a wanted input and are not visited.
     """
@@ -265,11 +267,8 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
             f = heapq.heappop(heap)[2]
             out = f.output()
             k = id(out)
-            if keep is True or (keep and k in keep):
-                gy = grads[k]
-            else:
-                gy = grads.pop(k)
-                owned.discard(k)
+            gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
+            owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
             if create_graph:
                 gxs = f.backward(gy, out, *f.inputs, **f.kwargs)
             elif f.add_grad_into is not None and isinstance(f.inputs[0], Variable):
@@ -296,7 +295,7 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
                     grads[k] = gx
                     reached.append(x)
                     push(x.creator)
-    return grads, reached
+    return grads, reached, owned
 
 
 def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None,
@@ -308,11 +307,13 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None,
     seed = _seed(y, grad, create_graph, "gradients")
     keep = {id(x) for x in inputs}
     stop = min((x.generation for x in inputs), default=0)
-    grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop)
+    grads, _, private = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop)
     out = []
     for x in inputs:
         g = grads.get(id(x))
-        if g is not None and not isinstance(g, Variable):
+        if id(x) in private:
+            g = _new_variable(g)
+        elif g is not None and not isinstance(g, Variable):
             g = _new_variable(np.array(g))  # private and writable, like Variable.backward's .grad
         out.append(g)
     return out
