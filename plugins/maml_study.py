@@ -155,7 +155,7 @@ def plot_fits(nets: dict[tuple[str, int], Trained], k: int, path: Path, tasks_sh
             for step, style in ((0, ":"), (1, "--"), (EVAL_STEPS, "-")):
                 with no_grad():
                     ax.plot(grid, sinusoid.forward(fits[step], xs)[i, :, 0], style, color=COLORS[method],
-                            label=f"{step} steps")
+                            label=f"{step} step{'s' if step != 1 else ''}")
             ax.plot(support[0][i, :, 0], support[1][i, :, 0], "k^", ms=6, label=f"{k} shots")
             if i == 0:
                 ax.set_title(f"{method}, K = {k}")
@@ -235,8 +235,9 @@ def report(config_path: str, nets: dict, curves: dict, ks: Sequence[int], wall: 
         "## Differences from the paper",
         f"- {budget} instead of 70,000 meta-iterations, so absolute MSEs are higher than the paper's; the "
         "comparison between methods is what this study reproduces.",
-        "- He-normal initialization; the pretrained baseline is fine-tuned with the same alpha = 0.01 as MAML "
-        "(the paper also tried larger steps for it).",
+        "- Initialization as in the paper's code (weights normal with std 0.01, truncated at 2 std; zero biases). "
+        "The pretrained baseline is fine-tuned with the same alpha = 0.01 as MAML (the paper also tried a larger "
+        "step for it).",
         "",
     ])
 
