@@ -34,31 +34,6 @@ def forcing_term(gnorm: float) -> float:
     return min(0.5, math.sqrt(gnorm))
 
 
-def truncated_cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None = None) -> CGResult:
-    """Approximately solve H p = -g by CG from p = 0, stopping when ||Hp + g|| <= tol.
-
-    On a direction d with d.Hd <= 0 (or NaN) it stops: with -g on the first iteration (still a
-    descent direction), else with the current p (a descent direction by construction of CG).
-    """
-    max_iter = g.size if max_iter is None else max_iter
-    p, r = np.zeros_like(g), g
-    d, rr = -r, float(r @ r)
-    for k in range(max_iter):
-        if math.sqrt(rr) <= tol:
-            return CGResult(p, r - g, False, False, k)
-        Hd = hvp(d)
-        dHd = float(d @ Hd)
-        if not dHd > 0:  # also a NaN product: fall back as on negative curvature
-            if k == 0:
-                return CGResult(d, Hd, False, True, 1)
-            return CGResult(p, r - g, False, True, k + 1)
-        alpha = rr / dHd
-        p, r = p + alpha * d, r + alpha * Hd
-        rr_next = float(r @ r)
-        d, rr = -r + (rr_next / rr) * d, rr_next
-    return CGResult(p, r - g, False, False, max_iter)
-
-
 def _to_boundary(p: np.ndarray, d: np.ndarray, radius: float) -> tuple[float, float]:
     """The roots ta <= 0 <= tb of ||p + t d|| = radius (p inside the region)."""
     a, b, c = float(d @ d), 2.0 * float(p @ d), float(p @ p) - radius * radius
@@ -68,12 +43,8 @@ def _to_boundary(p: np.ndarray, d: np.ndarray, radius: float) -> tuple[float, fl
     return min(t1, t2), max(t1, t2)
 
 
-def steihaug_cg(hvp: HVP, g: np.ndarray, radius: float, tol: float, max_iter: int | None = None) -> CGResult:
-    """Steihaug-Toint CG: minimize the model over ||p|| <= radius approximately (N&W Algorithm 7.2).
-
-    Stops inside when ||Hp + g|| <= tol; when a CG step would leave the region, at the boundary
-    (positive root tau); on negative curvature, at whichever boundary point along d has the lower model value.
-    """
+def _cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None, radius: float | None) -> CGResult:
+    """CG on H p = -g from p = 0; with a `radius`, Steihaug-Toint's exits at the trust-region boundary."""
     max_iter = g.size if max_iter is None else max_iter
     p, r = np.zeros_like(g), g
     d, rr = -r, float(r @ r)
@@ -82,18 +53,38 @@ def steihaug_cg(hvp: HVP, g: np.ndarray, radius: float, tol: float, max_iter: in
             return CGResult(p, r - g, False, False, k)
         Hd = hvp(d)
         dHd = float(d @ Hd)
-        if not dHd > 0:  # also a NaN product: fall back as on negative curvature
+        if not dHd > 0:  # negative curvature, or a NaN product treated as such
+            if radius is None:  # -g on the first iteration, else the current p: both descent directions
+                return CGResult(d, Hd, False, True, 1) if k == 0 else CGResult(p, r - g, False, True, k + 1)
             ta, tb = _to_boundary(p, d, radius)
-            # m(p + t d) - m(p) = t (g + Hp).d + t^2 dHd / 2, and g + Hp = r
+            # m(p + t d) - m(p) = t (g + Hp).d + t^2 dHd / 2, and g + Hp = r: take the lower boundary point
             rd = float(r @ d)
             t = ta if ta * rd + 0.5 * ta * ta * dHd < tb * rd + 0.5 * tb * tb * dHd else tb
             return CGResult(p + t * d, r - g + t * Hd, True, True, k + 1)
         alpha = rr / dHd
         p_next = p + alpha * d
-        if float(p_next @ p_next) >= radius * radius:
-            tb = _to_boundary(p, d, radius)[1]
+        if radius is not None and float(p_next @ p_next) >= radius * radius:
+            tb = _to_boundary(p, d, radius)[1]  # the step leaves the region: stop where it crosses
             return CGResult(p + tb * d, r - g + tb * Hd, True, False, k + 1)
         p, r = p_next, r + alpha * Hd
         rr_next = float(r @ r)
         d, rr = -r + (rr_next / rr) * d, rr_next
     return CGResult(p, r - g, False, False, max_iter)
+
+
+def truncated_cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None = None) -> CGResult:
+    """Approximately solve H p = -g by CG from p = 0, stopping when ||Hp + g|| <= tol.
+
+    On a direction d with d.Hd <= 0 (or NaN) it stops: with -g on the first iteration (still a
+    descent direction), else with the current p (a descent direction by construction of CG).
+    """
+    return _cg(hvp, g, tol, max_iter, None)
+
+
+def steihaug_cg(hvp: HVP, g: np.ndarray, radius: float, tol: float, max_iter: int | None = None) -> CGResult:
+    """Steihaug-Toint CG: minimize the model over ||p|| <= radius approximately (N&W Algorithm 7.2).
+
+    Stops inside when ||Hp + g|| <= tol; when a CG step would leave the region, at the boundary
+    (positive root tau); on negative curvature, at whichever boundary point along d has the lower model value.
+    """
+    return _cg(hvp, g, tol, max_iter, radius)
