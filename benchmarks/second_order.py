@@ -1,0 +1,247 @@
+"""Second-order methods against scipy's on the More-Garbow-Hillstrom set (not part of the test suite).
+
+    python benchmarks/second_order.py [--quick] [--workers N] [--sizes 10000 100000] [--repeats 3]
+
+(a) Solved counts and median oracle counts: newton, newton-cg, trust-ncg, lbfgs and the scipy baselines
+    on all 35 MGH problems from x0 and 10x0 (70 instances). Every run goes through optlab's loop
+    (`optlab.optim.run`): the same counting oracle, the one convergence test (Stopping defaults:
+    f - f* <= 1e-8 (f0 - f*) where f* is known, else ||g|| <= 1e-6 ||g0||), the same budget. Solved
+    means status == "converged". Medians are over each method's solved runs.
+(b) Goal line: our best second-order method (most solved among newton, newton-cg, trust-ncg) solves at
+    least as many as scipy's best (among scipy.newton-cg, scipy.trust-ncg, scipy.trust-krylov,
+    scipy.trust-exact) with no more median HVPs. Ties on solved count go to fewer median
+    HVP-equivalents (nhvp + n * nhess, since a dense Hessian by the kernel costs about n HVPs).
+    newton and scipy.trust-exact use full Hessians and no HVPs, so "no more median HVPs" is judged
+    between the best HVP-based method on each side (ours: newton-cg, trust-ncg; scipy's: newton-cg,
+    trust-ncg, trust-krylov); a second line compares medians over the instances both solved.
+(c) Extended Rosenbrock (MGH 21), n = 10^4 and 10^5, from the standard start: wall time of our
+    trust-ncg against scipy's trust-ncg (the scipy.trust-ncg plugin: scipy.optimize.minimize with
+    jac=oracle.grad, hessp=oracle.hvp), both through the same loop and oracle; median of `--repeats`
+    runs, interleaved so both see the same machine noise; goal: ours <= 1.2x scipy's.
+
+--quick: a dozen problems from x0 only, and n = 10^4 only.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import optlab.problems  # noqa: E402
+from optlab.optim import Budget, Stopping, run  # noqa: E402
+from optlab.registry import registry  # noqa: E402
+
+MGH = ["rosenbrock", "freudenstein_roth", "powell_badly_scaled", "brown_badly_scaled", "beale",
+       "jennrich_sampson", "helical_valley", "bard", "gaussian", "meyer", "gulf", "box3", "powell_singular",
+       "wood", "kowalik_osborne", "brown_dennis", "osborne1", "biggs_exp6", "osborne2", "watson",
+       "extended_rosenbrock", "extended_powell", "penalty1", "penalty2", "variably_dimensioned",
+       "trigonometric", "brown_almost_linear", "discrete_boundary_value", "discrete_integral_equation",
+       "broyden_tridiagonal", "broyden_banded", "linear_full_rank", "linear_rank1", "linear_rank1_zero",
+       "chebyquad"]
+QUICK = ["rosenbrock", "freudenstein_roth", "beale", "helical_valley", "box3", "wood", "watson",
+         "extended_rosenbrock", "penalty1", "trigonometric", "broyden_tridiagonal", "chebyquad"]
+OURS = ["newton", "newton-cg", "trust-ncg", "lbfgs"]
+SCIPY = ["scipy.bfgs", "scipy.l-bfgs-b", "scipy.cg", "scipy.newton-cg", "scipy.trust-ncg",
+         "scipy.trust-krylov", "scipy.trust-exact"]
+OURS_2ND, SCIPY_2ND = ["newton", "newton-cg", "trust-ncg"], ["scipy.newton-cg", "scipy.trust-ncg",
+                                                               "scipy.trust-krylov", "scipy.trust-exact"]
+FULL_HESSIAN = {"newton", "scipy.trust-exact"}
+COUNTS = ("nfev", "ngev", "nhvp", "nhess")
+MGH_BUDGET = {"iterations": 2000, "seconds": 60.0}
+ROSEN_BUDGET = {"iterations": 2000, "seconds": 120.0}
+
+
+def one_run(job: tuple[str, str, float, dict]) -> dict[str, Any]:
+    """Run optimizer `method` on `problem` at `scale`: status, counts, wall time (never raises)."""
+    method, problem_name, scale, budget = job
+    row: dict[str, Any] = {"method": method, "problem": problem_name, "scale": scale}
+    try:
+        problem = optlab.problems.get(problem_name, scale=scale)
+        optimizer = registry().get("optimizers", method)()
+        start = time.perf_counter()
+        res = run(optimizer, problem, Budget(**budget), Stopping())
+        seconds = time.perf_counter() - start
+        row.update(status=res.status_name, n=problem.n, nit=res.nit, seconds=seconds,
+                   hvp_equiv=res.counts["nhvp"] + problem.n * res.counts["nhess"],
+                   message=res.message.strip().splitlines()[-1][:160], **{k: res.counts[k] for k in COUNTS})
+    except Exception as e:  # setup failure: counted as an error, never stops the table
+        row.update(status="error", message=f"{type(e).__name__}: {e}"[:160])
+    return row
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else (f"{value:.0f}" if value == int(value) else f"{value:.1f}")
+
+
+def summarize(rows: list[dict], methods: list[str]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for m in methods:
+        mine = [r for r in rows if r["method"] == m]
+        solved = [r for r in mine if r["status"] == "converged"]
+        statuses: dict[str, int] = {}
+        for r in mine:
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        out[m] = {"runs": len(mine), "solved": len(solved), "statuses": statuses,
+                  "solved_keys": {(r["problem"], r["scale"]) for r in solved},
+                  **{k: median([r[k] for r in solved]) for k in COUNTS + ("hvp_equiv",)},
+                  "seconds": median([r["seconds"] for r in solved])}
+    return out
+
+
+def print_table(summary: dict[str, dict], n_instances: int) -> None:
+    head = ["method", f"solved/{n_instances}", "med f", "med grad", "med hvp", "med hess", "med s",
+            "other statuses"]
+    lines = []
+    for m, s in summary.items():
+        other = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()) if k != "converged") or "-"
+        lines.append([m, str(s["solved"]), fmt(s["nfev"]), fmt(s["ngev"]), fmt(s["nhvp"]), fmt(s["nhess"]),
+                      "-" if s["seconds"] is None else f"{s['seconds']:.3f}", other])
+    widths = [max(len(r[i]) for r in [head] + lines) for i in range(len(head))]
+    row = lambda cells: "  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w)  # noqa: E731
+                                  for i, (c, w) in enumerate(zip(cells, widths)))
+    print(row(head))
+    print("  ".join("-" * w for w in widths))
+    for line in lines:
+        print(row(line))
+
+
+def best(summary: dict[str, dict], methods: list[str]) -> str:
+    """Most solved; ties to fewer median HVP-equivalents (nhvp + n nhess: a dense Hessian costs n HVPs)."""
+    def key(m: str) -> tuple:
+        s = summary[m]
+        return (-s["solved"], s["hvp_equiv"] if s["hvp_equiv"] is not None else np.inf, s["ngev"] or np.inf)
+    return min(methods, key=key)
+
+
+def common_medians(rows: list[dict], a: str, b: str, kind: str) -> tuple[int, float | None, float | None]:
+    """Medians of `kind` for a and b over the instances both solved."""
+    solved = {m: {(r["problem"], r["scale"]): r for r in rows if r["method"] == m and r["status"] == "converged"}
+              for m in (a, b)}
+    both = sorted(set(solved[a]) & set(solved[b]))
+    return (len(both), median([solved[a][k][kind] for k in both]), median([solved[b][k][kind] for k in both]))
+
+
+def goal_lines(rows: list[dict], summary: dict[str, dict]) -> None:
+    ours, theirs = best(summary, OURS_2ND), best(summary, SCIPY_2ND)
+    so, st = summary[ours], summary[theirs]
+    print(f"\nour best second-order method:    {ours} ({so['solved']} solved, median HVPs {fmt(so['nhvp'])}, "
+          f"median Hessians {fmt(so['nhess'])}, median HVP-equivalents {fmt(so['hvp_equiv'])})")
+    print(f"scipy's best second-order method: {theirs} ({st['solved']} solved, median HVPs {fmt(st['nhvp'])}, "
+          f"median Hessians {fmt(st['nhess'])}, median HVP-equivalents {fmt(st['hvp_equiv'])})")
+    hvp_ours = best(summary, [m for m in OURS_2ND if m not in FULL_HESSIAN])
+    hvp_theirs = best(summary, [m for m in SCIPY_2ND if m not in FULL_HESSIAN])
+    note = ""
+    if ours in FULL_HESSIAN or theirs in FULL_HESSIAN:
+        note = (f" (HVPs compared between the best HVP-based methods, {hvp_ours} vs {hvp_theirs}, because "
+                f"{' and '.join(sorted({ours, theirs} & FULL_HESSIAN))} "
+                f"{'use' if len({ours, theirs} & FULL_HESSIAN) > 1 else 'uses'} full Hessians and no HVPs)")
+    else:
+        hvp_ours, hvp_theirs = ours, theirs
+    h_ours, h_theirs = summary[hvp_ours]["nhvp"], summary[hvp_theirs]["nhvp"]
+    solved_ok = so["solved"] >= st["solved"]
+    hvp_ok = h_ours is not None and h_theirs is not None and h_ours <= h_theirs
+    verdict = "PASS" if solved_ok and hvp_ok else "MISS"
+    print(f"GOAL our best second-order solves >= scipy's best with no more median HVPs: {verdict}: "
+          f"solved {so['solved']} ({ours}) vs {st['solved']} ({theirs}) [{'ok' if solved_ok else 'fewer'}]; "
+          f"median HVPs {fmt(h_ours)} ({hvp_ours}) vs {fmt(h_theirs)} ({hvp_theirs}) "
+          f"[{'ok' if hvp_ok else 'more'}]{note}")
+    n, a, b = common_medians(rows, hvp_ours, hvp_theirs, "nhvp")
+    print(f"  on the {n} instances both {hvp_ours} and {hvp_theirs} solve: median HVPs {fmt(a)} vs {fmt(b)}")
+    if ours in FULL_HESSIAN or theirs in FULL_HESSIAN:
+        if ours in FULL_HESSIAN and theirs in FULL_HESSIAN:
+            n, a, b = common_medians(rows, ours, theirs, "nhess")
+            print(f"  full-Hessian pair {ours} vs {theirs} on the {n} instances both solve: "
+                  f"median Hessians {fmt(a)} vs {fmt(b)}")
+
+
+def mgh_table(problems: list[str], scales: list[float], workers: int) -> list[dict]:
+    methods = OURS + SCIPY
+    jobs = [(m, p, s, MGH_BUDGET) for p in problems for s in scales for m in methods]
+    start = time.perf_counter()
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            rows = list(pool.map(one_run, jobs, chunksize=4))
+    else:
+        rows = [one_run(j) for j in jobs]
+    n_instances = len(problems) * len(scales)
+    print(f"(a) {len(problems)} MGH problems x scale {scales} = {n_instances} instances, {len(methods)} methods, "
+          f"{len(jobs)} runs in {time.perf_counter() - start:.0f} s ({workers} worker(s)); budget {MGH_BUDGET}; "
+          f"Stopping() defaults; solved = status converged; medians over solved runs\n")
+    summary = summarize(rows, methods)
+    print_table(summary, n_instances)
+    goal_lines(rows, summary)
+    bad = [r for r in rows if r["status"] in ("error", "diverged")]
+    if bad:
+        print("\nerrors and divergences:")
+        for r in sorted(bad, key=lambda r: (r["method"], r["problem"], r["scale"])):
+            print(f"  {r['method']:18s} {r['problem']:28s} x{r['scale']:<4g} {r['status']:8s} {r['message']}")
+    return rows
+
+
+def rosenbrock_timing(sizes: list[int], repeats: int) -> None:
+    print(f"\n(c) extended Rosenbrock, standard start; wall time of the whole run through optlab's loop, median of "
+          f"{repeats} (interleaved); budget {ROSEN_BUDGET}; goal: ours <= 1.2x scipy's")
+    head = f"{'n':>7}  {'method':16s} {'status':10s} {'nit':>5} {'nfev':>5} {'ngev':>5} {'nhvp':>6} " \
+           f"{'oracle s':>9} {'wall s':>8} {'runs (s)':24s}"
+    print(head)
+    print("-" * len(head))
+    for n in sizes:
+        times: dict[str, list[float]] = {"trust-ncg": [], "scipy.trust-ncg": []}
+        last: dict[str, Any] = {}
+        for _ in range(repeats):
+            for method in times:
+                problem = optlab.problems.get("extended_rosenbrock", n=n)
+                optimizer = registry().get("optimizers", method)()
+                start = time.perf_counter()
+                res = run(optimizer, problem, Budget(**ROSEN_BUDGET), Stopping())
+                times[method].append(time.perf_counter() - start)
+                last[method] = res
+        for method, ts in times.items():
+            r = last[method]
+            c = r.counts
+            print(f"{n:>7}  {method:16s} {r.status_name:10s} {r.nit:>5} {c['nfev']:>5} {c['ngev']:>5} "
+                  f"{c['nhvp']:>6} {c['seconds']:>9.2f} {statistics.median(ts):>8.2f} "
+                  f"{' '.join(f'{t:.2f}' for t in ts):24s}")
+        ratio = statistics.median(times["trust-ncg"]) / statistics.median(times["scipy.trust-ncg"])
+        print(f"GOAL n={n}: ours/scipy wall-time ratio {ratio:.2f}x (goal <= 1.2x): "
+              f"{'PASS' if ratio <= 1.2 else 'MISS'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="12 problems from x0 only; n = 10^4 only")
+    parser.add_argument("--workers", type=int, default=1, help="processes for the MGH table (timings: always 1)")
+    parser.add_argument("--sizes", type=int, nargs="*", help="extended Rosenbrock sizes (default 10^4 10^5)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-mgh", action="store_true")
+    parser.add_argument("--skip-timing", action="store_true")
+    args = parser.parse_args(argv)
+    import numpy, scipy  # noqa: E401
+    print(f"optlab second-order benchmark; numpy {numpy.__version__}, scipy {scipy.__version__}, "
+          f"python {sys.version.split()[0]}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    if not args.skip_mgh:
+        mgh_table(QUICK if args.quick else MGH, [1.0] if args.quick else [1.0, 10.0], args.workers)
+    if not args.skip_timing:
+        sizes = args.sizes or ([10**4] if args.quick else [10**4, 10**5])
+        rosenbrock_timing(sizes, args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
