@@ -6,7 +6,7 @@ task axis, so a whole meta-batch runs through one batched network: x and y have 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -49,17 +49,17 @@ def meta_batch(rng: np.random.Generator, n: int, k: int) -> tuple[tuple, tuple]:
     return tasks.sample(rng, k), tasks.sample(rng, k)
 
 
-def layer_shapes(hidden: Sequence[int] = HIDDEN) -> list[tuple[int, int]]:
-    """Weight and bias shapes, (fan_in, fan_out) and (1, fan_out), layer by layer: 1 -> hidden -> 1."""
-    sizes = [1, *hidden, 1]
+def layer_shapes(hidden: Sequence[int] = HIDDEN, inputs: int = 1, outputs: int = 1) -> list[tuple[int, int]]:
+    """Weight and bias shapes, (fan_in, fan_out) and (1, fan_out), layer by layer: inputs -> hidden -> outputs."""
+    sizes = [inputs, *hidden, outputs]
     shapes = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         shapes += [(fan_in, fan_out), (1, fan_out)]
     return shapes
 
 
-def n_params(hidden: Sequence[int] = HIDDEN) -> int:
-    return sum(a * b for a, b in layer_shapes(hidden))
+def n_params(hidden: Sequence[int] = HIDDEN, inputs: int = 1, outputs: int = 1) -> int:
+    return sum(a * b for a, b in layer_shapes(hidden, inputs, outputs))
 
 
 def init_theta(rng: np.random.Generator, hidden: Sequence[int] = HIDDEN, std: float = 0.01) -> np.ndarray:
@@ -70,23 +70,23 @@ def init_theta(rng: np.random.Generator, hidden: Sequence[int] = HIDDEN, std: fl
     return np.concatenate(parts)
 
 
-def unpack(theta: Any, hidden: Sequence[int] = HIDDEN) -> list[Any]:
+def unpack(theta: Any, hidden: Sequence[int] = HIDDEN, inputs: int = 1, outputs: int = 1) -> list[Any]:
     """Slice the flat vector into the layers' weights and biases (differentiably, for a Variable)."""
     out, start = [], 0
-    for shape in layer_shapes(hidden):
+    for shape in layer_shapes(hidden, inputs, outputs):
         stop = start + shape[0] * shape[1]
         out.append(F.reshape(theta[start:stop], shape))
         start = stop
     return out
 
 
-def forward(params: Sequence[Any], x: Any) -> Any:
+def forward(params: Sequence[Any], x: Any, activation: Callable[[Any], Any] = F.relu) -> Any:
     """The MLP on x (tasks, points, 1) with per-task parameters (leading task axis) or shared ones."""
     h = x
     for i in range(0, len(params), 2):
         h = F.matmul(h, params[i]) + params[i + 1]
         if i + 2 < len(params):
-            h = F.relu(h)
+            h = activation(h)
     return h
 
 
