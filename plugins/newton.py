@@ -2,8 +2,8 @@
 
 Each is a few lines over the shared blocks of `optlab.optim` (line searches, truncated and
 Steihaug CG, the trust-region update); every step leaves f and g of the new iterate in the State.
-A line search that finds no acceptable step leaves the state where it was, flagged ``stalled``
-(unless the objective was non-finite everywhere it looked: then the runner is shown that value).
+A line search that finds no acceptable step raises `Stalled` (the runner ends the run there), unless
+the objective was non-finite everywhere it looked: then the runner is shown that value (diverged).
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import scipy.linalg
 from pydantic import Field, model_validator
 
 from optlab import hookimpl
-from optlab.optim import (Optimizer, Oracle, Params, State, armijo, forcing_term, steihaug_cg, strong_wolfe,
-                          truncated_cg, update_radius)
+from optlab.optim import (Optimizer, Oracle, Params, Stalled, State, armijo, forcing_term, steihaug_cg,
+                          strong_wolfe, truncated_cg, update_radius)
 
 
 class LineSearchParams(Params):
@@ -41,7 +41,9 @@ def line_search_step(oracle: Oracle, state: State, d: np.ndarray, p: LineSearchP
         r = armijo(oracle, state.x, state.f, state.g, d, step, p.c1, max_steps=p.max_ls)
     else:
         r = strong_wolfe(oracle, state.x, state.f, state.g, d, step, p.c1, p.c2, p.max_ls)
-    return State(x=r.x, f=r.f, g=r.g, extra={**extra, "alpha": r.alpha, "stalled": r.alpha == 0})
+    if r.alpha == 0:
+        raise Stalled(f"the {p.line_search} line search found no acceptable step in {r.nevals} evaluations")
+    return State(x=r.x, f=r.f, g=r.g, extra={**extra, "alpha": r.alpha})
 
 
 def shifted_cholesky(H: np.ndarray, beta: float = 1e-3, tries: int = 64) -> tuple:
@@ -140,15 +142,23 @@ class LBFGS(Optimizer):
 
     def step(self, oracle: Oracle, state: State) -> State:
         pairs = deque(state.extra["pairs"], maxlen=self.params.memory)
-        first = 1.0 if pairs else min(1.0, 1.0 / max(float(np.linalg.norm(state.g)), 1e-300))
-        new = line_search_step(oracle, state, -two_loop(state.g, pairs), self.params, first, pairs=pairs)
+        try:
+            new = self._search(oracle, state, pairs)
+        except Stalled:
+            if not pairs:
+                raise
+            pairs.clear()  # restart from steepest descent
+            new = self._search(oracle, state, pairs)
         s, y = new.x - state.x, new.g - state.g
         sy = float(s @ y)
         if sy > 1e-10 * float(np.linalg.norm(s) * np.linalg.norm(y)):  # keep H positive definite
             pairs.append((s, y, 1.0 / sy))
-        elif new.extra["stalled"]:
-            pairs.clear()  # restart from steepest descent
         return new
+
+    def _search(self, oracle: Oracle, state: State, pairs: deque) -> State:
+        """Line search along -H g; without pairs, steepest descent with a first step of length <= 1."""
+        first = 1.0 if pairs else min(1.0, 1.0 / max(float(np.linalg.norm(state.g)), 1e-300))
+        return line_search_step(oracle, state, -two_loop(state.g, pairs), self.params, first, pairs=pairs)
 
 
 def two_loop(g: np.ndarray, pairs: deque) -> np.ndarray:

@@ -8,7 +8,7 @@ import scipy.optimize
 import optlab
 import optlab.autodiff.functions as F
 from optlab.conformance import run_checks
-from optlab.optim import (Oracle, ParameterError, Problem, armijo, forcing_term, steihaug_cg, strong_wolfe,
+from optlab.optim import (Budget, Oracle, ParameterError, Problem, armijo, forcing_term, steihaug_cg, strong_wolfe,
                           truncated_cg, update_radius)
 from optlab.registry import registry
 
@@ -95,7 +95,7 @@ def test_newton_cg_descends_where_curvature_is_negative():
     o, opt = oracle(fun, [0.1]), optimizer("newton-cg")
     state = opt.init(o, np.array([0.1]))
     new = opt.step(o, state)
-    assert new.f < state.f and new.x[0] > 0.1 and not new.extra["stalled"]
+    assert new.f < state.f and new.x[0] > 0.1
 
 
 def test_trust_ncg_matches_scipy_on_extended_rosenbrock():
@@ -202,3 +202,12 @@ def test_parameter_errors_name_optimizer_and_parameter(name, params, words):
     with pytest.raises(ParameterError) as info:
         optimizer(name, **params)
     assert all(w in str(info.value) for w in words), str(info.value)
+
+
+@pytest.mark.parametrize("name", ["newton-cg", "lbfgs"])
+def test_a_stalled_line_search_ends_the_run_instead_of_burning_the_budget(name):
+    wrong = Problem("wrong-gradient", lambda x: F.sum(x ** 2), np.ones(3), gradient=lambda x: -2 * x,
+                    hvp=lambda x, v: -2 * v)  # every "descent" direction goes uphill
+    r = optlab.optim.run(optimizer(name), wrong, Budget(iterations=1000))
+    assert r.status_name == "max_iter" and r.message.startswith("stalled: ") and r.nit == 0
+    assert r.nfev <= 2 + 2 * 30  # the start, then at most two line searches, not 1000 iterations of them

@@ -14,6 +14,14 @@ class ParameterError(ValueError):
     """A bad parameter value: names the plugin, the parameter and what is allowed."""
 
 
+class Stalled(Exception):
+    """Raised by a step that can make no progress from here (say, no acceptable step length).
+
+    The runner ends the run as ``max_iter`` with the reason, as it does when scipy stops on its own
+    short of our test: repeating a deterministic step that failed would only burn the budget.
+    """
+
+
 class Params(pydantic.BaseModel):
     """Base of every parameter model: unknown parameters are errors, values are checked on assignment."""
 

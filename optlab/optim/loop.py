@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .base import Optimizer, State
+from .base import Stalled
 from .oracle import BudgetExhausted, Oracle
 from .problem import Problem
 from .stopping import Budget, Stopping
@@ -90,6 +90,8 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
             return _result(tracker, status, _message(status, tracker))
         except BudgetExhausted as e:
             return _result(tracker, e.status, str(e))
+        except Stalled as e:
+            return _result(tracker, "max_iter", f"stalled: {e}")
         except Exception:
             return _result(tracker, "error", traceback.format_exc())
 
