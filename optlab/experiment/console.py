@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ..registry import registry
 from .config import Config
+from .profiles import calls
 from .runner import plan, run_experiment
 from .store import Store
 
@@ -64,8 +65,8 @@ def summary_table(runs: list[dict[str, Any]], title: str) -> None:
         by_method.setdefault(r["label"], []).append(r)
     for label, rs in by_method.items():
         counts = Counter(r["status"] for r in rs)
-        calls = sorted((r["nfev"] or 0) + (r["ngev"] or 0) + (r["nhvp"] or 0) + (r["nhess"] or 0) for r in rs)
-        table.add_row(label, *[str(counts.get(s, 0)) for s in statuses], str(calls[len(calls) // 2]))
+        median = sorted(calls(r) for r in rs)[len(rs) // 2]
+        table.add_row(label, *[str(counts.get(s, 0)) for s in statuses], str(median))
     console.print(table)
 
 
@@ -80,9 +81,8 @@ def show_runs(directory: str) -> int:
     for col in ("problem", "method", "scale", "seed", "status", "iters", "f", "|g|", "calls", "seconds"):
         table.add_column(col)
     for r in runs:
-        calls = sum((r[k] or 0) for k in ("nfev", "ngev", "nhvp", "nhess"))
         table.add_row(r["problem"], r["label"], f"{r['scale']:g}", str(r["seed"]), r["status"], str(r["nit"]),
-                      _g(r["f_final"]), _g(r["gnorm_final"]), str(calls), _g(r["wall_seconds"]))
+                      _g(r["f_final"]), _g(r["gnorm_final"]), str(calls(r)), _g(r["wall_seconds"]))
     Console(width=None if sys.stdout.isatty() else 140).print(table)
     for r in runs:
         if r["status"] == "error":
