@@ -144,6 +144,19 @@ def _new_variable(data: np.ndarray) -> Variable:
     return v
 
 
+_FORWARD_ERRORS = (ValueError, TypeError, IndexError, np.linalg.LinAlgError)
+
+
+def _forward_error(name: str, e: Exception, xs: Sequence[Any]) -> Exception:
+    """The forward's error, of the same type, naming the function and the input shapes."""
+    shapes = ", ".join(str(np.shape(x)) for x in xs)
+    message = f"{name}: {e} (input shapes: {shapes})"
+    try:
+        return type(e)(message)
+    except TypeError:  # numpy's UFuncTypeError family takes (ufunc, dtypes), not a message
+        return TypeError(message)
+
+
 class Function:
     """One recorded operation: `forward` on ndarrays, `backward` with differentiable functions.
 
@@ -170,14 +183,8 @@ class Function:
                 xs.append(x)
         try:
             y = self.forward(*xs, **kwargs)
-        except (ValueError, TypeError, IndexError, np.linalg.LinAlgError) as e:
-            shapes = ", ".join(str(np.shape(x)) for x in xs)
-            message = f"{type(self).__name__}: {e} (input shapes: {shapes})"
-            try:
-                error = type(e)(message)
-            except TypeError:  # numpy's UFuncTypeError family takes (ufunc, dtypes), not a message
-                error = TypeError(message)
-            raise error from None
+        except _FORWARD_ERRORS as e:
+            raise _forward_error(type(self).__name__, e, xs) from None
         if generation < 0:
             return y  # no Variable in sight: a plain array, nothing to record
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
@@ -196,6 +203,38 @@ class Function:
     def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
         return [vjp(gy, y, *xs, **kwargs) if isinstance(x, Variable) else None
                 for x, vjp in zip(self.inputs, self.vjps)]
+
+
+def _primitive_apply(cls: type, forward: Any) -> Any:
+    """The callable of a primitive: `Function.__call__` for a `cls` node, written out in one frame.
+
+    Recording is the per-op overhead of every graph (forward passes and create_graph backward passes
+    alike), so the node is built right here rather than through ``cls()(*args)``.
+    """
+    def apply(*args: Any, **kwargs: Any) -> Any:
+        generation = -1
+        for a in args:
+            if isinstance(a, Variable) and a.generation > generation:
+                generation = a.generation
+        if generation < 0:
+            return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
+        xs = [a.data if isinstance(a, Variable) else a for a in args]
+        try:
+            y = forward(*xs, **kwargs)
+        except _FORWARD_ERRORS as e:
+            raise _forward_error(cls.__name__, e, xs) from None
+        out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
+        if Config.enable_backprop:
+            f = cls()
+            f.inputs = args
+            f.kwargs = kwargs
+            f.generation = generation
+            f.output = weakref.ref(out)
+            out.creator = f
+            out.generation = generation + 1
+        return out
+
+    return apply
 
 
 def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:

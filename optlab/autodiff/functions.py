@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .core import Function, Variable, _shape
+from .core import Function, Variable, _primitive_apply, _shape
 
 Shape = Sequence[int]
 
@@ -21,13 +21,7 @@ Shape = Sequence[int]
 def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
     """A differentiable function from a numpy `forward` and one VJP per input (None: not differentiable)."""
     cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
-
-    def apply(*args: Any, **kwargs: Any) -> Any:
-        for a in args:
-            if isinstance(a, Variable):
-                return cls()(*args, **kwargs)
-        return forward(*args, **kwargs)
-
+    apply = _primitive_apply(cls, forward)
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
     apply.Function = cls
