@@ -83,10 +83,9 @@ transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
                       lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)))
 
 
-def _mT(x: Any) -> Any:
-    """Swap the last two axes (matrix transpose over a batch)."""
-    n = np.ndim(_data(x))
-    return transpose(x, tuple(range(n - 2)) + (n - 1, n - 2))
+# Swap the last two axes (matrix transpose over a batch): its own VJP, so matmul's backward records one
+# cheap node per transposed operand instead of a general transpose (whose VJP inverts its axes).
+_mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g))
 
 
 def _numpy_shape(name: str, f: Callable, x: Any, axis: Any) -> tuple[int, ...]:
@@ -261,23 +260,23 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # ----------------------------------------------------------------------------------------------
 # Linear algebra.
 
-_matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(matmul(g, _mT(b)), a.shape),
-                    lambda g, y, a, b: sum_to(matmul(_mT(a), g), b.shape))
+# The primitive sees matrices (or batches of them) only: `matmul` promotes vectors.
+_matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul(g, _mT(b)), a.shape),
+                    lambda g, y, a, b: sum_to(_matmul(_mT(a), g), b.shape))
 
 
 def matmul(a: Any, b: Any) -> Any:
     """numpy's matmul, batched; 1-D operands are promoted to matrices and the extra axis removed."""
-    da, db = np.ndim(_data(a)), np.ndim(_data(b))
-    if da == 0 or db == 0:
-        raise ValueError(f"matmul: operands must have at least one dimension, got shapes "
-                         f"{np.shape(_data(a))} and {np.shape(_data(b))}")
-    if da >= 2 and db >= 2:
+    sa, sb = _shape(a), _shape(b)
+    da, db = len(sa), len(sb)
+    if da >= 2 and db >= 2:  # the common case (and every matmul in a backward pass): no promotion
         return _matmul(a, b)
-    sa, sb = np.shape(_data(a)), np.shape(_data(b))
+    if da == 0 or db == 0:
+        raise ValueError(f"matmul: operands must have at least one dimension, got shapes {sa} and {sb}")
     if sa[-1] != sb[-2 if db >= 2 else 0]:  # checked here: the error would show the promoted shapes
         raise ValueError(f"matmul: shapes {sa} and {sb} are not aligned: {sa[-1]} != {sb[-2 if db >= 2 else 0]}")
     y = _matmul(a if da >= 2 else reshape(a, (1, -1)), b if db >= 2 else reshape(b, (-1, 1)))
-    shape = np.shape(_data(y))
+    shape = _shape(y)
     if da == 1:
         shape = shape[:-2] + shape[-1:]
     if db == 1:
