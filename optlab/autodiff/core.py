@@ -308,20 +308,20 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
             k = id(out)
             gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
             owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
-            if create_graph:
-                gxs = f.backward(gy, out, *f.inputs, **f.kwargs)
-            elif f.add_grad_into is not None and isinstance(f.inputs[0], Variable):
-                scatter_into(f, f.inputs[0], gy)
+            inputs = f.inputs
+            if create_graph:  # the VJPs get Variables and record the gradient's graph
+                y_, xs = out, inputs
+            elif f.add_grad_into is not None and isinstance(inputs[0], Variable):
+                scatter_into(f, inputs[0], gy)
                 continue
+            else:  # the VJPs get bare arrays and run plain numpy
+                y_, xs = out.data, [x.data if isinstance(x, Variable) else x for x in inputs]
+            if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
+                gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, Variable) else None
+                       for x, vjp in zip(inputs, f.vjps)]
             else:
-                xs = [x.data if isinstance(x, Variable) else x for x in f.inputs]
-                if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
-                    y_data = out.data
-                    gxs = [vjp(gy, y_data, *xs, **f.kwargs) if isinstance(x, Variable) else None
-                           for x, vjp in zip(f.inputs, f.vjps)]
-                else:
-                    gxs = f.backward(gy, out.data, *xs, **f.kwargs)
-            for x, gx in zip(f.inputs, gxs):
+                gxs = f.backward(gy, y_, *xs, **f.kwargs)
+            for x, gx in zip(inputs, gxs):
                 if gx is None or not isinstance(x, Variable):
                     continue
                 if _shape(gx) != x.data.shape:
@@ -330,10 +330,12 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
                 k = id(x)
                 if k in grads:
                     accumulate(k, gx)
-                else:  # first arrival (inlined: the common case)
+                else:  # first arrival (inlined, push too: the common case)
                     grads[k] = gx
                     reached.append(x)
-                    push(x.creator)
+                    c = x.creator
+                    if c is not None and c.generation >= stop_generation:
+                        heapq.heappush(heap, (-c.generation, next(counter), c))
     return grads, reached, owned
 
 
