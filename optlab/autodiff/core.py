@@ -167,9 +167,11 @@ class Function:
 
     __slots__ = ("inputs", "output", "generation", "kwargs")
     vjps: tuple = ()
-    # Optional raw-mode shortcut for a one-input f whose gradient is gy scattered into zeros (getitem):
-    # add_grad_into(buf, gy, **kwargs) adds it into the input's gradient buffer in place.
+    # Optional shortcuts for a one-input f whose gradient is gy scattered into zeros (getitem), used when
+    # its input already has a gradient: add_grad_into(buf, gy, **kwargs) adds into that array in place
+    # (raw mode); add_grad_onto(acc, gy, **kwargs) returns acc plus it, differentiably (create_graph).
     add_grad_into = None
+    add_grad_onto = None
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         xs = []
@@ -291,12 +293,14 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
         """Raw mode: add f's input gradient into x's gradient, without a zero-padded temporary."""
         k = id(x)
         buf = grads.get(k)
-        if buf is None:
+        if buf is None:  # first arrival: f's VJP makes a fresh zero-padded array, private to us
+            grads[k] = f.vjps[0](gy, f.output().data, x.data, **f.kwargs)
+            owned.add(k)
             reached.append(x)
             push(x.creator)
+            return
         if k not in owned or buf.dtype != np.result_type(buf, gy):
-            buf = np.zeros(x.shape, np.result_type(gy)) if buf is None else np.array(buf, np.result_type(buf, gy))
-            grads[k] = buf
+            buf = grads[k] = np.array(buf, np.result_type(buf, gy))
             owned.add(k)
         f.add_grad_into(buf, gy, **f.kwargs)
 
@@ -310,6 +314,9 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
             owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
             inputs = f.inputs
             if create_graph:  # the VJPs get Variables and record the gradient's graph
+                if f.add_grad_onto is not None and id(inputs[0]) in grads:
+                    grads[id(inputs[0])] = f.add_grad_onto(grads[id(inputs[0])], gy, **f.kwargs)
+                    continue
                 y_, xs = out, inputs
             elif f.add_grad_into is not None and isinstance(inputs[0], Variable):
                 scatter_into(f, inputs[0], gy)

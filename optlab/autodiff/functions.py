@@ -119,15 +119,31 @@ def _add_at(out: np.ndarray, g: np.ndarray, index: Any) -> None:
 
 
 def _scatter_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
+    """g placed at index in zeros of `shape` (repeated indices adding up): the VJP of getitem."""
     out = np.zeros(shape, dtype=np.result_type(g))
+    if _is_basic_index(index):
+        out[index] = g  # no element repeats, so assigning is adding (and skips reading the zeros)
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _numpy_index_add(acc: np.ndarray, g: np.ndarray, index: Any) -> np.ndarray:
+    """A copy of acc with g added at index: one more getitem gradient accumulated in one pass."""
+    out = np.array(acc, dtype=np.result_type(acc, g))
     _add_at(out, g, index)
     return out
 
 
 getitem = primitive("getitem", lambda x, index: x[index],
                     lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape))
-getitem.Function.add_grad_into = staticmethod(_add_at)  # raw backward: no zero-padded copy per getitem
 _getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index))
+_index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, index: g,
+                      lambda g, y, acc, gx, index: getitem(g, index=index))
+# Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
+# create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
+getitem.Function.add_grad_into = staticmethod(_add_at)
+getitem.Function.add_grad_onto = staticmethod(lambda acc, gy, index: _index_add(acc, gy, index=index))
 
 
 class Concatenate(Function):
