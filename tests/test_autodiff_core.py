@@ -440,3 +440,19 @@ def test_raw_and_graph_backward_agree_on_shared_subgraphs(f):
     assert not np.shares_memory(h_raw.grad.data, raw.grad.data)
     (g,) = gradients(f(Variable(x0)), [Variable(x0)])  # an unrelated leaf: not reached
     assert g is None
+
+
+def test_retain_graph_false_frees_intermediates_during_the_pass():
+    x = Variable(np.array([1.0, 2.0, 3.0]))
+    h = F.sin(x) * x  # an intermediate the caller no longer holds after this line
+    watch = weakref.ref(h)
+    y = F.sum(h * h)
+    del h
+    (g,) = gradients(y, [x], retain_graph=False)
+    xd = x.data
+    np.testing.assert_allclose(g.data, 2 * np.sin(xd) * xd * (np.cos(xd) * xd + np.sin(xd)), rtol=1e-15)
+    assert watch() is None  # freed although y is still alive
+    with pytest.raises(RuntimeError, match="already freed by a pass with retain_graph=False"):
+        gradients(y, [x])
+    (again,) = gradients(F.sum(F.sin(x) * x), [x])  # a fresh graph is unaffected
+    np.testing.assert_allclose(again.data, np.cos(xd) * xd + np.sin(xd), rtol=1e-15)

@@ -133,6 +133,11 @@ def _shape(x: Any) -> tuple[int, ...]:
     return np.shape(x)
 
 
+def _data(x: Any) -> Any:
+    """The array behind a Variable; anything else as it is."""
+    return x.data if isinstance(x, Variable) else x
+
+
 def _new_variable(data: np.ndarray) -> Variable:
     """Wrap an ndarray without the checks of `Variable.__init__` (the hot path of every op)."""
     v = Variable.__new__(Variable)
@@ -257,24 +262,33 @@ def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
     return seed.data if isinstance(seed, Variable) else seed
 
 
-def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
-              stop_generation: int = 0) -> tuple[dict[int, Any], list[Variable], set[int]]:
+def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = 0,
+              retain_graph: bool = True) -> tuple[dict[int, Any], list[Variable], set[int]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
 
-    Returns the gradients by variable id, the variables reached in order of first arrival, and the
-    ids whose gradient is an array made here and shared with nobody (it needs no defensive copy).
-    Gradients of intermediate variables are dropped once used unless `keep` is True or holds their
-    id. Functions older than `stop_generation` cannot lead to a wanted input and are not visited.
+    Returns the gradients by variable id, the leaves reached (and, when `keep` is True, every variable
+    reached) in order of first arrival, and the ids whose gradient is an array made here and shared
+    with nobody (it needs no defensive copy). Gradients of intermediate variables are dropped once
+    used unless `keep` is True or holds their id. Functions older than `stop_generation` cannot lead
+    to a wanted input and are not visited. Without `retain_graph` each function lets go of its inputs
+    once its VJPs have run, so intermediate arrays are freed as the pass goes (torch's default; the
+    functional transforms use it on graphs nobody else holds).
     """
     grads: dict[int, Any] = {id(y): seed}
     reached = [y]
-    heap: list = []
+    heap: list = []  # (-generation, arrival, function, its output): the heap holds the output alive
     counter = itertools.count()
 
-    def push(f: Function | None) -> None:
-        # called when f's (single) output is first reached, so each function is pushed at most once
-        if f is not None and f.generation >= stop_generation:
-            heapq.heappush(heap, (-f.generation, next(counter), f))
+    def push(x: Variable) -> None:
+        # called when x is first reached; x is f's only output, so each function is pushed at most once
+        f = x.creator
+        if f is None:
+            reached.append(x)
+        else:
+            if keep is True:
+                reached.append(x)
+            if f.generation >= stop_generation:
+                heapq.heappush(heap, (-f.generation, next(counter), f, x))
 
     # Raw mode only: ids whose gradient is an array allocated here and shared with nobody, so further
     # contributions may be added into it in place (a VJP may return gy itself, or one array twice).
@@ -289,45 +303,47 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
             if not create_graph and type(grads[k]) is np.ndarray:
                 owned.add(k)
 
-    def scatter_into(f: Function, x: Variable, gy: np.ndarray) -> None:
+    def scatter_into(f: Function, x: Variable, gy: np.ndarray, y: np.ndarray) -> None:
         """Raw mode: add f's input gradient into x's gradient, without a zero-padded temporary."""
         k = id(x)
         buf = grads.get(k)
         if buf is None:  # first arrival: f's VJP makes a fresh zero-padded array, private to us
-            grads[k] = f.vjps[0](gy, f.output().data, x.data, **f.kwargs)
+            grads[k] = f.vjps[0](gy, y, x.data, **f.kwargs)
             owned.add(k)
-            reached.append(x)
-            push(x.creator)
+            push(x)
             return
         if k not in owned or buf.dtype != np.result_type(buf, gy):
             buf = grads[k] = np.array(buf, np.result_type(buf, gy))
             owned.add(k)
         f.add_grad_into(buf, gy, **f.kwargs)
 
-    push(y.creator)
+    if y.creator is not None and y.creator.generation >= stop_generation:
+        heapq.heappush(heap, (-y.creator.generation, next(counter), y.creator, y))
     with using_config("enable_backprop", create_graph):
         while heap:
-            f = heapq.heappop(heap)[2]
-            out = f.output()
+            _, _, f, out = heapq.heappop(heap)
             k = id(out)
             gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
             owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
             inputs = f.inputs
-            if create_graph:  # the VJPs get Variables and record the gradient's graph
-                if f.add_grad_onto is not None and id(inputs[0]) in grads:
-                    grads[id(inputs[0])] = f.add_grad_onto(grads[id(inputs[0])], gy, **f.kwargs)
-                    continue
-                y_, xs = out, inputs
-            elif f.add_grad_into is not None and isinstance(inputs[0], Variable):
-                scatter_into(f, inputs[0], gy)
-                continue
-            else:  # the VJPs get bare arrays and run plain numpy
-                y_, xs = out.data, [x.data if isinstance(x, Variable) else x for x in inputs]
-            if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
-                gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, Variable) else None
-                       for x, vjp in zip(inputs, f.vjps)]
+            if inputs is None:
+                raise RuntimeError(f"backward through a {type(f).__name__} node whose graph was already "
+                                   f"freed by a pass with retain_graph=False")
+            gxs: Sequence[Any] = ()  # the shortcuts below add into grads themselves
+            if create_graph and f.add_grad_onto is not None and id(inputs[0]) in grads:
+                grads[id(inputs[0])] = f.add_grad_onto(grads[id(inputs[0])], gy, **f.kwargs)
+            elif not create_graph and f.add_grad_into is not None and isinstance(inputs[0], Variable):
+                scatter_into(f, inputs[0], gy, out.data)
             else:
-                gxs = f.backward(gy, y_, *xs, **f.kwargs)
+                # with create_graph the VJPs get Variables and record the gradient's graph; else bare arrays
+                y_, xs = (out, inputs) if create_graph else (out.data, [_data(x) for x in inputs])
+                if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
+                    gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, Variable) else None
+                           for x, vjp in zip(inputs, f.vjps)]
+                else:
+                    gxs = f.backward(gy, y_, *xs, **f.kwargs)
+            if not retain_graph:  # `inputs` stays alive here until its gradients are passed on
+                f.inputs = None
             for x, gx in zip(inputs, gxs):
                 if gx is None or not isinstance(x, Variable):
                     continue
@@ -337,25 +353,24 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None,
                 k = id(x)
                 if k in grads:
                     accumulate(k, gx)
-                else:  # first arrival (inlined, push too: the common case)
+                else:  # first arrival
                     grads[k] = gx
-                    reached.append(x)
-                    c = x.creator
-                    if c is not None and c.generation >= stop_generation:
-                        heapq.heappush(heap, (-c.generation, next(counter), c))
+                    push(x)
     return grads, reached, owned
 
 
-def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None,
-              create_graph: bool = False) -> list[Any]:
+def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_graph: bool = False,
+              retain_graph: bool = True) -> list[Any]:
     """d(y)/d(inputs) as a list (None where y does not depend on an input), like torch.autograd.grad.
 
-    No `.grad` is touched. Inputs may be intermediate variables: backpropagation stops there.
+    No `.grad` is touched. Inputs may be intermediate variables: backpropagation stops there. With
+    `retain_graph=False` the graph is freed as the pass goes and cannot be backpropagated again.
     """
     seed = _seed(y, grad, create_graph, "gradients")
     keep = {id(x) for x in inputs}
     stop = min((x.generation for x in inputs), default=0)
-    grads, _, private = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop)
+    grads, _, private = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop,
+                                  retain_graph=retain_graph)
     out = []
     for x in inputs:
         g = grads.get(id(x))

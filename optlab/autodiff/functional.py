@@ -65,7 +65,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             if y.size != 1:
                 raise ValueError(f"grad: {getattr(f, '__name__', 'f')} must return a scalar, "
                                  f"got shape {y.shape}; use jacobian or vjp for vector outputs")
-            gs = gradients(y, xs, create_graph=nested)
+            gs = gradients(y, xs, create_graph=nested, retain_graph=nested)  # a graph only we hold
         gs = [_finish(g, x, nested) for g, x in zip(gs, xs)]
         return (y if nested else y.data), (gs[0] if single else tuple(gs))
 
@@ -114,7 +114,7 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
                 v = np.asarray(v, dtype=g.dtype)
             if np.shape(v) != g.shape:
                 raise ValueError(f"jvp: tangent has shape {np.shape(v)} but x has shape {g.shape}")
-            (jv,) = gradients(g, [u], grad=v, create_graph=nested)
+            (jv,) = gradients(g, [u], grad=v, create_graph=nested, retain_graph=nested)
     return (y if nested else y.data), _finish(jv, y, nested)
 
 
@@ -132,7 +132,7 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
         if g is None or g.creator is None:
             hv = None  # f is at most linear in x
         else:
-            (hv,) = gradients(g, [xv], grad=v, create_graph=nested)
+            (hv,) = gradients(g, [xv], grad=v, create_graph=nested, retain_graph=nested)
     return _finish(hv, xv, nested)
 
 

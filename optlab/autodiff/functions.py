@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .core import Function, Variable, _primitive_apply, _shape
+from .core import Function, Variable, _data, _primitive_apply, _shape  # _data: masks and indices are constants
 
 Shape = Sequence[int]
 
@@ -27,10 +27,6 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
     apply.Function = cls
     return apply
 
-
-def _data(x: Any) -> Any:
-    """The ndarray behind x: masks and indices are constants, never differentiated."""
-    return x.data if isinstance(x, Variable) else x
 
 
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:

@@ -77,7 +77,7 @@ class Oracle:
     def _value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         xv = Variable(x)
         y = self._objective(xv)
-        (g,) = gradients(y, [xv]) if isinstance(y, Variable) else (None,)
+        (g,) = gradients(y, [xv], retain_graph=False) if isinstance(y, Variable) else (None,)
         return float(y.data if isinstance(y, Variable) else y), (np.zeros_like(x) if g is None else g.data)
 
     def f(self, x: np.ndarray) -> float:
