@@ -37,7 +37,7 @@ def optlab_step(theta: np.ndarray, support: tuple, query: tuple, steps: int, fir
 
     def step() -> np.ndarray:
         x = Variable(theta)
-        (g,) = gradients(meta_loss(sinusoid.unpack(x), support, query), [x])
+        (g,) = gradients(meta_loss(sinusoid.unpack(x), support, query), [x], retain_graph=False)  # as the oracle
         return g.data
 
     return step
