@@ -14,7 +14,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # one BLAS thread per worker: the pool uses the cores
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import inspect  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -30,9 +29,8 @@ import numpy as np  # noqa: E402
 from optlab.autodiff import no_grad  # noqa: E402
 from optlab.experiment.config import load_config  # noqa: E402
 from optlab.experiment.grid import RunSpec  # noqa: E402
-from optlab.experiment.runner import plan  # noqa: E402
+from optlab.experiment.runner import build, make_executor, plan  # noqa: E402
 from optlab.optim import Budget, Stopping, run  # noqa: E402
-from optlab.registry import registry  # noqa: E402
 
 from . import sinusoid  # noqa: E402
 from .maml import adapt, per_task  # noqa: E402
@@ -65,21 +63,9 @@ def method_of(params: dict[str, Any]) -> str:
     return "fomaml" if params.get("first_order", False) else "maml"
 
 
-def problem_kwargs(spec: RunSpec) -> dict[str, Any]:
-    """The problem's parameters with the run's seed, as the experiment runner passes them."""
-    factory = registry().get("problems", spec.problem)
-    kwargs = dict(spec.problem_params)
-    if "seed" in inspect.signature(factory).parameters:
-        kwargs.setdefault("seed", spec.seed)
-    return kwargs
-
-
 def train(spec: RunSpec) -> Trained:
     """Run one spec through optlab's loop and keep the final parameters."""
-    reg = registry()
-    kwargs = problem_kwargs(spec)
-    problem = reg.get("problems", spec.problem)(**kwargs)
-    optimizer = reg.get("optimizers", spec.optimizer)(**spec.optimizer_params)
+    problem, optimizer, kwargs = build(spec)
     start = time.perf_counter()
     result = run(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed)
     if result.status_name in ("error", "diverged"):
@@ -248,8 +234,7 @@ def study(config_path: str, overrides: Sequence[str] = ()) -> Path:
     out = Path(config.output or f"experiments/{config.name}")
     out.mkdir(parents=True, exist_ok=True)
     specs = plan(config, config_path)
-    executor = registry().get("executors", config.executor.name)(workers=config.executor.workers,
-                                                                 address=config.executor.address)
+    executor = make_executor(config)
     start = time.perf_counter()
     nets: dict[tuple[str, int], Trained] = {}
     for net in executor.map(train, specs):

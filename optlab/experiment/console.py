@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..registry import registry
 from .config import Config
 from .profiles import calls
-from .runner import plan, run_experiment
+from .runner import make_executor, plan, run_experiment
 from .store import Store
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)  # logs and CI get full rows
@@ -27,9 +26,7 @@ def output_dir(config: Config, out: str | None) -> Path:
 
 def run_with_progress(config: Config, args: argparse.Namespace) -> int:
     """Run `config` as the CLI asked, with a progress bar; 0 when every run finished (whatever its status)."""
-    spec = config.executor
-    name = args.executor or spec.name
-    executor = registry().get("executors", name)(workers=args.workers or spec.workers, address=spec.address)
+    executor = make_executor(config, args.executor, args.workers)
     out = output_dir(config, args.out)
     specs = plan(config, args.config)
     start = time.perf_counter()

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..optim.loop import run as run_optimizer
+from ..optim.problem import Problem
 from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
 from .config import Config
@@ -37,22 +38,26 @@ def _worker_registry(plugins: tuple[str, ...]) -> Registry:
     return reg
 
 
+def build(spec: RunSpec) -> tuple[Problem, Any, dict[str, Any]]:
+    """The spec's problem and optimizer, and the problem's parameters with the run's scale and seed."""
+    reg = _worker_registry(spec.plugins)
+    factory = reg.get("problems", spec.problem)
+    accepted = inspect.signature(factory).parameters
+    kwargs = dict(spec.problem_params)
+    if "scale" in accepted:
+        kwargs["scale"] = spec.scale
+    if "seed" in accepted and "seed" not in kwargs:
+        kwargs["seed"] = spec.seed
+    return factory(**kwargs), reg.get("optimizers", spec.optimizer)(**spec.optimizer_params), kwargs
+
+
 def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run one spec in whatever process it lands in; never raises: a failure is a run with status error."""
     row: dict[str, Any] = {"run_id": spec.run_id, "problem": spec.problem, "problem_params": spec.problem_params,
                            "optimizer": spec.optimizer, "optimizer_params": spec.optimizer_params,
                            "label": spec.label, "seed": spec.seed, "scale": spec.scale}
     try:
-        reg = _worker_registry(spec.plugins)
-        factory = reg.get("problems", spec.problem)
-        accepted = inspect.signature(factory).parameters
-        kwargs = dict(spec.problem_params)
-        if "scale" in accepted:
-            kwargs["scale"] = spec.scale
-        if "seed" in accepted and "seed" not in kwargs:
-            kwargs["seed"] = spec.seed
-        problem = factory(**kwargs)
-        optimizer = reg.get("optimizers", spec.optimizer)(**spec.optimizer_params)
+        problem, optimizer, _ = build(spec)
         result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed)
     except Exception:
         row.update(status="error", reason="setup", message=traceback.format_exc())
@@ -71,6 +76,12 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def _finite(value: Any) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
+
+
+def make_executor(config: Config, name: str | None = None, workers: int | None = None) -> Any:
+    """The executor plugin the config names (or `name`), with its options; `workers` overrides."""
+    spec = config.executor
+    return registry().get("executors", name or spec.name)(workers=workers or spec.workers, address=spec.address)
 
 
 def plan(config: Config, source: str = "config") -> list[RunSpec]:
