@@ -54,7 +54,7 @@ class Counter:
 
 
 def check_solves(make: Callable[[], Any]) -> tuple[bool, str]:
-    """Reaches f - f* <= 1e-8 (f0 - f*) on the 5-D quadratic of condition 10 from a fixed start."""
+    """Converges under the default test (`Stopping()`) on the 5-D quadratic of condition 10 from a fixed start."""
     r = run(make(), quadratic(), SOLVE_BUDGET, Stopping())
     detail = f"status {r.status_name} after {r.nit} iterations, {r.nfev} f / {r.njev} g evaluations, f = {r.fun:.3g}"
     return r.status_name == "converged", detail
