@@ -4,18 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
-
-
-def command(name: str, setup: Callable[[argparse.ArgumentParser], None]) -> Callable:
-    """Register `run(args) -> exit status` as subcommand `name`; `setup` adds its arguments."""
-    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        COMMANDS[name] = (setup, run)
-        return run
-    return register
-
+from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
+from .command import COMMANDS, command, fail
 
 GRAPH_FUNCS = ("abs", "cos", "exp", "log", "log1p", "neg", "relu", "sigmoid", "sin", "softplus", "sqrt",
                "tan", "tanh")
@@ -53,12 +45,6 @@ def graph(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail(message: str) -> int:
-    """One line on stderr and exit status 2: the convention for bad input."""
-    print(f"optlab: {message}", file=sys.stderr)
-    return 2
-
-
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="experiment YAML file")
     p.add_argument("--out", help="output folder (default: the config's `output`, else results/<name>)")
@@ -80,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config, args.overrides)
         return run_with_progress(config, args)
     except (ConfigError, PluginError) as e:
-        return _fail(str(e))
+        return fail(str(e))
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
@@ -98,7 +84,7 @@ def validate(args: argparse.Namespace) -> int:
     try:
         specs = plan(load_config(args.config, args.overrides), args.config)
     except (ConfigError, PluginError) as e:
-        return _fail(str(e))
+        return fail(str(e))
     print(f"{args.config}: valid, {len(specs)} runs")
     return 0
 
@@ -127,7 +113,7 @@ def export(args: argparse.Namespace) -> int:
     from optlab.experiment.store import Store
 
     if not (Path(args.dir) / "results.sqlite").exists():
-        return _fail(f"{args.dir}: no results.sqlite here")
+        return fail(f"{args.dir}: no results.sqlite here")
     with Store(args.dir) as store:
         for path in store.export_csv(args.to or args.dir):
             print(path)
@@ -143,17 +129,14 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def report(args: argparse.Namespace) -> int:
     """Write DIR/report.md: summary tables, convergence plots, performance and data profiles."""
     if not (Path(args.dir) / "results.sqlite").exists():
-        return _fail(f"{args.dir}: no results.sqlite here")
+        return fail(f"{args.dir}: no results.sqlite here")
     from optlab.experiment.report import write_report
 
     try:
         print(write_report(args.dir, title=args.title))
     except ValueError as e:
-        return _fail(str(e))
+        return fail(str(e))
     return 0
-
-
-from . import plugin_cli  # noqa: E402,F401  (registers list, check-plugin, new-plugin)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in args.plugin:
                 registry().load_file(path)
         except PluginError as e:
-            return _fail(str(e))
+            return fail(str(e))
     return args.run(args)
 
 

@@ -6,7 +6,7 @@ import inspect
 import json
 from typing import Any
 
-from .cli import _fail, command
+from .command import command, fail
 from .registry import KINDS, PluginError, registry
 
 KIND_NAMES = {**{k: k for k in KINDS}, **{v: k for k, v in KINDS.items()}}  # "optimizers" or "optimizer"
@@ -99,7 +99,7 @@ def check_plugin(args: argparse.Namespace) -> int:
         cls = registry().get("optimizers", args.name)
         _check_params(cls, params)
     except (PluginError, ParameterError, ValueError) as e:
-        return _fail(str(e))
+        return fail(str(e))
     checks = run_checks(cls, params)
     table = Table("check", "result", "detail", title=f"conformance of {args.name}")
     for c in checks:
@@ -121,7 +121,7 @@ def new_plugin(args: argparse.Namespace) -> int:
     try:
         paths = write(args.name, args.dir)
     except ScaffoldError as e:
-        return _fail(str(e))
+        return fail(str(e))
     for path in paths:
         print(path)
     return 0
