@@ -27,9 +27,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from optlab.autodiff import no_grad  # noqa: E402
-from optlab.experiment.config import load_config  # noqa: E402
 from optlab.experiment.grid import RunSpec  # noqa: E402
-from optlab.experiment.runner import build, make_executor, plan  # noqa: E402
+from optlab.experiment.runner import build, prepare  # noqa: E402
 from optlab.optim import Budget, Stopping, run  # noqa: E402
 
 from . import sinusoid  # noqa: E402
@@ -230,11 +229,7 @@ def report(config_path: str, nets: dict, curves: dict, ks: Sequence[int], wall: 
 
 def study(config_path: str, overrides: Sequence[str] = ()) -> Path:
     """Train every run of the config, evaluate, and write the report; returns the output folder."""
-    config = load_config(config_path, list(overrides))
-    out = Path(config.output or f"experiments/{config.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    specs = plan(config, config_path)
-    executor = make_executor(config)
+    _, out, specs, executor = prepare(config_path, overrides)
     start = time.perf_counter()
     nets: dict[tuple[str, int], Trained] = {}
     for net in executor.map(train, specs):

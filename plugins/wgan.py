@@ -21,7 +21,7 @@ import numpy as np
 
 import optlab.autodiff.functions as F
 from optlab import hookimpl
-from optlab.autodiff import Variable, no_grad
+from optlab.autodiff import no_grad
 from optlab.optim import Optimizer, Oracle, Problem, State
 
 from . import sinusoid

@@ -26,9 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from optlab.autodiff import no_grad  # noqa: E402
-from optlab.experiment.config import load_config  # noqa: E402
 from optlab.experiment.grid import RunSpec  # noqa: E402
-from optlab.experiment.runner import build, make_executor, plan  # noqa: E402
+from optlab.experiment.runner import build, prepare  # noqa: E402
 
 from .wgan import NOISE, Game, History, ModeStats, evaluate, mode_stats, sample_data, train  # noqa: E402
 
@@ -242,11 +241,7 @@ def report(config_path: str, outs: dict[str, Outcome], wall: float) -> str:
 
 def study(config_path: str, overrides: Sequence[str] = ()) -> Path:
     """Train every game of the config and write the report; returns the output folder."""
-    config = load_config(config_path, list(overrides))
-    out = Path(config.output or f"experiments/{config.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    specs = plan(config, config_path)
-    executor = make_executor(config)
+    _, out, specs, executor = prepare(config_path, overrides)
     start = time.perf_counter()
     outs: dict[str, Outcome] = {}
     for o in executor.map(train_spec, specs):

@@ -10,7 +10,7 @@ from optlab.optim import Budget, Problem, Stopping, run
 from optlab.registry import registry
 from optlab_plugins import sinusoid
 from optlab_plugins.gradient_penalty import gradient_norm_regularization, gradient_penalty, input_gradient_norms
-from optlab_plugins.wgan import Game, mode_stats, sample_data, train, wgan_toy
+from optlab_plugins.wgan import Game, mode_stats, sample_data, train
 
 
 def linear(w, x):
@@ -150,7 +150,7 @@ def test_alternating_training_is_seeded_and_finite(constraint: str) -> None:
         history = train(game, lambda: adam(lr=1e-3, beta1=0.5, beta2=0.9), iterations=4, log_every=2, eval_size=64)
         return game, history
 
-    (g1, h1), (g2, h2) = once(), once()
+    (g1, h1), (g2, _) = once(), once()
     np.testing.assert_array_equal(g1.theta_d, g2.theta_d)
     np.testing.assert_array_equal(g1.theta_g, g2.theta_g)
     assert h1.iteration == [2, 4] and np.all(np.isfinite(h1.wasserstein + h1.grad_norm_mean))

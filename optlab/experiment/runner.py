@@ -7,7 +7,7 @@ import platform
 import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from ..optim.loop import run as run_optimizer
 from ..optim.problem import Problem
 from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
-from .config import Config
+from .config import Config, load_config
 from .grid import RunSpec, expand
 from .store import Store
 
@@ -82,6 +82,14 @@ def make_executor(config: Config, name: str | None = None, workers: int | None =
     """The executor plugin the config names (or `name`), with its options; `workers` overrides."""
     spec = config.executor
     return registry().get("executors", name or spec.name)(workers=workers or spec.workers, address=spec.address)
+
+
+def prepare(config_path: str, overrides: Sequence[str] = ()) -> tuple[Config, Path, list[RunSpec], Any]:
+    """For a study script: the config, its output folder (made), its runs and its executor."""
+    config = load_config(config_path, list(overrides))
+    out = Path(config.output or f"experiments/{config.name}")
+    out.mkdir(parents=True, exist_ok=True)
+    return config, out, plan(config, config_path), make_executor(config)
 
 
 def plan(config: Config, source: str = "config") -> list[RunSpec]:
