@@ -192,14 +192,16 @@ def convergence_figure(name: str, runs: list[Run], traces: dict[str, Trace], f_r
     top = CEILING * max(gap(traces[r["run_id"]][:1], f_ref)[0] for r in runs if traces[r["run_id"]])
     for ax, (xlabel, x_of) in zip(axes, X_AXES):
         for label, rs in by_label(runs).items():
-            curves = [(np.array([x_of(p) for p in traces[r["run_id"]]], dtype=float), gap(traces[r["run_id"]], f_ref))
-                      for r in rs if traces[r["run_id"]]]
+            # divergence is clipped just above the axis (so it is drawn off the top, without overflowing
+            # matplotlib's log-scale autoscaling)
+            curves = [(np.array([x_of(p) for p in traces[r["run_id"]]], dtype=float),
+                       np.minimum(gap(traces[r["run_id"]], f_ref), 10 * top)) for r in rs if traces[r["run_id"]]]
             if curves:
                 grid, (lo, mid, hi) = median_band(curves)
                 ax.plot(grid, mid, label=label, **styles[label])
                 ax.fill_between(grid, lo, hi, color=styles[label]["color"], alpha=0.2, linewidth=0)
         ax.set(yscale="log", xlabel=xlabel)
-        ax.set_ylim(top=min(ax.get_ylim()[1], top))
+        ax.set_ylim(top=top)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("f - f*" if known else "f - min f seen")
     legend(fig, axes[0])
