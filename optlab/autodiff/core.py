@@ -196,12 +196,7 @@ class Function:
             return y  # no Variable in sight: a plain array, nothing to record
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
         if Config.enable_backprop:
-            self.inputs = inputs
-            self.kwargs = kwargs
-            self.generation = generation
-            self.output = weakref.ref(out)
-            out.creator = self
-            out.generation = generation + 1
+            _link(self, inputs, kwargs, generation, out)
         return out
 
     def forward(self, *xs: Any, **kwargs: Any) -> np.ndarray:
@@ -210,6 +205,16 @@ class Function:
     def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
         return [vjp(gy, y, *xs, **kwargs) if isinstance(x, Variable) else None
                 for x, vjp in zip(self.inputs, self.vjps)]
+
+
+def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variable) -> None:
+    """Record f as out's creator: the one edge an operation adds to the graph."""
+    f.inputs = inputs
+    f.kwargs = kwargs
+    f.generation = generation
+    f.output = weakref.ref(out)
+    out.creator = f
+    out.generation = generation + 1
 
 
 def _primitive_apply(cls: type, forward: Any) -> Any:
@@ -232,13 +237,7 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
             raise _forward_error(cls.__name__, e, xs) from None
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
         if Config.enable_backprop:
-            f = cls()
-            f.inputs = args
-            f.kwargs = kwargs
-            f.generation = generation
-            f.output = weakref.ref(out)
-            out.creator = f
-            out.generation = generation + 1
+            _link(cls(), args, kwargs, generation, out)
         return out
 
     return apply
