@@ -335,7 +335,8 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 scatter_into(f, inputs[0], gy, out.data)
             else:
                 # with create_graph the VJPs get Variables and record the gradient's graph; else bare arrays
-                y_, xs = (out, inputs) if create_graph else (out.data, [_data(x) for x in inputs])
+                y_, xs = (out, inputs) if create_graph else (out.data, [x.data if isinstance(x, Variable) else x
+                                                                     for x in inputs])
                 if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
                     gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, Variable) else None
                            for x, vjp in zip(inputs, f.vjps)]
