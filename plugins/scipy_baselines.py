@@ -122,14 +122,17 @@ class ScipyMethod(Optimizer):
 
     method: ClassVar[str] = ""
     tight: ClassVar[dict[str, float]] = {}
+    second_order: ClassVar[str | None] = None  # scipy's argument for it: "hessp" (HVPs) or "hess" (Hessians)
 
     def scipy_options(self, budget: Budget) -> dict[str, Any]:
         """scipy's options: ours, scipy's tolerances made tight, iterations from the budget."""
         return {**self.tight, **self.params.model_dump(), "maxiter": budget.iterations}
 
     def derivatives(self, judge: _Judge) -> dict[str, Any]:
-        """The second-order arguments of scipy.optimize.minimize, if the method uses any."""
-        return {}
+        """The second-order argument of scipy.optimize.minimize, if the method uses one."""
+        if self.second_order is None:
+            return {}
+        return {self.second_order: {"hessp": judge.hvp, "hess": judge.hessian}[self.second_order]}
 
     def minimize(self, oracle: Oracle, x0: np.ndarray, budget: Budget, record: Record) -> str | tuple[str, str]:
         """Run scipy from x0; return our status, with scipy's message when it stopped on its own."""
@@ -196,9 +199,7 @@ class NewtonCG(ScipyMethod):
 
     name, method, order = "scipy.newton-cg", "Newton-CG", 2
     tight = {"xtol": 0.0}
-
-    def derivatives(self, judge: _Judge) -> dict[str, Any]:
-        return {"hessp": judge.hvp}
+    second_order = "hessp"
 
 
 class TrustNCG(ScipyMethod):
@@ -206,10 +207,8 @@ class TrustNCG(ScipyMethod):
 
     name, method, order = "scipy.trust-ncg", "trust-ncg", 2
     tight = {"gtol": 0.0}
+    second_order = "hessp"
     Params = _TrustParams
-
-    def derivatives(self, judge: _Judge) -> dict[str, Any]:
-        return {"hessp": judge.hvp}
 
 
 class TrustKrylov(ScipyMethod):
@@ -217,10 +216,8 @@ class TrustKrylov(ScipyMethod):
 
     name, method, order = "scipy.trust-krylov", "trust-krylov", 2
     tight = {"gtol": 0.0}
+    second_order = "hessp"
     Params = _TrustParams
-
-    def derivatives(self, judge: _Judge) -> dict[str, Any]:
-        return {"hessp": judge.hvp}
 
 
 class TrustExact(ScipyMethod):
@@ -228,10 +225,8 @@ class TrustExact(ScipyMethod):
 
     name, method, order = "scipy.trust-exact", "trust-exact", 2
     tight = {"gtol": 0.0}
+    second_order = "hess"
     Params = _TrustParams
-
-    def derivatives(self, judge: _Judge) -> dict[str, Any]:
-        return {"hess": judge.hessian}
 
 
 BASELINES: list[type[ScipyMethod]] = [BFGS, LBFGSB, CG, NewtonCG, TrustNCG, TrustKrylov, TrustExact]
