@@ -226,6 +226,20 @@ def test_leaf_grads_are_private_writable_arrays():
     np.testing.assert_array_equal(x.grad.data, np.full((2, 3), 2.0))
 
 
+def test_gradients_hands_out_private_arrays_and_only_copies_what_is_shared():
+    a, c = Variable(np.ones(3)), Variable(np.ones(3))
+    seed = np.array([1.0, 2.0, 3.0])
+    ga, gc = gradients(a + c, [a, c], grad=seed)  # both receive gy, which is the caller's seed
+    ga.data *= 10.0
+    np.testing.assert_array_equal(gc.data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(seed, [1.0, 2.0, 3.0])
+    w = Variable(np.ones((2, 3)))
+    h = F.matmul(Variable(np.ones((4, 2))), w)
+    (gw, gh) = gradients(F.sum(h * h), [w, h])
+    np.testing.assert_array_equal(gw.data, np.full((2, 3), 16.0))
+    assert not np.shares_memory(gw.data, gh.data)
+
+
 def test_leaf_backward_seeds_itself():
     x = Variable(np.array([1.0, 2.0]))
     x.backward()

@@ -108,20 +108,31 @@ class Variable:
         gradients are Variables with graphs of their own, ready to be differentiated again.
         """
         seed = _seed(self, grad, create_graph, "backward")
-        grads, reached, private = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
-        for v in reached:
-            if v.creator is not None and not retain_grad:
-                continue
-            g = grads[id(v)]
-            if create_graph:
-                g = g if isinstance(g, Variable) else Variable(g)
-                v.grad = g if v.grad is None else v.grad + g
+        grads, reached = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
+        targets = [v for v in reached if v.creator is None or retain_grad]
+        for v, g in zip(targets, _caller_grads([grads[id(v)] for v in targets], seed)):
+            if v.grad is None:
+                v.grad = g
             else:
-                # a private, writable copy: backward may return read-only broadcast views, the
-                # user's seed, or one array for several inputs (a + b)
-                if id(v) not in private:
-                    g = np.array(g.data if isinstance(g, Variable) else g)
-                v.grad = _new_variable(g) if v.grad is None else _new_variable(v.grad.data + g)
+                v.grad = v.grad + g if create_graph else _new_variable(v.grad.data + g.data)
+
+
+def _caller_grads(grads: Sequence[Any], seed: Any) -> list[Variable | None]:
+    """Gradients as Variables the caller may keep (None stays None; a recorded Variable is as it is).
+
+    An array this pass made is wrapped as it is, once; anything else is copied, so the caller may write
+    to it: a view (reshape, broadcast), the caller's own seed, or an array given to several inputs
+    (a + b gives both its gy).
+    """
+    out, seen = [], set()
+    for g in grads:
+        if g is not None and not isinstance(g, Variable):
+            if type(g) is not np.ndarray or not g.flags.owndata or g is seed or id(g) in seen:
+                g = np.array(g)
+            seen.add(id(g))
+            g = _new_variable(g)
+        out.append(g)
+    return out
 
 
 def _shape(x: Any) -> tuple[int, ...]:
@@ -262,12 +273,11 @@ def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
 
 
 def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = 0,
-              retain_graph: bool = True) -> tuple[dict[int, Any], list[Variable], set[int]]:
+              retain_graph: bool = True) -> tuple[dict[int, Any], list[Variable]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
 
     Returns the gradients by variable id, the leaves reached (and, when `keep` is True, every variable
-    reached) in order of first arrival, and the ids whose gradient is an array made here and shared
-    with nobody (it needs no defensive copy). Gradients of intermediate variables are dropped once
+    reached) in order of first arrival. Gradients of intermediate variables are dropped once
     used unless `keep` is True or holds their id. Functions older than `stop_generation` cannot lead
     to a wanted input and are not visited. Without `retain_graph` each function lets go of its inputs
     once its VJPs have run, so intermediate arrays are freed as the pass goes (torch's default; the
@@ -356,7 +366,7 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 else:  # first arrival
                     grads[k] = gx
                     push(x)
-    return grads, reached, owned
+    return grads, reached
 
 
 def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_graph: bool = False,
@@ -369,14 +379,5 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_
     seed = _seed(y, grad, create_graph, "gradients")
     keep = {id(x) for x in inputs}
     stop = min((x.generation for x in inputs), default=0)
-    grads, _, private = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop,
-                                  retain_graph=retain_graph)
-    out = []
-    for x in inputs:
-        g = grads.get(id(x))
-        if id(x) in private:
-            g = _new_variable(g)
-        elif g is not None and not isinstance(g, Variable):
-            g = _new_variable(np.array(g))  # private and writable, like Variable.backward's .grad
-        out.append(g)
-    return out
+    grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop, retain_graph=retain_graph)
+    return _caller_grads([grads.get(id(x)) for x in inputs], seed)

@@ -79,8 +79,8 @@ transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
                       lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)))
 
 
-# Swap the last two axes (matrix transpose over a batch): its own VJP, so matmul's backward records one
-# cheap node per transposed operand instead of a general transpose (whose VJP inverts its axes).
+# Swap the last two axes (matrix transpose over a batch): its own VJP, cheaper to record and to
+# differentiate than a general transpose (whose VJP inverts its axes). solve's VJP uses it.
 _mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g))
 
 
@@ -273,9 +273,17 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # ----------------------------------------------------------------------------------------------
 # Linear algebra.
 
-# The primitive sees matrices (or batches of them) only: `matmul` promotes vectors.
-_matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul(g, _mT(b)), a.shape),
-                    lambda g, y, a, b: sum_to(_matmul(_mT(a), g), b.shape))
+# The primitives see matrices (or batches of them) only: `matmul` promotes vectors. As in BLAS, an operand
+# may enter transposed: a @ b^T (nt) and a^T @ b (tn). Each VJP is another member of the family, so a
+# backward pass records one node per product and never a transpose.
+_matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul_nt(g, b), a.shape),
+                    lambda g, y, a, b: sum_to(_matmul_tn(a, g), b.shape))
+_matmul_nt = primitive("matmul_nt", lambda a, b: np.matmul(a, np.swapaxes(b, -1, -2)),
+                       lambda g, y, a, b: sum_to(_matmul(g, b), a.shape),
+                       lambda g, y, a, b: sum_to(_matmul_tn(g, a), b.shape))
+_matmul_tn = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2), b),
+                       lambda g, y, a, b: sum_to(_matmul_nt(b, g), a.shape),
+                       lambda g, y, a, b: sum_to(_matmul(a, g), b.shape))
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -310,7 +318,7 @@ def outer(a: Any, b: Any) -> Any:
 
 def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
     gb = solve(_mT(a), g)
-    return -outer(gb, y) if np.ndim(_data(y)) == 1 else -matmul(gb, _mT(y))
+    return -outer(gb, y) if np.ndim(_data(y)) == 1 else -_matmul_nt(gb, y)
 
 
 solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g))
