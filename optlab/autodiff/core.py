@@ -107,6 +107,8 @@ class Variable:
         pass `grad` to seed with another cotangent of the same shape. With `create_graph` the
         gradients are Variables with graphs of their own, ready to be differentiated again.
         """
+        if self.__class__ is Dual:
+            raise MixedModesError("backward: reverse mode through a forward-mode Dual (from jvp) is not supported")
         seed = _seed(self, grad, create_graph, "backward")
         grads, reached = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
         targets = [v for v in reached if v.creator is None or retain_grad]
@@ -188,6 +190,9 @@ class Function:
     # (raw mode); add_grad_onto(acc, gy, **kwargs) returns acc plus it, differentiably (create_graph).
     add_grad_into = None
     add_grad_onto = None
+    # Forward mode: one JVP per input, ``jvp(t, y, *xs, **kwargs)``, the output's tangent from that input's
+    # tangent t, on bare arrays (None: the input is a constant). See `jvp` and `Dual`.
+    jvps: tuple = ()
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         xs = []
@@ -205,6 +210,8 @@ class Function:
             raise _forward_error(type(self).__name__, e, xs) from None
         if generation < 0:
             return y  # no Variable in sight: a plain array, nothing to record
+        if generation >= _DUAL:
+            return _dual_output(self, inputs, xs, y, kwargs)
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
         if Config.enable_backprop:
             _link(self, inputs, kwargs, generation, out)
@@ -212,6 +219,18 @@ class Function:
 
     def forward(self, *xs: Any, **kwargs: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def jvp(self, ts: Sequence[Any], y: np.ndarray, *xs: Any, **kwargs: Any) -> Any:
+        """The output's tangent from the inputs' tangents `ts` (None: zero), all bare arrays."""
+        if not self.jvps:
+            raise NotImplementedError(f"{type(self).__name__} has no JVP rules (forward mode): give it "
+                                      f"`jvps` or a `jvp` method")
+        t = None
+        for ti, rule in zip(ts, self.jvps):
+            if ti is not None and rule is not None:
+                c = rule(ti, y, *xs, **kwargs)
+                t = c if t is None else t + c
+        return t if t is None or _shape(t) == y.shape else np.broadcast_to(t, y.shape)
 
     def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
         return [vjp(gy, y, *xs, **kwargs) if isinstance(x, Variable) else None
@@ -246,12 +265,52 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
             y = forward(*xs, **kwargs)
         except _FORWARD_ERRORS as e:
             raise _forward_error(cls.__name__, e, xs) from None
+        if generation >= _DUAL:
+            return _dual_output(cls(), args, xs, y, kwargs)
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
         if Config.enable_backprop:
             _link(cls(), args, kwargs, generation, out)
         return out
 
     return apply
+
+
+# ----------------------------------------------------------------------------------------------
+# Forward mode: values that carry a tangent through every primitive, by its JVP rules.
+
+_DUAL = 1 << 62  # a Dual's generation: above any recorded one, so the max over inputs spots a Dual
+
+
+class Dual(Variable):
+    """A value and its tangent (None: zero) in forward mode: a function of Duals returns a Dual whose
+    tangent its JVP rules give. Nothing is recorded; reverse mode sees a Dual as an error, not a leaf."""
+
+    __slots__ = ("tangent",)
+
+    def __init__(self, data: Any, tangent: Any = None) -> None:
+        super().__init__(data)
+        self.generation = _DUAL
+        self.tangent = None if tangent is None else as_data(tangent, "Dual tangent")
+
+
+def _new_dual(data: np.ndarray, tangent: Any) -> Dual:
+    d = Dual.__new__(Dual)
+    d.data, d.tangent, d.name, d.grad, d.creator, d.generation = data, tangent, None, None, None, _DUAL
+    return d
+
+
+class MixedModesError(TypeError):
+    """Forward mode met a Variable recorded for reverse mode (jvp of a function that differentiates)."""
+
+
+def _dual_output(f: Function, args: Sequence[Any], xs: Sequence[Any], y: Any, kwargs: dict) -> Dual:
+    """f's output y (already computed from the primal values xs) with its tangent from f's JVP rules."""
+    for a in args:
+        if isinstance(a, Variable) and a.__class__ is not Dual:
+            raise MixedModesError(f"{type(f).__name__}: a forward-mode Dual meets a Variable recorded for "
+                                  f"reverse mode; forward mode does not nest inside reverse mode here")
+    y = y if y.__class__ is np.ndarray else np.asarray(y)
+    return _new_dual(y, f.jvp([a.tangent if a.__class__ is Dual else None for a in args], y, *xs, **kwargs))
 
 
 def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
@@ -376,6 +435,9 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_
     No `.grad` is touched. Inputs may be intermediate variables: backpropagation stops there. With
     `retain_graph=False` the graph is freed as the pass goes and cannot be backpropagated again.
     """
+    if y.__class__ is Dual or any(x.__class__ is Dual for x in inputs):
+        raise MixedModesError("gradients: reverse mode through a forward-mode Dual (from jvp) is not "
+                              "supported; call jvp on Variables to nest it inside reverse mode")
     seed = _seed(y, grad, create_graph, "gradients")
     keep = {id(x) for x in inputs}
     stop = min((x.generation for x in inputs), default=0)

@@ -1,7 +1,8 @@
 """Differentiable functions (imported as F): each forward and its derivative side by side.
 
 A primitive is a numpy forward and one vector-Jacobian product per input, ``vjp(gy, y, *xs)``,
-written with these same functions, so derivatives of any order come for free. Given bare arrays a
+written with these same functions, so derivatives of any order come for free. Its forward-mode rules,
+one Jacobian-vector product per input, ``jvp(t, y, *xs)``, follow each group (`defjvp` and helpers). Given bare arrays a
 function returns a bare array: that is how first-order backward runs at numpy speed. Broadcasting
 follows numpy; `sum_to` undoes it in the backward pass.
 """
@@ -28,6 +29,30 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
     return apply
 
 
+def defjvp(fn: Callable, *jvps: Callable | None) -> None:
+    """Forward mode for primitive fn: per input, ``jvp(t, y, *xs)`` maps its tangent t to the output's."""
+    fn.Function.jvps = jvps
+
+
+def def_linear(*fns: Callable) -> None:
+    """Primitives linear in their first input (the rest are settings): the JVP is the function itself,
+    applied to the tangent."""
+    for fn in fns:
+        defjvp(fn, lambda t, y, x, *settings, _fn=fn, **kwargs: _fn(t, *settings, **kwargs))
+
+
+def def_bilinear(*fns: Callable) -> None:
+    """Primitives linear in each of two inputs (products): the tangent takes that input's place."""
+    for fn in fns:
+        defjvp(fn, lambda t, y, a, b, _fn=fn: _fn(t, b), lambda t, y, a, b, _fn=fn: _fn(a, t))
+
+
+def def_self_adjoint(*fns: Callable) -> None:
+    """Primitives whose Jacobian is symmetric (elementwise functions of one input, softmax, swapping two
+    axes): the JVP is the VJP, with the tangent in place of the cotangent."""
+    for fn in fns:
+        fn.Function.jvps = fn.Function.vjps
+
 
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axis is None:
@@ -53,6 +78,9 @@ def _numpy_sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
 _reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape))
 _broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape))
 _sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape))
+
+
+def_linear(_reshape, _broadcast_to, _sum_to)
 
 
 def reshape(x: Any, shape: Shape) -> Any:
@@ -82,6 +110,8 @@ transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
 # Swap the last two axes (matrix transpose over a batch): its own VJP, cheaper to record and to
 # differentiate than a general transpose (whose VJP inverts its axes). solve's VJP uses it.
 _mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g))
+def_linear(transpose)
+def_self_adjoint(_mT)
 
 
 def _numpy_shape(name: str, f: Callable, x: Any, axis: Any) -> tuple[int, ...]:
@@ -138,6 +168,8 @@ _index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, inde
                       lambda g, y, acc, gx, index: getitem(g, index=index))
 # Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
 # create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
+def_linear(getitem, _getitem_grad)
+defjvp(_index_add, lambda t, y, acc, gx, index: t, lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape))
 getitem.Function.add_grad_into = staticmethod(_add_at)
 getitem.Function.add_grad_onto = staticmethod(lambda acc, gy, index: _index_add(acc, gy, index=index))
 
@@ -161,6 +193,9 @@ class Concatenate(Function):
                 grads.append(None)
             start = stop
         return grads
+
+    def jvp(self, ts: Sequence[Any], y: Any, *xs: Any, axis: int = 0) -> Any:
+        return np.concatenate([np.zeros_like(x) if t is None else t for t, x in zip(ts, xs)], axis=axis)
 
 
 def concatenate(xs: Sequence[Any], axis: int = 0) -> Any:
@@ -205,6 +240,15 @@ minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(g * (_data(
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
                    lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
 clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: g * ((_data(x) >= lo) & (_data(x) <= hi)), None, None)
+def_self_adjoint(neg, exp, log, log1p, sqrt, sin, cos, tan, tanh, sigmoid, softplus, relu, abs, clip)
+def_bilinear(mul)
+defjvp(add, lambda t, y, a, b: t, lambda t, y, a, b: t)
+defjvp(sub, lambda t, y, a, b: t, lambda t, y, a, b: -t)
+defjvp(div, lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b)
+defjvp(pow, lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a))
+defjvp(maximum, lambda t, y, a, b: t * (_data(a) >= _data(b)), lambda t, y, a, b: t * (_data(a) < _data(b)))
+defjvp(minimum, lambda t, y, a, b: t * (_data(a) <= _data(b)), lambda t, y, a, b: t * (_data(a) > _data(b)))
+defjvp(_where, None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t))
 
 
 def _pow_grad(g: Any, a: Any, b: Any) -> Any:
@@ -252,6 +296,11 @@ min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis,
 logsumexp = primitive(
     "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)))
+def_linear(sum)
+defjvp(max, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
+defjvp(min, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
+defjvp(logsumexp, lambda t, y, x, axis=None, keepdims=False:
+       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -284,6 +333,7 @@ _matmul_nt = primitive("matmul_nt", lambda a, b: np.matmul(a, np.swapaxes(b, -1,
 _matmul_tn = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2), b),
                        lambda g, y, a, b: sum_to(_matmul_nt(b, g), a.shape),
                        lambda g, y, a, b: sum_to(_matmul(a, g), b.shape))
+def_bilinear(_matmul, _matmul_nt, _matmul_tn)
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -322,6 +372,7 @@ def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
 
 
 solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g))
+defjvp(solve, lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t))  # d(A^-1 b)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -339,6 +390,7 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 softmax = primitive("softmax", _softmax,
                     lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)))
+def_self_adjoint(softmax)
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
