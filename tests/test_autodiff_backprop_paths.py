@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import optlab.autodiff.functions as F
-from optlab.autodiff import Variable, grad, gradgradcheck, gradcheck, gradients, hvp
+from optlab.autodiff import Function, Variable, grad, gradgradcheck, gradcheck, gradients, hvp
 
 rng = np.random.default_rng(11)
 
@@ -43,3 +43,22 @@ def test_index_add_keeps_a_float32_gradient_float32_and_raw_matches_graph():
 def test_mT_is_its_own_vjp():
     a = rng.standard_normal((2, 3, 4))
     assert gradgradcheck(lambda x: F.sum(F.matmul(x, x.transpose(0, 2, 1)) ** 2), a)
+
+
+def test_gradients_walks_only_functions_that_lead_to_an_input():
+    """An input made inside the graph has a history behind it with functions young enough to pass the
+    generation bound; backprop must not run their VJPs (here one would raise)."""
+    class NoBackward(Function):
+        def forward(self, x):
+            return x * 1.0
+
+        def backward(self, gy, y, x):
+            raise AssertionError("backward ran through a function that leads to no input")
+
+    x = Variable(np.array([0.5, 2.0]))
+    p1 = NoBackward()(F.sin(F.sin(x)))  # generation 3, its history does not lead to p2
+    p2 = x * 3.0  # generation 1: the bound lets everything from generation 1 on through
+    y = F.sum(p1 * p2)
+    g1, g2 = gradients(y, [p1, p2])
+    np.testing.assert_allclose(g1.data, p2.data, rtol=1e-15)
+    np.testing.assert_allclose(g2.data, p1.data, rtol=1e-15)

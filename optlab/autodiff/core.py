@@ -332,13 +332,13 @@ def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
 
 
 def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = 0,
-              retain_graph: bool = True) -> tuple[dict[int, Any], list[Variable]]:
+              retain_graph: bool = True, only: set[int] | None = None) -> tuple[dict[int, Any], list[Variable]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
 
     Returns the gradients by variable id, the leaves reached (and, when `keep` is True, every variable
     reached) in order of first arrival. Gradients of intermediate variables are dropped once
     used unless `keep` is True or holds their id. Functions older than `stop_generation` cannot lead
-    to a wanted input and are not visited. Without `retain_graph` each function lets go of its inputs
+    to a wanted input and are not visited, nor are functions missing from `only` (ids) when given. Without `retain_graph` each function lets go of its inputs
     once its VJPs have run, so intermediate arrays are freed as the pass goes (torch's default; the
     functional transforms use it on graphs nobody else holds).
     """
@@ -355,7 +355,7 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
         else:
             if keep is True:
                 reached.append(x)
-            if f.generation >= stop_generation:
+            if f.generation >= stop_generation and (only is None or id(f) in only):
                 heapq.heappush(heap, (-f.generation, next(counter), f, x))
 
     # Raw mode only: ids whose gradient is an array allocated here and shared with nobody, so further
@@ -428,6 +428,24 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
     return grads, reached
 
 
+def _leading_to(y: Variable, targets: set[int], stop_generation: int) -> set[int]:
+    """Ids of the functions behind y from which a variable in `targets` (ids) can be reached: a depth-first
+    walk, each function marked after its inputs' creators (torch's exec_info does the same)."""
+    leads: set[int] = set()
+    visited: set[int] = set()
+    stack: list[tuple[Function, bool]] = [(y.creator, False)] if y.creator is not None else []
+    while stack:
+        f, inputs_done = stack.pop()
+        if inputs_done:
+            if any(isinstance(x, Variable) and (id(x) in targets or id(x.creator) in leads) for x in f.inputs):
+                leads.add(id(f))
+        elif id(f) not in visited and f.generation >= stop_generation:
+            visited.add(id(f))
+            stack.append((f, True))
+            stack.extend((x.creator, False) for x in f.inputs if isinstance(x, Variable) and x.creator is not None)
+    return leads
+
+
 def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_graph: bool = False,
               retain_graph: bool = True) -> list[Any]:
     """d(y)/d(inputs) as a list (None where y does not depend on an input), like torch.autograd.grad.
@@ -441,5 +459,9 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_
     seed = _seed(y, grad, create_graph, "gradients")
     keep = {id(x) for x in inputs}
     stop = min((x.generation for x in inputs), default=0)
-    grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop, retain_graph=retain_graph)
+    # An input made inside the graph (MAML's adapted parameters, a transform's identity node) has a history
+    # behind it that backprop would otherwise walk for nothing: visit only functions that lead to an input.
+    only = _leading_to(y, keep, stop) if any(x.creator is not None for x in inputs) else None
+    grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop, retain_graph=retain_graph,
+                         only=only)
     return _caller_grads([grads.get(id(x)) for x in inputs], seed)
