@@ -100,13 +100,31 @@ def test_chain_of_100k_sin_ops():
 def test_graph_is_freed_after_del():
     x = Variable(np.ones(3))
     h = F.exp(x)
-    y = F.sum(h * 2.0)
+    y = F.sum(h * h)
     ref_h, ref_y = weakref.ref(h), weakref.ref(y)
     del h
-    assert ref_h() is not None  # still held by y's creator
+    assert ref_h() is not None  # still held by y's creator: its VJPs read h
     y.backward()
+    np.testing.assert_allclose(x.grad.data, 2 * np.e ** 2, rtol=1e-15)
     del y
     assert ref_h() is None and ref_y() is None  # refcounting alone frees it, no gc needed
+
+
+def test_a_value_no_vjp_reads_is_not_held_and_backward_still_reaches_behind_it():
+    x = Variable(np.array([0.5, 1.0, 2.0]))
+    h = F.sin(x) * 3.0  # mul by a constant reads neither factor: the graph keeps h's creator, not h
+    y = F.sum(F.exp(h + 1.0))  # add reads no input either; exp keeps its output
+    ref_h = weakref.ref(h)
+    del h
+    assert ref_h() is None
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, np.exp(3 * np.sin(x.data) + 1) * 3 * np.cos(x.data), rtol=1e-15)
+    x.cleargrad()
+    (gx,) = gradients(y, [x], create_graph=True)  # the rebuilt output of exp joins the gradient's graph
+    gx.backward()
+    s = 3 * np.sin(x.data) + 1
+    want = np.exp(s) * (9 * np.cos(x.data) ** 2 - 3 * np.sin(x.data))
+    np.testing.assert_allclose(x.grad.data, want, rtol=1e-14)
 
 
 def test_function_dies_with_its_output():
@@ -345,6 +363,28 @@ def test_unchain_backward_cuts_the_whole_graph():
     assert y.creator is None and b.creator is None and a.creator is None
     y.backward()
     assert x.grad is None and a.grad is None
+
+
+def test_unchain_cuts_a_consumer_that_holds_only_the_creator():
+    """add reads neither input, so y's node holds h's creator, not h: unchain must still cut there."""
+    x = Variable(np.array(2.0))
+    h = x * 2.0
+    y = h + 1.0
+    h.unchain()
+    y.backward()
+    assert x.grad is None and h.grad.data == 1.0  # h is a leaf now, reached through the creator it had
+    x2 = Variable(np.array(2.0))
+    h2 = x2 * 2.0
+    y2 = F.exp(h2 + 1.0)
+    h2.unchain()
+    del h2  # nothing can see h2's gradient any more, and nothing may leak past the cut
+    y2.backward()
+    assert x2.grad is None
+    x3 = Variable(np.array(2.0))
+    y3 = F.sum((x3 * 2.0 + 1.0) * 3.0)
+    y3.unchain_backward()
+    y3.backward()
+    assert x3.grad is None
 
 
 def test_truncated_backprop_keeps_later_graph():

@@ -224,6 +224,17 @@ def test_gradgradcheck(name, f, ref, inputs):
     assert gradgradcheck(f, *inputs)
 
 
+@pytest.mark.parametrize("name, f, ref, inputs", CASES)
+def test_derivatives_with_intermediate_inputs(name, f, ref, inputs):
+    """Inputs made inside the graph are held only when a VJP reads them (`defreads`); a wrong declaration
+    hands a VJP an edge or no output and fails here."""
+    def g(*vs):
+        out = f(*[v * 1.0 for v in vs])  # each input is a fresh intermediate nobody else holds
+        return out * 1.0  # and so is the output
+    assert gradcheck(g, *inputs)
+    assert gradgradcheck(g, *inputs)
+
+
 FLOAT64_CONSTANTS = {"concatenate-with-constant", "binary_cross_entropy_with_logits"}  # numpy promotes these
 
 

@@ -87,18 +87,22 @@ class Variable:
         self.grad = None
 
     def unchain(self) -> None:
-        """Forget the creator: this variable becomes a leaf."""
-        self.creator = None
+        """Forget the creator: this variable becomes a leaf (and a consumer that holds only the former
+        creator, see `Function.reads`, finds nothing behind it)."""
+        f, self.creator = self.creator, None
+        if f is not None:
+            f.inputs = ()
 
     def unchain_backward(self) -> None:
         """Cut the whole graph behind this variable (truncated backprop)."""
-        funcs = [self.creator] if self.creator is not None else []
-        self.unchain()
-        while funcs:
-            for x in funcs.pop().inputs:
-                if isinstance(x, Variable) and x.creator is not None:
-                    funcs.append(x.creator)
-                    x.unchain()
+        stack: list[Any] = [self]
+        while stack:
+            _, f, v = _resolve(stack.pop())
+            if f is not None:
+                stack.extend(x for x in f.inputs if isinstance(x, _NODES))
+                if v is not None:
+                    v.creator = None
+                f.inputs = ()
 
     def backward(self, retain_grad: bool = False, create_graph: bool = False, grad: Any = None) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's `.grad`.
@@ -112,7 +116,7 @@ class Variable:
         seed = _seed(self, grad, create_graph, "backward")
         grads, reached = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
         targets = [v for v in reached if v.creator is None or retain_grad]
-        for v, g in zip(targets, _caller_grads([grads[id(v)] for v in targets], seed)):
+        for v, g in zip(targets, _caller_grads([grads[_resolve(v)[0]] for v in targets], seed)):
             if v.grad is None:
                 v.grad = g
             else:
@@ -143,6 +147,8 @@ def _shape(x: Any) -> tuple[int, ...]:
         return x.shape
     if isinstance(x, Variable):
         return x.data.shape
+    if isinstance(x, Function):  # an edge standing for the function's output
+        return x.shape
     return np.shape(x)
 
 
@@ -183,16 +189,29 @@ class Function:
     ``optlab.autodiff.functions`` and numpy operators only. Built-ins give one VJP per input in `vjps`.
     """
 
-    __slots__ = ("inputs", "output", "generation", "kwargs")
+    __slots__ = ("inputs", "output", "generation", "kwargs", "shape", "saved")
     vjps: tuple = ()
-    # Optional shortcuts for a one-input f whose gradient is gy scattered into zeros (getitem), used when
-    # its input already has a gradient: add_grad_into(buf, gy, **kwargs) adds into that array in place
-    # (raw mode); add_grad_onto(acc, gy, **kwargs) returns acc plus it, differentiably (create_graph).
+    # What each VJP reads: reads[j] holds the positions of the inputs VJP j reads and -1 for the output
+    # (entries past its end read nothing). An intermediate input that no VJP of this node reads is not
+    # held: `inputs` keeps its creator instead (an edge, with `shape` and `ndim` for the VJPs), so its
+    # array is freed as soon as nothing else holds it, as torch keeps only saved tensors. The output's
+    # array is kept in `saved` only when read. None (any class-based Function): everything is kept.
+    reads: tuple | None = None
+    hold: tuple | None = None  # `reads` worked out for one and two inputs (`_hold_plans`), set with it
+    # An optional pair of shortcuts for a one-input f whose gradient is gy scattered into zeros (getitem),
+    # used when its input already has a gradient: add_grad_into(buf, gy, **kwargs) adds into that array in
+    # place (raw mode); add_grad_onto(acc, gy, **kwargs) returns acc plus it, differentiably (create_graph).
     add_grad_into = None
     add_grad_onto = None
     # Forward mode: one JVP per input, ``jvp(t, y, *xs, **kwargs)``, the output's tangent from that input's
     # tangent t, on bare arrays (None: the input is a constant). See `jvp` and `Dual`.
     jvps: tuple = ()
+    ndim = property(lambda self: len(self.shape))  # an edge's, for VJPs that ask their input's ndim
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "reads" in cls.__dict__:
+            cls.hold = _hold_plans(cls.reads)
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         xs = []
@@ -233,18 +252,62 @@ class Function:
         return t if t is None or _shape(t) == y.shape else np.broadcast_to(t, y.shape)
 
     def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
-        return [vjp(gy, y, *xs, **kwargs) if isinstance(x, Variable) else None
+        return [vjp(gy, y, *xs, **kwargs) if isinstance(x, _NODES) else None
                 for x, vjp in zip(self.inputs, self.vjps)]
 
 
 def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variable) -> None:
-    """Record f as out's creator: the one edge an operation adds to the graph."""
+    """Record f as out's creator, holding what its VJPs read (`Function.reads`)."""
+    hold = f.hold
+    if hold is None:
+        f.saved = out.data
+    else:
+        n = len(inputs)
+        if n == 1:  # most operations have one or two inputs: their plans are looked up, not worked out
+            plan = hold[0]
+            if plan[0]:
+                inputs = (_edge(inputs[0]),)
+        elif n == 2:
+            a, b = inputs
+            plan = hold[isinstance(a, Variable) + 2 * isinstance(b, Variable)]
+            if plan[0]:
+                inputs = (_edge(a), _edge(b) if plan[1] else b)
+            elif plan[1]:
+                inputs = (a, _edge(b))
+        else:
+            plan = _plan(f.reads, [isinstance(x, Variable) for x in inputs])
+            inputs = tuple([_edge(x) if release else x for x, release in zip(inputs, plan)])
+        f.saved = out.data if plan[-1] else None
     f.inputs = inputs
     f.kwargs = kwargs
     f.generation = generation
     f.output = weakref.ref(out)
     out.creator = f
     out.generation = generation + 1
+
+
+def _edge(x: Variable) -> Any:
+    """What a node holds of an input it does not read: the input's creator (which learns the shape the
+    VJPs may ask), or the input itself when it is a leaf."""
+    f = x.creator
+    if f is None:
+        return x
+    f.shape = x.data.shape
+    return f
+
+
+def _plan(reads: tuple, is_variable: Sequence[bool]) -> tuple[bool, ...]:
+    """Per input, whether it is a Variable no VJP that will run reads (release it), then whether one reads
+    the output."""
+    used = {i for r, v in zip(reads, is_variable) if v for i in r}
+    return (*[v and i not in used for i, v in enumerate(is_variable)], -1 in used)
+
+
+def _hold_plans(reads: tuple | None) -> tuple | None:
+    """`Function.hold` for `reads`: the plan for one input, then for two by Variable pattern (1, 2, 3)."""
+    if reads is None:
+        return None
+    return (_plan(reads, [True]), *[_plan(reads, [bool(m & 1), bool(m & 2)]) for m in (1, 2, 3)])
 
 
 def _primitive_apply(cls: type, forward: Any) -> Any:
@@ -254,24 +317,35 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
     alike), so the node is built right here rather than through ``cls()(*args)``.
     """
     def apply(*args: Any, **kwargs: Any) -> Any:
-        generation = -1
         for a in args:
-            if isinstance(a, Variable) and a.generation > generation:
-                generation = a.generation
-        if generation < 0:
+            if isinstance(a, Variable):
+                break
+        else:
             return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
-        xs = [a.data if isinstance(a, Variable) else a for a in args]
+        generation = -1
+        xs = []
+        for a in args:
+            if isinstance(a, Variable):
+                xs.append(a.data)
+                if a.generation > generation:
+                    generation = a.generation
+            else:
+                xs.append(a)
         try:
             y = forward(*xs, **kwargs)
         except _FORWARD_ERRORS as e:
             raise _forward_error(cls.__name__, e, xs) from None
         if generation >= _DUAL:
             return _dual_output(cls(), args, xs, y, kwargs)
-        out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
+        out = new(Variable)  # _new_variable, inlined
+        out.data = y if y.__class__ is np.ndarray else np.asarray(y)
+        out.name = out.grad = out.creator = None
+        out.generation = 0
         if Config.enable_backprop:
             _link(cls(), args, kwargs, generation, out)
         return out
 
+    new = Variable.__new__
     return apply
 
 
@@ -331,34 +405,58 @@ def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
     return seed.data if isinstance(seed, Variable) else seed
 
 
+_NODES = (Variable, Function)  # what an input entry that carries a gradient is (a Function: an edge)
+
+
+def _resolve(x: Any) -> tuple[int, Function | None, Variable | None]:
+    """An input entry (a Variable, or an edge: the creator of a value nobody reads) as its gradient's key
+    (the creator's id, or a leaf's own), its creator (None for a leaf) and its Variable if alive."""
+    if isinstance(x, Variable):
+        f = x.creator
+        return (id(x) if f is None else id(f)), f, x
+    v = x.output()
+    if v is not None and v.creator is None:  # unchained since it was recorded: a leaf now
+        return id(v), None, v
+    return id(x), x, v
+
+
+def _output_variable(f: Function) -> Variable | None:
+    """f's output as a Variable for a recording VJP: the live one, or rebuilt from the saved array."""
+    v = f.output()
+    if v is None and f.saved is not None:
+        v = _new_variable(f.saved)
+        v.creator, v.generation = f, f.generation + 1
+    return v
+
+
 def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = 0,
               retain_graph: bool = True, only: set[int] | None = None) -> tuple[dict[int, Any], list[Variable]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
 
-    Returns the gradients by variable id, the leaves reached (and, when `keep` is True, every variable
-    reached) in order of first arrival. Gradients of intermediate variables are dropped once
-    used unless `keep` is True or holds their id. Functions older than `stop_generation` cannot lead
-    to a wanted input and are not visited, nor are functions missing from `only` (ids) when given. Without `retain_graph` each function lets go of its inputs
-    once its VJPs have run, so intermediate arrays are freed as the pass goes (torch's default; the
-    functional transforms use it on graphs nobody else holds).
+    Returns the gradients by key (`_resolve`), the leaves reached (and, when `keep` is True, every live
+    variable reached) in order of first arrival. Gradients of intermediate variables are dropped once
+    used unless `keep` is True or holds their key. Functions older than `stop_generation` cannot lead
+    to a wanted input and are not visited, nor are functions missing from `only` (ids) when given.
+    Without `retain_graph` each function lets go of its inputs once its VJPs have run, so intermediate
+    arrays are freed as the pass goes (torch's default; the transforms use it on graphs nobody else holds).
     """
-    grads: dict[int, Any] = {id(y): seed}
+    k, f, _ = _resolve(y)
+    grads: dict[int, Any] = {k: seed}
     reached = [y]
-    heap: list = []  # (-generation, arrival, function, its output): the heap holds the output alive
+    heap: list = []  # (-generation, arrival, function)
     counter = itertools.count()
 
-    def push(x: Variable) -> None:
-        # called when x is first reached; x is f's only output, so each function is pushed at most once
-        f = x.creator
+    def push(f: Function | None, v: Variable | None) -> None:
+        # called when f's output (or the leaf v) is first reached, so each function is pushed at most once
         if f is None:
-            reached.append(x)
+            reached.append(v)
         else:
-            if keep is True:
-                reached.append(x)
+            if keep is True and v is not None:
+                reached.append(v)
             if f.generation >= stop_generation and (only is None or id(f) in only):
-                heapq.heappush(heap, (-f.generation, next(counter), f, x))
+                heapq.heappush(heap, (-f.generation, next(counter), f))
 
-    # Raw mode only: ids whose gradient is an array allocated here and shared with nobody, so further
+    # Raw mode only: keys whose gradient is an array allocated here and shared with nobody, so further
     # contributions may be added into it in place (a VJP may return gy itself, or one array twice).
     owned: set[int] = set()
 
@@ -371,78 +469,92 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
             if not create_graph and type(grads[k]) is np.ndarray:
                 owned.add(k)
 
-    def scatter_into(f: Function, x: Variable, gy: np.ndarray, y: np.ndarray) -> None:
+    def scatter_into(f: Function, x: Any, gy: np.ndarray) -> None:
         """Raw mode: add f's input gradient into x's gradient, without a zero-padded temporary."""
-        k = id(x)
+        k, g, v = _resolve(x)
         buf = grads.get(k)
         if buf is None:  # first arrival: f's VJP makes a fresh zero-padded array, private to us
-            grads[k] = f.vjps[0](gy, y, x.data, **f.kwargs)
+            grads[k] = f.vjps[0](gy, f.saved, v.data if g is None else x, **f.kwargs)
             owned.add(k)
-            push(x)
+            push(g, v)
             return
         if k not in owned or buf.dtype != np.result_type(buf, gy):
             buf = grads[k] = np.array(buf, np.result_type(buf, gy))
             owned.add(k)
         f.add_grad_into(buf, gy, **f.kwargs)
 
-    if y.creator is not None and y.creator.generation >= stop_generation:
-        heapq.heappush(heap, (-y.creator.generation, next(counter), y.creator, y))
+    if f is not None:
+        push(f, None)
     with using_config("enable_backprop", create_graph):
         while heap:
-            _, _, f, out = heapq.heappop(heap)
-            k = id(out)
+            _, _, f = heapq.heappop(heap)
+            k = id(f)
             gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
             owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
             inputs = f.inputs
-            if inputs is None:
-                raise RuntimeError(f"backward through a {type(f).__name__} node whose graph was already "
-                                   f"freed by a pass with retain_graph=False")
+            if not inputs:
+                if inputs is None:
+                    raise RuntimeError(f"backward through a {type(f).__name__} node whose graph was already "
+                                       f"freed by a pass with retain_graph=False")
+                continue  # cut off by unchain
             gxs: Sequence[Any] = ()  # the shortcuts below add into grads themselves
-            if create_graph and f.add_grad_onto is not None and id(inputs[0]) in grads:
-                grads[id(inputs[0])] = f.add_grad_onto(grads[id(inputs[0])], gy, **f.kwargs)
-            elif not create_graph and f.add_grad_into is not None and isinstance(inputs[0], Variable):
-                scatter_into(f, inputs[0], gy, out.data)
+            k0 = _resolve(inputs[0])[0] if f.add_grad_into is not None and isinstance(inputs[0], _NODES) else None
+            if create_graph and k0 in grads:
+                grads[k0] = f.add_grad_onto(grads[k0], gy, **f.kwargs)
+            elif not create_graph and k0 is not None:
+                scatter_into(f, inputs[0], gy)
             else:
                 # with create_graph the VJPs get Variables and record the gradient's graph; else bare arrays
-                y_, xs = (out, inputs) if create_graph else (out.data, [x.data if isinstance(x, Variable) else x
-                                                                     for x in inputs])
+                # (an edge stays an edge: its VJP reads only its shape)
+                y_, xs = (_output_variable(f), inputs) if create_graph else (
+                    f.saved, [x.data if isinstance(x, Variable) else x for x in inputs])
                 if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
-                    gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, Variable) else None
+                    gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, _NODES) else None
                            for x, vjp in zip(inputs, f.vjps)]
                 else:
                     gxs = f.backward(gy, y_, *xs, **f.kwargs)
             if not retain_graph:  # `inputs` stays alive here until its gradients are passed on
-                f.inputs = None
+                f.inputs = f.saved = None
             for x, gx in zip(inputs, gxs):
-                if gx is None or not isinstance(x, Variable):
+                if gx is None:
                     continue
-                if _shape(gx) != x.data.shape:
+                if isinstance(x, Variable):  # _resolve, inlined for the usual case
+                    g = x.creator
+                    k, v, shape = (id(x) if g is None else id(g)), x, x.data.shape
+                elif isinstance(x, Function):  # an edge
+                    v, shape = x.output(), x.shape
+                    k, g = (id(v), None) if v is not None and v.creator is None else (id(x), x)
+                else:
+                    continue
+                if (gx.shape if gx.__class__ is np.ndarray else _shape(gx)) != shape:
                     raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
-                                       f"{np.shape(gx)} for an input of shape {x.shape}")
-                k = id(x)
+                                       f"{np.shape(gx)} for an input of shape {shape}")
                 if k in grads:
                     accumulate(k, gx)
                 else:  # first arrival
                     grads[k] = gx
-                    push(x)
+                    push(g, v)
     return grads, reached
 
 
 def _leading_to(y: Variable, targets: set[int], stop_generation: int) -> set[int]:
-    """Ids of the functions behind y from which a variable in `targets` (ids) can be reached: a depth-first
-    walk, each function marked after its inputs' creators (torch's exec_info does the same)."""
+    """Ids of the functions behind y from which a target (keys, see `_resolve`) can be reached: a
+    depth-first walk, each function marked after its inputs' creators (torch's exec_info does the same)."""
     leads: set[int] = set()
     visited: set[int] = set()
     stack: list[tuple[Function, bool]] = [(y.creator, False)] if y.creator is not None else []
     while stack:
         f, inputs_done = stack.pop()
+        if not inputs_done and (id(f) in visited or f.generation < stop_generation):
+            continue
+        entries = [_resolve(x) for x in f.inputs if isinstance(x, _NODES)]
         if inputs_done:
-            if any(isinstance(x, Variable) and (id(x) in targets or id(x.creator) in leads) for x in f.inputs):
+            if any(k in targets or k in leads for k, _, _ in entries):
                 leads.add(id(f))
-        elif id(f) not in visited and f.generation >= stop_generation:
+        else:
             visited.add(id(f))
             stack.append((f, True))
-            stack.extend((x.creator, False) for x in f.inputs if isinstance(x, Variable) and x.creator is not None)
+            stack.extend((g, False) for _, g, _ in entries if g is not None)
     return leads
 
 
@@ -457,11 +569,12 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_
         raise MixedModesError("gradients: reverse mode through a forward-mode Dual (from jvp) is not "
                               "supported; call jvp on Variables to nest it inside reverse mode")
     seed = _seed(y, grad, create_graph, "gradients")
-    keep = {id(x) for x in inputs}
+    keys = [_resolve(x)[0] for x in inputs]
+    keep = set(keys)
     stop = min((x.generation for x in inputs), default=0)
     # An input made inside the graph (MAML's adapted parameters, a transform's identity node) has a history
     # behind it that backprop would otherwise walk for nothing: visit only functions that lead to an input.
     only = _leading_to(y, keep, stop) if any(x.creator is not None for x in inputs) else None
     grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop, retain_graph=retain_graph,
                          only=only)
-    return _caller_grads([grads.get(id(x)) for x in inputs], seed)
+    return _caller_grads([grads.get(k) for k in keys], seed)

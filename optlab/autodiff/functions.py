@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .core import Function, Variable, _data, _primitive_apply, _shape  # _data: masks and indices are constants
+from .core import Function, Variable, _data, _hold_plans, _primitive_apply, _shape  # _data: masks, indices
 
 Shape = Sequence[int]
 
@@ -27,6 +27,16 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
     apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
     apply.Function = cls
     return apply
+
+
+Y = -1  # in `defreads`: the output
+
+
+def defreads(fn: Callable, *reads: tuple[int, ...]) -> None:
+    """What each VJP of primitive fn reads: input positions, or Y for the output (see `Function.reads`);
+    an input that no VJP reads is not kept alive by the graph."""
+    fn.Function.reads = reads
+    fn.Function.hold = _hold_plans(reads)
 
 
 def defjvp(fn: Callable, *jvps: Callable | None) -> None:
@@ -81,6 +91,8 @@ _sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to
 
 
 def_linear(_reshape, _broadcast_to, _sum_to)
+for _fn in (_reshape, _broadcast_to, _sum_to):
+    defreads(_fn, ())
 
 
 def reshape(x: Any, shape: Shape) -> Any:
@@ -95,6 +107,8 @@ def broadcast_to(x: Any, shape: Shape) -> Any:
 
 def sum_to(x: Any, shape: Shape) -> Any:
     """Sum x down to `shape`: the adjoint of broadcasting."""
+    if x.__class__ is np.ndarray and x.shape == shape:  # the usual call, from a VJP: nothing to do
+        return x
     shape = tuple(shape)
     return x if _shape(x) == shape else _sum_to(x, shape=shape)
 
@@ -112,6 +126,8 @@ transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
 _mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g))
 def_linear(transpose)
 def_self_adjoint(_mT)
+defreads(transpose, ())
+defreads(_mT, ())
 
 
 def _numpy_shape(name: str, f: Callable, x: Any, axis: Any) -> tuple[int, ...]:
@@ -169,6 +185,9 @@ _index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, inde
 # Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
 # create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
 def_linear(getitem, _getitem_grad)
+defreads(getitem, ())
+defreads(_getitem_grad, ())
+defreads(_index_add, (), ())
 defjvp(_index_add, lambda t, y, acc, gx, index: t, lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape))
 getitem.Function.add_grad_into = staticmethod(_add_at)
 getitem.Function.add_grad_onto = staticmethod(lambda acc, gy, index: _index_add(acc, gy, index=index))
@@ -178,16 +197,17 @@ class Concatenate(Function):
     """Join along an axis; the gradient of each input is its slice of the output's gradient."""
 
     __slots__ = ()
+    reads = ()  # the inputs' shapes only
 
     def forward(self, *xs: np.ndarray, axis: int = 0) -> np.ndarray:
         return np.concatenate(xs, axis=axis)
 
     def backward(self, gy: Any, y: Any, *xs: Any, axis: int = 0) -> list:
-        axis %= np.ndim(_data(y))
+        axis %= len(_shape(xs[0]))
         grads, start = [], 0
         for x, given in zip(xs, self.inputs):
-            stop = start + x.shape[axis]
-            if isinstance(given, Variable):
+            stop = start + _shape(x)[axis]
+            if isinstance(given, (Variable, Function)):
                 grads.append(getitem(gy, index=(slice(None),) * axis + (slice(start, stop),)))
             else:
                 grads.append(None)
@@ -231,7 +251,7 @@ tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y))
 tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y))
 sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)))
 softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x))
-relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: g * (_data(x) > 0))
+relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: g * (_data(y) > 0))
 abs = primitive("abs", np.abs, lambda g, y, x: g * np.sign(_data(x)))
 maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(g * (_data(a) >= _data(b)), a.shape),
                     lambda g, y, a, b: sum_to(g * (_data(a) < _data(b)), b.shape))
@@ -249,6 +269,19 @@ defjvp(pow, lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _l
 defjvp(maximum, lambda t, y, a, b: t * (_data(a) >= _data(b)), lambda t, y, a, b: t * (_data(a) < _data(b)))
 defjvp(minimum, lambda t, y, a, b: t * (_data(a) <= _data(b)), lambda t, y, a, b: t * (_data(a) > _data(b)))
 defjvp(_where, None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t))
+for _fn in (exp, sqrt, tan, tanh, sigmoid, relu):
+    defreads(_fn, (Y,))
+for _fn in (log, log1p, sin, cos, softplus, abs, clip):
+    defreads(_fn, (0,))
+defreads(add, (), ())
+defreads(sub, (), ())
+defreads(neg, ())
+defreads(mul, (1,), (0,))
+defreads(div, (1,), (Y, 1))
+defreads(pow, (0, 1), (Y, 0))
+defreads(maximum, (0, 1), (0, 1))
+defreads(minimum, (0, 1), (0, 1))
+defreads(_where, (), (0,), (0,))  # the condition is a constant array
 
 
 def _pow_grad(g: Any, a: Any, b: Any) -> Any:
@@ -297,6 +330,10 @@ logsumexp = primitive(
     "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)))
 def_linear(sum)
+defreads(sum, ())
+defreads(max, (0, Y))
+defreads(min, (0, Y))
+defreads(logsumexp, (0, Y))
 defjvp(max, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
 defjvp(min, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
 defjvp(logsumexp, lambda t, y, x, axis=None, keepdims=False:
@@ -334,6 +371,8 @@ _matmul_tn = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2
                        lambda g, y, a, b: sum_to(_matmul_nt(b, g), a.shape),
                        lambda g, y, a, b: sum_to(_matmul(a, g), b.shape))
 def_bilinear(_matmul, _matmul_nt, _matmul_tn)
+for _fn in (_matmul, _matmul_nt, _matmul_tn):
+    defreads(_fn, (1,), (0,))
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -373,6 +412,7 @@ def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
 
 solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g))
 defjvp(solve, lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t))  # d(A^-1 b)
+defreads(solve, (0, Y), (0,))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -391,6 +431,7 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 softmax = primitive("softmax", _softmax,
                     lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)))
 def_self_adjoint(softmax)
+defreads(softmax, (Y,))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:

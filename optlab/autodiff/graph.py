@@ -56,6 +56,12 @@ def to_dot(y: Variable, verbose: bool = False) -> str:
         if out is not None:
             lines.append(f"{id(f)} -> {id(out)}")
         for i, x in enumerate(f.inputs):
+            if isinstance(x, Function):  # an edge: the creator of a value f does not read
+                if x.output() is None:  # that value is gone: draw the creator feeding f
+                    visit(x)
+                    lines.append(f"{id(x)} -> {id(f)}")
+                    continue
+                x = x.output()
             if isinstance(x, Variable):
                 if id(x) not in seen:
                     seen.add(id(x))
