@@ -37,7 +37,9 @@ def adapt(task_losses: TaskLosses, params: Sequence[Any], support: Any, alpha: f
     for _ in range(steps):
         with enable_grad():
             grads = gradients(F.sum(task_losses(params, support)), params, create_graph=create_graph)
-        params = [p if g is None else p - alpha * g for p, g in zip(params, grads)]
+        # first order: each inner gradient enters as a constant array (a Variable would be a leaf that the
+        # meta-gradient's backward pass differentiates for nothing)
+        params = [p if g is None else p - alpha * (g if create_graph else g.data) for p, g in zip(params, grads)]
     return params
 
 

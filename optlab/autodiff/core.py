@@ -571,10 +571,12 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_
     seed = _seed(y, grad, create_graph, "gradients")
     keys = [_resolve(x)[0] for x in inputs]
     keep = set(keys)
-    stop = min((x.generation for x in inputs), default=0)
-    # An input made inside the graph (MAML's adapted parameters, a transform's identity node) has a history
-    # behind it that backprop would otherwise walk for nothing: visit only functions that lead to an input.
-    only = _leading_to(y, keep, stop) if any(x.creator is not None for x in inputs) else None
+    generations = {x.generation for x in inputs}
+    stop = min(generations, default=0)
+    # Inputs made inside the graph at different depths (MAML's adapted parameters) let the generation bound
+    # through the history of the deeper ones, which backprop would walk for nothing: then visit only the
+    # functions that lead to an input.
+    only = _leading_to(y, keep, stop) if len(generations) > 1 else None
     grads, _ = _backprop(y, seed, create_graph, keep=keep, stop_generation=stop, retain_graph=retain_graph,
                          only=only)
     return _caller_grads([grads.get(k) for k in keys], seed)
