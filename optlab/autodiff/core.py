@@ -208,8 +208,11 @@ class Function:
     jvps: tuple = ()
     ndim = property(lambda self: len(self.shape))  # an edge's, for VJPs that ask their input's ndim
 
+    primitive = True  # backward is the VJPs in `vjps` (set per class: False when backward is overridden)
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls.primitive = cls.backward is Function.backward
         if "reads" in cls.__dict__:
             cls.hold = _hold_plans(cls.reads)
 
@@ -485,11 +488,13 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
 
     if f is not None:
         push(f, None)
+    keep_all = keep is True
+    heappop, heappush, ndarray = heapq.heappop, heapq.heappush, np.ndarray  # locals: this loop is hot
     with using_config("enable_backprop", create_graph):
         while heap:
-            _, _, f = heapq.heappop(heap)
+            f = heappop(heap)[2]
             k = id(f)
-            gy = grads[k] if keep is True or (keep and k in keep) else grads.pop(k)
+            gy = grads[k] if keep_all or (keep and k in keep) else grads.pop(k)
             owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
             inputs = f.inputs
             if not inputs:
@@ -508,7 +513,7 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 # (an edge stays an edge: its VJP reads only its shape)
                 y_, xs = (_output_variable(f), inputs) if create_graph else (
                     f.saved, [x.data if isinstance(x, Variable) else x for x in inputs])
-                if type(f).backward is Function.backward:  # a primitive: call its VJPs right here
+                if f.primitive:  # call its VJPs right here
                     gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, _NODES) else None
                            for x, vjp in zip(inputs, f.vjps)]
                 else:
@@ -526,14 +531,20 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                     k, g = (id(v), None) if v is not None and v.creator is None else (id(x), x)
                 else:
                     continue
-                if (gx.shape if gx.__class__ is np.ndarray else _shape(gx)) != shape:
+                if (gx.shape if gx.__class__ is ndarray else _shape(gx)) != shape:
                     raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
                                        f"{np.shape(gx)} for an input of shape {shape}")
                 if k in grads:
                     accumulate(k, gx)
-                else:  # first arrival
-                    grads[k] = gx
-                    push(g, v)
+                    continue
+                grads[k] = gx  # first arrival: push, inlined
+                if g is None:
+                    reached.append(v)
+                    continue
+                if keep_all and v is not None:
+                    reached.append(v)
+                if g.generation >= stop_generation and (only is None or id(g) in only):
+                    heappush(heap, (-g.generation, next(counter), g))
     return grads, reached
 
 
