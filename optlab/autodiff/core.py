@@ -514,8 +514,11 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 y_, xs = (_output_variable(f), inputs) if create_graph else (
                     f.saved, [x.data if isinstance(x, Variable) else x for x in inputs])
                 if f.primitive:  # call its VJPs right here
-                    gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, _NODES) else None
-                           for x, vjp in zip(inputs, f.vjps)]
+                    if len(inputs) == 1:
+                        gxs = (f.vjps[0](gy, y_, *xs, **f.kwargs),)
+                    else:
+                        gxs = [vjp(gy, y_, *xs, **f.kwargs) if isinstance(x, _NODES) else None
+                               for x, vjp in zip(inputs, f.vjps)]
                 else:
                     gxs = f.backward(gy, y_, *xs, **f.kwargs)
             if not retain_graph:  # `inputs` stays alive here until its gradients are passed on
