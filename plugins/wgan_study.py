@@ -155,7 +155,8 @@ def row(out: Outcome) -> str:
     gap = np.abs(out.norms - 1)
     covered = "-" if out.modes is None else f"{out.modes.covered}/{out.modes.counts.size}"
     quality = "-" if out.modes is None else f"{out.modes.quality:.1%}"
-    return (f"| {NAMES[out.constraint]} | {out.seed} | {covered} | {quality} | {gap.mean():.3f} | {np.mean(out.norms):.3g} | "
+    return (f"| {NAMES[out.constraint]} | {out.seed} | {covered} | {quality} | {gap.mean():.3f} | "
+            f"{np.mean(out.norms):.3g} | "
             f"{np.median(out.norms):.3g} | {np.percentile(out.norms, 5):.3g} - {np.percentile(out.norms, 95):.3g} | "
             f"{out.wasserstein:.4f} | {'no' if out.finite else 'YES'} | {out.seconds / out.iterations:.3f} |")
 
@@ -168,12 +169,13 @@ def findings(runs: dict[str, list[Outcome]]) -> list[str]:
         n = gp.modes.counts.size if gp.modes is not None else 0
         covered = gp.modes.covered if gp.modes is not None else 0
         lines.append(f"- WGAN-GP, seed {gp.seed}: {covered} of {n} modes (target {n}: "
-                     f"{'met' if covered == n else 'NOT met'}); mean | ||grad D(x_hat)|| - 1 | = {gap:.3f} at the end "
-                     f"(target <= 0.1: {'met' if gap <= 0.1 else 'NOT met'}); no NaN: {'met' if gp.finite else 'NOT met'}.")
+                     f"{'met' if covered == n else 'NOT met'}); mean | ||grad D(x_hat)|| - 1 | = {gap:.3f} at the "
+                     f"end (target <= 0.1: {'met' if gap <= 0.1 else 'NOT met'}); "
+                     f"no NaN: {'met' if gp.finite else 'NOT met'}.")
     if len(runs.get("gp", [])) > 1:
         gaps = [float(np.mean(np.abs(o.norms - 1))) for o in runs["gp"]]
-        lines.append(f"- Over {len(gaps)} seeds the WGAN-GP gap is {np.mean(gaps):.3f} on average (from {min(gaps):.3f} "
-                     f"to {max(gaps):.3f}): the end of an adversarial game wanders, so the 0.1 target is judged per "
+        lines.append(f"- Over {len(gaps)} seeds the WGAN-GP gap is {np.mean(gaps):.3f} on average (from "
+                     f"{min(gaps):.3f} to {max(gaps):.3f}): the end of an adversarial game wanders, so the 0.1 target is judged per "
                      "seed and the spread is part of the result.")
     for clip in runs.get("clip", []):
         med = float(np.median(clip.norms))

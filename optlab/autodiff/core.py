@@ -194,7 +194,8 @@ class Function:
 
     ``backward(gy, y, *xs, **kwargs)`` returns one gradient per input (None for a constant). It gets
     Variables when a graph of the gradient is wanted and bare ndarrays otherwise, so write it with
-    ``optlab.autodiff.functions`` and numpy operators only. Built-ins give one VJP per input in `vjps`.
+    ``optlab.autodiff.functions`` and numpy operators only. Built-ins give one VJP per input in `vjps`,
+    one JVP per input in `jvps` (forward mode) and what the VJPs read in `reads` (what the graph keeps).
     """
 
     __slots__ = ("inputs", "output", "generation", "kwargs", "shape", "saved")

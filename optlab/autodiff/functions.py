@@ -1,8 +1,9 @@
 """Differentiable functions (imported as F): each forward and its derivative side by side.
 
 A primitive is a numpy forward and one vector-Jacobian product per input, ``vjp(gy, y, *xs)``,
-written with these same functions, so derivatives of any order come for free. Its forward-mode rules,
-one Jacobian-vector product per input, ``jvp(t, y, *xs)``, follow each group (`defjvp` and helpers). Given bare arrays a
+written with these same functions, so derivatives of any order come for free. After each group come
+its forward-mode rules, one Jacobian-vector product per input, ``jvp(t, y, *xs)`` (`defjvp` and
+helpers), and what its VJPs read (`defreads`), which is all the graph keeps. Given bare arrays a
 function returns a bare array: that is how first-order backward runs at numpy speed. Broadcasting
 follows numpy; `sum_to` undoes it in the backward pass.
 """
@@ -182,13 +183,14 @@ getitem = primitive("getitem", lambda x, index: x[index],
 _getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index))
 _index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, index: g,
                       lambda g, y, acc, gx, index: getitem(g, index=index))
-# Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
-# create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
 def_linear(getitem, _getitem_grad)
+defjvp(_index_add, lambda t, y, acc, gx, index: t,
+       lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape))
 defreads(getitem, ())
 defreads(_getitem_grad, ())
 defreads(_index_add, (), ())
-defjvp(_index_add, lambda t, y, acc, gx, index: t, lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape))
+# Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
+# create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
 getitem.Function.add_grad_into = staticmethod(_add_at)
 getitem.Function.add_grad_onto = staticmethod(lambda acc, gy, index: _index_add(acc, gy, index=index))
 
