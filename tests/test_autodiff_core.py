@@ -510,3 +510,15 @@ def test_retain_graph_false_frees_intermediates_during_the_pass():
         gradients(y, [x])
     (again,) = gradients(F.sum(F.sin(x) * x), [x])  # a fresh graph is unaffected
     np.testing.assert_allclose(again.data, np.cos(xd) * xd + np.sin(xd), rtol=1e-15)
+
+
+def test_gradients_reach_an_intermediate_its_consumer_does_not_hold():
+    x = Variable(np.array([1.0, 2.0]))
+    h = x * 2.0  # add below reads neither input: it holds h's creator, not h
+    y = F.sum(F.exp(h + 1.0))
+    want = np.exp(2 * x.data + 1)
+    (gh,) = gradients(y, [h])
+    np.testing.assert_allclose(gh.data, want, rtol=1e-15)
+    y.backward(retain_grad=True)
+    np.testing.assert_allclose(h.grad.data, want, rtol=1e-15)
+    np.testing.assert_allclose(x.grad.data, 2 * want, rtol=1e-15)
