@@ -486,7 +486,7 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
         k, g, v = _resolve(x)
         buf = grads.get(k)
         if buf is None:  # first arrival: f's VJP makes a fresh zero-padded array, private to us
-            grads[k] = f.vjps[0](gy, f.saved, v.data if g is None else x, **f.kwargs)
+            grads[k] = f.vjps[0](gy, f.saved, x.data if isinstance(x, Variable) else x, **f.kwargs)
             owned.add(k)
             push(g, v)
             return
@@ -565,19 +565,18 @@ def _leading_to(y: Variable, targets: set[int], stop_generation: int) -> set[int
     depth-first walk, each function marked after its inputs' creators (torch's exec_info does the same)."""
     leads: set[int] = set()
     visited: set[int] = set()
-    stack: list[tuple[Function, bool]] = [(y.creator, False)] if y.creator is not None else []
+    # (function, None) to visit; (function, its resolved inputs) to mark once those have been visited
+    stack: list[tuple[Function, list | None]] = [(y.creator, None)] if y.creator is not None else []
     while stack:
-        f, inputs_done = stack.pop()
-        if not inputs_done and (id(f) in visited or f.generation < stop_generation):
-            continue
-        entries = [_resolve(x) for x in f.inputs if isinstance(x, _NODES)]
-        if inputs_done:
+        f, entries = stack.pop()
+        if entries is not None:
             if any(k in targets or k in leads for k, _, _ in entries):
                 leads.add(id(f))
-        else:
+        elif id(f) not in visited and f.generation >= stop_generation:
             visited.add(id(f))
-            stack.append((f, True))
-            stack.extend((g, False) for _, g, _ in entries if g is not None)
+            entries = [_resolve(x) for x in f.inputs if isinstance(x, _NODES)]
+            stack.append((f, entries))
+            stack.extend((g, None) for _, g, _ in entries if g is not None)
     return leads
 
 
