@@ -34,6 +34,7 @@ def _list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", choices=sorted(KIND_NAMES), metavar="KIND",
                    help=f"only this kind: {', '.join(KINDS)}")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--suite", metavar="SUITE", help="only the problems SUITE.NAME, with n and whether the size can change")
 
 
 @command("list", _list_args)
@@ -42,15 +43,25 @@ def list_plugins(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    rows = plugin_rows(KIND_NAMES[args.kind] if args.kind else None)
+    if args.suite:
+        from .experiment.suites import suite_rows
+
+        try:
+            rows = suite_rows(registry(), args.suite)
+        except ValueError as e:
+            return fail(str(e))
+    else:
+        rows = plugin_rows(KIND_NAMES[args.kind] if args.kind else None)
     if args.json:
         print(json.dumps(rows, indent=2, default=repr))
         return 0
-    table = Table("kind")
-    for column in ("name", "source", "parameters"):
+    columns = ("kind", "name", "n", "resizable", "source", "parameters") if args.suite else ("kind", "name", "source", "parameters")
+    table = Table(*columns[:1])
+    for column in columns[1:]:
         table.add_column(column, overflow="fold")
     for r in rows:
-        table.add_row(r["kind"], r["name"], r["source"], ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items()))
+        table.add_row(*(", ".join(f"{k}={v!r}" for k, v in r[c].items()) if c == "parameters" else str(r[c])
+                        for c in columns))
     Console().print(table)
     return 0
 

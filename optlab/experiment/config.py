@@ -41,6 +41,23 @@ class Component(_Strict):
         return params
 
 
+class ProblemEntry(Component):
+    """A problem by `name`, or every problem of a `suite` whose default n is within [min_n, max_n]."""
+
+    name: str = ""
+    suite: str | None = pydantic.Field(None, min_length=1)
+    min_n: int | None = pydantic.Field(None, ge=0)
+    max_n: int | None = pydantic.Field(None, ge=0)
+
+    @pydantic.model_validator(mode="after")
+    def _name_or_suite(self) -> ProblemEntry:
+        if bool(self.name) == bool(self.suite):
+            raise ValueError("give either a problem 'name' or a 'suite'")
+        if not self.suite and (self.min_n is not None or self.max_n is not None):
+            raise ValueError("'min_n' and 'max_n' select within a 'suite'")
+        return self
+
+
 class Executor(_Strict):
     """Where runs execute: serial, local (a process pool, the default) or dask."""
 
@@ -58,7 +75,7 @@ class Config(_Strict):
     """problems x optimizers x seeds x scales, with one budget and one convergence test."""
 
     name: str = pydantic.Field(min_length=1)
-    problems: list[Component] = pydantic.Field(min_length=1)
+    problems: list[ProblemEntry] = pydantic.Field(min_length=1)
     optimizers: list[Component] = pydantic.Field(min_length=1)
     seeds: list[int] = pydantic.Field(default_factory=lambda: [0], min_length=1)
     scale: list[float] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)

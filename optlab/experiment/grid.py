@@ -10,6 +10,7 @@ from typing import Any
 
 from ..optim.base import ParameterError, validate_params
 from ..registry import PluginError, Registry
+from . import suites
 from .config import Component, Config, ConfigError
 
 
@@ -64,11 +65,16 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
     for i, comp in enumerate(config.problems):
         where = f"{source}: problems[{i}]"
         try:
-            for point in _points(comp.params):
-                _check_problem(reg, where, comp.name, point, scaled)
-                problems.append((comp.name, point))
+            names = suites.select(reg, comp.suite, comp.min_n, comp.max_n) if comp.suite else [comp.name]
+        except ValueError as e:
+            raise ConfigError(f"{where}.suite: {e}") from None
+        try:
+            for name, point in itertools.product(names, _points(comp.params)):
+                _check_problem(reg, where, name, point, scaled)
+                problems.append((name, point))
         except PluginError as e:
-            raise ConfigError(f"{where}.name: {e}") from None
+            hint = suites.missing_hint(reg, comp.name)
+            raise ConfigError(f"{where}.name: {e}" + (f" ({hint})" if hint else "")) from None
     optimizers = []
     for i, comp in enumerate(config.optimizers):
         where = f"{source}: optimizers[{i}]"

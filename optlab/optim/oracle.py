@@ -80,6 +80,10 @@ class Oracle:
         (g,) = gradients(y, [xv], retain_graph=False) if isinstance(y, Variable) else (None,)
         return float(y.data if isinstance(y, Variable) else y), (np.zeros_like(x) if g is None else g.data)
 
+    def _analytic_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        value, g = self.problem.value_and_gradient(x)
+        return float(value), np.asarray(g)
+
     def f(self, x: np.ndarray) -> float:
         return self._timed("nfev", lambda: self._value(x))
 
@@ -91,7 +95,10 @@ class Oracle:
         return g
 
     def f_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        if self.problem.gradient is not None:
+        if self.problem.value_and_gradient is not None:
+            value, g = self._timed("ngev", lambda: self._analytic_value_and_grad(x))
+            self.counts.nfev += 1
+        elif self.problem.gradient is not None:
             value, g = self.f(x), self.grad(x)
         else:
             value, g = self._timed("ngev", lambda: self._value_and_grad(x))

@@ -15,7 +15,8 @@ class Problem:
 
     `objective(x)` takes a Variable (or a plain array) and is written with
     `optlab.autodiff.functions`, so the oracle differentiates it to any order. A problem may also
-    give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out); the oracle counts them the same.
+    give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out), and `value_and_gradient` when one
+    call yields both (S2MPJ's fgx); the oracle counts them the same.
     A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
     """
 
@@ -26,6 +27,7 @@ class Problem:
     x_star: np.ndarray | None = None
     local_minima: tuple[float, ...] = ()
     gradient: Callable[[np.ndarray], np.ndarray] | None = None
+    value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
     hessian: Callable[[np.ndarray], np.ndarray] | None = None
     hvp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     resample: Callable[[np.random.Generator], None] | None = None

