@@ -16,9 +16,9 @@ import inspect
 import io
 import re
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,20 +87,19 @@ def size_parameters(name: str) -> dict[str, tuple[int, type, Any]]:
     return out
 
 
-_SOLTN = re.compile(r"^#\s*LO\s+SOLTN(?:\((\d+)\))?[ \t]*([-+0-9.DdEe]*)[ \t]*$", re.MULTILINE)
+# "# LO SOLTN(k)  v", "# LO SOLTN  v" or "# LO SOLUTION  v  $ (n=k)"; a value "???" or none is skipped.
+_SOLTN = re.compile(r"^#\s*LO\s+SOL(?:TN|UTION)(?:\((\d+)\))?[ \t]+([-+]?[0-9.]+(?:[DdEe][-+]?\d+)?)"
+                    r"[ \t]*(?:\$[ \t]*\(n[ \t]*=[ \t]*(\d+)\))?[ \t]*$", re.MULTILINE)
 
 
 @cache
 def _solutions(name: str) -> tuple[float | None, dict[int, float]]:
-    """The SIF file's optimal values: (one for any size, or None; {n: value} by dimension)."""
+    """The SIF file's optimal values: (one without a size, or None; {n: value} by dimension)."""
     bare, by_n = None, {}
-    for size, value in _SOLTN.findall(source_path(name).read_text()):
-        try:
-            number = float(value.replace("D", "e").replace("d", "e"))
-        except ValueError:
-            continue  # "LO SOLTN" with no value, or "???"
-        if size:
-            by_n[int(size)] = number
+    for size, value, n in _SOLTN.findall(source_path(name).read_text()):
+        number = float(value.replace("D", "e").replace("d", "e"))
+        if size or n:
+            by_n[int(size or n)] = number
         else:
             bare = number
     return bare, by_n
@@ -109,14 +108,14 @@ def _solutions(name: str) -> tuple[float | None, dict[int, float]]:
 def known_minimum(name: str, n: int, default_size: bool) -> tuple[float | None, str | None]:
     """f* for `name` at dimension n, and where it comes from.
 
-    A SIF comment "LO SOLTN(k) v" is read for n = k; a bare "LO SOLTN v" for the default size, and for
-    every size when v = 0 (a zero-residual or zero-valued minimum that the SIF states once).
+    A SIF comment "LO SOLTN(k) v" is read for n = k, a bare "LO SOLTN v" for the default size only
+    (the SIF states it for its default; ENGVAL1's 0 holds at n = 2 but not beyond).
     """
     bare, by_n = _solutions(name)
     where = f"CUTEst SIF {name}, 'LO SOLTN' comment kept in S2MPJ's {name}.py"
     if n in by_n:
         return by_n[n], where + f" (for n = {n})"
-    if bare is not None and (default_size or bare == 0.0):
+    if bare is not None and default_size:
         return bare, where
     return None, None
 
@@ -249,6 +248,9 @@ class S2MPJProblem:
         defaults = {k: d for k, (_, _, d) in spec.items()}
         chosen = {**defaults, **{k: spec[k][1](v) for k, v in params.items()}}
         f_star, source = known_minimum(self.name, x0.size, chosen == defaults)
+        lower = getattr(native, "objlower", None)
+        if f_star is not None and lower is not None and f_star < float(lower):
+            f_star, source = None, None  # the SIF's comment contradicts its own lower bound (SINQUAD's -3 < 0)
         d = _derivatives(native)
         return Problem(name=full, objective=_objective(full, d), x0=x0, f_star=f_star,
                        gradient=d["gradient"], value_and_gradient=d["value_and_gradient"],
