@@ -50,6 +50,34 @@ def _up(v: Any, s: int) -> Any:
     return F.concatenate([v[s:], np.zeros(s)]) if s < n else np.zeros(n)
 
 
+def _window_sum(v: Any, width: int) -> Any:
+    """w_i = v_i + ... + v_{i+width-1} for each full window, in O(log width) vector additions
+    (sums of 2, 4, 8, ... neighbours, then one piece per binary digit of width)."""
+    length = v.shape[0] - width + 1
+    out, start, power, block, remaining = None, 0, 1, v, width
+    while remaining:
+        if remaining & 1:
+            piece = block[start:start + length]
+            out = piece if out is None else out + piece
+            start += power
+        remaining >>= 1
+        if remaining:
+            block = block[:-power] + block[power:]      # block_i = v_i + ... + v_{i+2 power-1}
+            power *= 2
+    return out
+
+
+def _below(v: Any, width: int) -> Any:
+    """v_{i-1} + ... + v_{i-width} at each i (0 outside 1..n)."""
+    n = v.shape[0]
+    return _window_sum(F.concatenate([np.zeros(width), v[:n - 1]]), width)
+
+
+def _above(v: Any, width: int) -> Any:
+    """v_{i+1} + ... + v_{i+width} at each i (0 outside 1..n)."""
+    return _window_sum(F.concatenate([v[1:], np.zeros(width)]), width)
+
+
 def _sq(v: Any) -> Any:
     return v * v
 
@@ -96,15 +124,10 @@ def _broyden_banded(name: str, n: int, kappa1: float, kappa2: float, kappa3: flo
     middle[lb:n - ub - 1] = 1.0
 
     def f(x: Any) -> Any:
-        s, c = x * x, x * x * x
-        below_x, below_s, below_c = _down(x, 1), _down(s, 1), _down(c, 1)
-        for k in range(2, lb + 1):
-            below_x, below_s, below_c = below_x + _down(x, k), below_s + _down(s, k), below_c + _down(c, k)
-        above_x, above_s = _up(x, 1), _up(s, 1)
-        for k in range(2, ub + 1):
-            above_x, above_s = above_x + _up(x, k), above_s + _up(s, k)
-        inner = middle * (kappa2 * s - kappa3 * below_c) + (1.0 - middle) * (kappa2 * c - kappa3 * below_s)
-        r = kappa1 * x - kappa3 * (below_x + above_x + above_s) + inner
+        s = x * x
+        c = s * x
+        inner = middle * (kappa2 * s - kappa3 * _below(c, lb)) + (1.0 - middle) * (kappa2 * c - kappa3 * _below(s, lb))
+        r = kappa1 * x - kappa3 * (_below(x, lb) + _above(x + s, ub)) + inner
         return F.sum(r * r)
     params = {"n": n, "kappa1": kappa1, "kappa2": kappa2, "kappa3": kappa3, "lb": lb, "ub": ub}
     return _problem(name, f, np.ones(n), params)
@@ -147,9 +170,7 @@ def _curly(name: str, n: int, k: int) -> Problem:
     _require(n >= k, name, f"needs n >= {k}, got n={n}")
 
     def f(x: Any) -> Any:
-        q = x
-        for s in range(1, k + 1):
-            q = q + _up(x, s)
+        q = _window_sum(F.concatenate([x, np.zeros(k)]), k + 1)
         return F.sum(q * (q * (q * q - 20.0) - 0.1))
     return _problem(name, f, 1e-4 * (_index(n) / (n + 1)), {"n": n})
 
@@ -350,13 +371,13 @@ def ncb20b(n: int = 21) -> Problem:
     _require(n >= p, "NCB20B", f"needs n >= {p}, got n={n}")
     k = n - p + 1
     w = 10.0 / _index(k)
+    j = _index(n)
+    window = np.minimum(j, k) - np.maximum(1.0, j - p + 1) + 1.0   # how many of the k windows hold x_j
 
     def f(x: Any) -> Any:
         y = x / (1.0 + x * x)
-        sy, sx = y[:k], x[:k]
-        for j in range(1, p):
-            sy, sx = sy + y[j:j + k], sx + x[j:j + k]
-        return 2.0 * n + F.sum(w * sy * sy) - (4.0 / p) * F.sum(sx) + 100.0 * F.sum(_sq(x * x))
+        sy = _window_sum(y, p)
+        return 2.0 * n + F.sum(w * sy * sy) - (4.0 / p) * F.sum(window * x) + 100.0 * F.sum(_sq(x * x))
     return _problem("NCB20B", f, np.zeros(n), {"n": n})
 
 
@@ -522,11 +543,14 @@ def vareigvl(n: int = 19, m: int = 6, q: float = 1.5) -> Problem:
         inside = (j >= 1) & (j <= n)
         bands.append(np.where(inside, np.sin(i * j) * np.exp(-(s * s) / float(n * n)), 0.0))
 
+    width = offsets[-1]
+
     def f(z: Any) -> Any:
         x, mu = z[:n], z[n]
+        padded = F.concatenate([np.zeros(width), x, np.zeros(width)])
         r = -mu * x
         for s, a in zip(offsets, bands):
-            r = r + a * (x if s == 0 else (_up(x, s) if s > 0 else _down(x, -s)))
+            r = r + a * padded[width + s:width + s + n]
         return 0.5 * F.sum(r * r) + F.sum(x * x) ** q / q
     x0 = np.ones(n + 1)
     x0[-1] = 0.0
