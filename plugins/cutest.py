@@ -120,13 +120,13 @@ def _broyden_banded(name: str, n: int, kappa1: float, kappa2: float, kappa3: flo
     """Broyden banded as the SIF writes it: rows lb+1..n-ub-1 take cubes below and a square on the diagonal."""
     _require(lb >= 1 and ub >= 1 and n >= lb + ub + 1, name, f"needs lb, ub >= 1 and n >= lb + ub + 1, "
              f"got n={n}, lb={lb}, ub={ub}")
-    middle = np.zeros(n)
-    middle[lb:n - ub - 1] = 1.0
+    middle = np.zeros(n, dtype=bool)
+    middle[lb:n - ub - 1] = True
 
     def f(x: Any) -> Any:
         s = x * x
         c = s * x
-        inner = middle * (kappa2 * s - kappa3 * _below(c, lb)) + (1.0 - middle) * (kappa2 * c - kappa3 * _below(s, lb))
+        inner = F.where(middle, kappa2 * s - kappa3 * _below(c, lb), kappa2 * c - kappa3 * _below(s, lb))
         r = kappa1 * x - kappa3 * (_below(x, lb) + _above(x + s, ub)) + inner
         return F.sum(r * r)
     params = {"n": n, "kappa1": kappa1, "kappa2": kappa2, "kappa3": kappa3, "lb": lb, "ub": ub}
