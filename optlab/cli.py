@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
 from .command import COMMANDS, command, fail
@@ -50,23 +49,58 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: the config's `output`, else results/<name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. budget.iterations=50 (repeatable)")
-    p.add_argument("--executor", help="serial, local, dask or a plugin executor (default: the config's)")
-    p.add_argument("--workers", type=int, help="number of workers for local or dask")
+    p.add_argument("--executor", help="serial, local, dask, inline (in-process, for a debugger) or a plugin's")
+    p.add_argument("--workers", type=_number(int), help="number of workers for local or dask")
     p.add_argument("--fresh", action="store_true", help="discard stored results and run everything again")
+    p.add_argument("--retry-failed", action="store_true", help="run again the stored runs whose status is error")
+    p.add_argument("--merge", action="store_true",
+                   help="add to a store that holds another experiment or protocol (refused otherwise)")
+    p.add_argument("--max-seconds", type=_number(float), metavar="S",
+                   help="stop the sweep after S seconds (stored runs stay; run again to resume)")
+    p.add_argument("--max-runs", type=_number(int), metavar="N",
+                   help="allow a grid of up to N runs (default limit: 10000)")
+
+
+def _number(kind: type) -> Callable[[str], float]:
+    """An argparse type for a positive int or float."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
 
 
 @command("run", _run_args)
 def run(args: argparse.Namespace) -> int:
     """Run an experiment config; re-running resumes where it stopped."""
-    from optlab.experiment.config import ConfigError, load_config
-    from optlab.experiment.console import run_with_progress
+    from optlab.experiment.config import MAX_WORKERS, ConfigError, load_config
+    from optlab.experiment.console import RunOptions, run_with_progress
+    from optlab.experiment.isolation import ExecutorError
+    from optlab.experiment.lock import FolderBusy
+    from optlab.experiment.runner import StoreFailed
+    from optlab.experiment.store import StoreError
     from optlab.registry import PluginError
 
+    if args.workers is not None and args.workers > MAX_WORKERS:
+        return fail(f"--workers {args.workers}: at most {MAX_WORKERS} on this machine")
+    options = RunOptions(config_path=args.config, out=args.out, executor=args.executor, workers=args.workers,
+                         fresh=args.fresh, retry_failed=args.retry_failed, merge=args.merge,
+                         max_seconds=args.max_seconds, max_runs=args.max_runs)
     try:
-        config = load_config(args.config, args.overrides)
-        return run_with_progress(config, args)
-    except (ConfigError, PluginError) as e:
+        return run_with_progress(load_config(args.config, args.overrides), options)
+    except (ConfigError, PluginError, StoreError, FolderBusy, ExecutorError) as e:
         return fail(str(e))
+    except StoreFailed as e:
+        print(f"optlab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the sweep took over the signal (loading, planning)
+        print("interrupted before any run started", file=sys.stderr)
+        return 130
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
@@ -110,32 +144,36 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 @command("export", _export_args)
 def export(args: argparse.Namespace) -> int:
     """Write the stored runs and traces as tidy CSV."""
-    from optlab.experiment.store import Store
+    from optlab.experiment.store import Store, StoreError
 
-    if not (Path(args.dir) / "results.sqlite").exists():
-        return fail(f"{args.dir}: no results.sqlite here")
-    with Store(args.dir) as store:
-        for path in store.export_csv(args.to or args.dir):
-            print(path)
+    try:
+        with Store(args.dir, readonly=True) as store:
+            for path in store.export_csv(args.to or args.dir):
+                print(path)
+    except StoreError as e:
+        return fail(str(e))
+    except OSError as e:
+        return fail(f"{args.to or args.dir}: cannot write the CSV files ({e.strerror}); choose a folder with --to")
     return 0
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
     _dir_args(p)
     p.add_argument("--title", help="report title (default: the experiment's name)")
+    p.add_argument("--to", help="folder for report.md and plots/ (default: the experiment's folder)")
 
 
 @command("report", _report_args)
 def report(args: argparse.Namespace) -> int:
     """Write DIR/report.md: summary tables, convergence plots, performance and data profiles."""
-    if not (Path(args.dir) / "results.sqlite").exists():
-        return fail(f"{args.dir}: no results.sqlite here")
     from optlab.experiment.report import write_report
 
     try:
-        print(write_report(args.dir, title=args.title))
+        print(write_report(args.dir, title=args.title, to=args.to))
     except ValueError as e:
         return fail(str(e))
+    except OSError as e:
+        return fail(f"{args.to or args.dir}: cannot write the report ({e.strerror}); choose a folder with --to")
     return 0
 
 

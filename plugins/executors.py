@@ -1,15 +1,27 @@
-"""Executors: serial, a local process pool (the default), and Dask distributed. Each yields results as they finish."""
+"""Executors: serial, a local pool (the default), Dask distributed, and inline (in-process, for debugging).
+
+For a sweep the runner calls `run_isolated(fn, items, limit, stop)`: each item runs in its own forked
+child (optlab.experiment.isolation), killed at its hard time limit `limit(item)` or when `stop` is set,
+and pairs (item, Outcome) are yielded as they finish. `map(fn, items)` is the plain form studies use.
+"""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
+from optlab.experiment.isolation import ExecutorError, Failure, Outcome, call
+from optlab.optim.status import Status
+
+Limit = Callable[[Any], "float | None"]
+Results = Iterator[tuple[Any, Outcome]]
 
 
 class Serial:
-    """One run after another in this process: the reference the others must match bit for bit."""
+    """One run after another, each in its own child process: the reference the others match bit for bit."""
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         pass
@@ -17,9 +29,25 @@ class Serial:
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         return map(fn, items)
 
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        for item in items:
+            if stop.is_set():
+                return
+            yield item, call(fn, item, limit(item), stop)
+
+
+class Inline(Serial):
+    """Runs in the driver's own process, for a debugger: no isolation and no hard time limit."""
+
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        for item in items:
+            if stop.is_set():
+                return
+            yield item, Outcome(value=fn(item))
+
 
 class LocalPool:
-    """A process pool with one worker per core (or `workers`)."""
+    """Up to `workers` runs at once (default: one per core), each in its own child process."""
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
@@ -32,37 +60,110 @@ class LocalPool:
             for future in as_completed([pool.submit(fn, item) for item in items]):
                 yield future.result()
 
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        todo = iter(items)
+        with ThreadPoolExecutor(self.workers) as threads:  # each thread waits on one child process
+            running: dict[Any, Any] = {}
+            while True:
+                while len(running) < self.workers and not stop.is_set():
+                    item = next(todo, _END)
+                    if item is _END:
+                        break
+                    running[threads.submit(call, fn, item, limit(item), stop)] = item
+                if not running:
+                    return
+                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future.result()
+
+
+_END = object()
+
 
 class Dask:
-    """Dask distributed: the scheduler at `address`, or a LocalCluster of `workers` single-thread workers."""
+    """Dask distributed: the scheduler at `address`, or a LocalCluster of `workers` single-thread workers.
+
+    Each run is forked from its Dask worker (the same isolation and hard limits as locally), so a crash
+    ends that child, not the worker; a worker that dies is replaced by its nanny and Dask runs its task
+    elsewhere (up to `distributed.scheduler.allowed-failures` times, then the run is stored as error).
+    """
+
+    connect_timeout = 5.0
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers, self.address = workers, address
 
-    def map(self, fn: Callable, items: Iterable) -> Iterator:
+    def _client(self) -> tuple[Any, Any]:
         try:
-            from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+            from dask.distributed import Client, LocalCluster
         except ImportError:
-            raise RuntimeError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
+            raise ExecutorError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
+        if self.address:
+            try:
+                return Client(self.address, timeout=self.connect_timeout), None
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ExecutorError(f"cannot reach the Dask scheduler at {self.address} within "
+                                    f"{self.connect_timeout:g} s ({type(e).__name__}: {e})".split("\n")[0]) from None
+        cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        return Client(cluster), cluster
+
+    def map(self, fn: Callable, items: Iterable) -> Iterator:
+        from dask.distributed import as_completed as dask_completed
+
         items = list(items)
         if not items:
             return
-        if self.address:
-            client, cluster = Client(self.address), None
-        else:
-            cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            client = Client(cluster)
+        client, cluster = self._client()
         try:
             futures = client.map(fn, items, pure=False)
             for future in dask_completed(futures):
                 yield future.result()
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _close(client, cluster)
+
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        from dask.distributed import as_completed as dask_completed
+
+        items = list(items)
+        if not items:
+            return
+        client, cluster = self._client()
+        try:
+            futures = {client.submit(call, fn, item, limit(item), pure=False): item for item in items}
+            pending = dask_completed(futures)
+            while not pending.is_empty() and not stop.is_set():
+                batch = pending.next_batch(block=False)
+                if not batch:
+                    time.sleep(0.05)
+                    continue
+                for future in batch:
+                    yield futures[future], _outcome(future)
+        finally:
+            if stop.is_set():
+                client.cancel(list(futures))
+            _close(client, cluster, quick=stop.is_set())
+
+
+def _outcome(future: Any) -> Outcome:
+    """The Outcome a Dask task returned, or an error when Dask could not run it (e.g. its workers died)."""
+    try:
+        return future.result()
+    except Exception as e:
+        cause = f"lost on Dask: {type(e).__name__}: {e}".split("\n")[0][:300]
+        return Outcome(failure=Failure(Status.ERROR, cause))
+
+
+def _close(client: Any, cluster: Any, quick: bool = False) -> None:
+    """Close the client and our LocalCluster; when interrupted, give up waiting after a few seconds."""
+    try:
+        client.close(timeout=2 if quick else 30)
+        if cluster is not None:
+            cluster.close(timeout=3 if quick else 60)
+    except (TimeoutError, OSError):
+        pass  # the cluster's worker processes are our daemonic children: they end with this process
 
 
 @hookimpl
 def optlab_executors() -> dict[str, Any]:
-    return {"serial": Serial, "local": LocalPool, "dask": Dask}
+    return {"serial": Serial, "local": LocalPool, "dask": Dask, "inline": Inline}
