@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolE
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
-from optlab.experiment.isolation import ExecutorError, Failure, Outcome, call
+from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
 from optlab.optim.status import Status
 
 Limit = Callable[[Any], "float | None"]
@@ -30,10 +30,14 @@ class Serial:
         return map(fn, items)
 
     def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
-        for item in items:
-            if stop.is_set():
-                return
-            yield item, call(fn, item, limit(item), stop)
+        worker = Worker(fn)
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                yield item, worker.call(item, limit(item), stop)
+        finally:
+            worker.close()
 
 
 class Inline(Serial):
@@ -62,14 +66,29 @@ class LocalPool:
 
     def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
         todo = iter(items)
-        with ThreadPoolExecutor(self.workers) as threads:  # each thread waits on one child process
+        mine, workers = threading.local(), []
+
+        def run(item: Any) -> Outcome:
+            if not hasattr(mine, "worker"):
+                mine.worker = Worker(fn)
+                workers.append(mine.worker)
+            return mine.worker.call(item, limit(item), stop)
+
+        try:
+            yield from self._dispatch(run, todo, stop)
+        finally:
+            for worker in workers:
+                worker.close()
+
+    def _dispatch(self, run: Callable[[Any], Outcome], todo: Iterator, stop: threading.Event) -> Results:
+        with ThreadPoolExecutor(self.workers) as threads:  # each thread drives one worker process
             running: dict[Any, Any] = {}
             while True:
                 while len(running) < self.workers and not stop.is_set():
                     item = next(todo, _END)
                     if item is _END:
                         break
-                    running[threads.submit(call, fn, item, limit(item), stop)] = item
+                    running[threads.submit(run, item)] = item
                 if not running:
                     return
                 done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)

@@ -1,6 +1,7 @@
 """What a person sees while a sweep runs: a rich progress bar, then a summary table."""
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -53,18 +54,19 @@ def run_with_progress(config: Config, options: RunOptions = RunOptions()) -> int
     executor = make_executor(config, options.executor, options.workers)
     out = output_dir(config, options.out)
     start = time.perf_counter()
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=console, transient=False)
+    task: list[Any] = []
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[last]}"), console=console, transient=False) as progress:
-            task = progress.add_task(config.name, total=None, last="")
-
-            def started(total: int, done: int) -> None:
-                progress.update(task, total=total, completed=done)
+        with contextlib.ExitStack() as shown:
+            def started(total: int, done: int) -> None:  # the folder is locked and the store sound: show it
+                shown.enter_context(progress)
+                task.append(progress.add_task(config.name, total=total, completed=done, last=""))
                 if done:
                     progress.console.print(f"resuming: {done} of {total} runs already stored in {out}")
 
             def finished(row: dict[str, Any]) -> None:
-                progress.update(task, advance=1, last=f"{row['problem']} / {row['label']}: {row['status']}")
+                progress.update(task[0], advance=1, last=f"{row['problem']} / {row['label']}: {row['status']}")
 
             rows = run_experiment(config, specs, out, executor, fresh=options.fresh, on_result=finished,
                                   on_start=started, retry_failed=options.retry_failed, merge=options.merge,

@@ -8,6 +8,7 @@ no run outlives a killed driver. POSIX only: where there is no fork, use the `in
 """
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import os
 import signal
@@ -49,7 +50,12 @@ class Outcome:
     interrupted: bool = False  # stopped by the sweep (Ctrl-C, --max-seconds): no result, still to do
 
 
-REPORT_EVERY = 0.2  # seconds between a child's progress messages
+REPORT_EVERY = 0.2  # seconds between a child's progress messages (and checks that the parent lives)
+PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):
+    _prctl = None
 
 _live: set[int] = set()  # pids of running children, so a second Ctrl-C can kill them before exiting
 _progress: list[Any] | None = None  # in a child: entries not yet sent to the driver
@@ -76,70 +82,108 @@ def kill_all() -> None:
             pass
 
 
-def call(fn: Callable[[Any], Any], item: Any, seconds: float | None = None,
-         stop: threading.Event | None = None) -> Outcome:
-    """fn(item) in a forked child, killed after `seconds` (a hard limit) or when `stop` is set."""
-    read_fd, write_fd = os.pipe()
-    output = tempfile.TemporaryFile()
-    parent = os.getpid()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        os.close(read_fd)
-        _child(fn, item, write_fd, output.fileno(), parent)
-    os.close(write_fd)
-    _live.add(pid)
-    conn = Connection(read_fd, writable=False)
-    deadline = None if seconds is None else time.monotonic() + seconds
-    value, got, raised, killed = None, False, None, None
-    progress: list[Any] = []
-    try:
+class Worker:
+    """A forked child that runs fn(item) for one item after another; whatever kills it, the next call
+    forks a replacement. The child inherits the driver's loaded modules, so starting one costs a fork."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.pid: int | None = None
+
+    def _start(self) -> None:
+        items_r, items_w = os.pipe()
+        results_r, results_w = os.pipe()
+        self.output = tempfile.TemporaryFile()  # the child's stdout and stderr
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(items_w)
+            os.close(results_r)
+            _serve(self.fn, items_r, results_w, self.output.fileno(), parent)
+        os.close(items_r)
+        os.close(results_w)
+        self.pid = pid
+        _live.add(pid)
+        self.send = Connection(items_w, readable=False)
+        self.receive = Connection(results_r, writable=False)
+
+    def call(self, item: Any, seconds: float | None = None, stop: threading.Event | None = None) -> Outcome:
+        """fn(item) in the child, killed after `seconds` (a hard limit) or when `stop` is set."""
+        if self.pid is None:
+            self._start()
+        self.output.seek(0)
+        self.output.truncate()  # the child is idle: its output file starts afresh for this item
+        deadline = None if seconds is None else time.monotonic() + seconds
+        progress: list[Any] = []
+        try:
+            self.send.send(item)
+        except OSError:
+            pass  # the child is gone: its death is read below
         while True:
             if stop is not None and stop.is_set():
-                killed = "stop"
-                break
+                self._end(kill=True)
+                return Outcome(progress=progress, interrupted=True)
             if deadline is not None and time.monotonic() >= deadline:
-                killed = "time"
-                break
+                tail = self._tail()
+                self._end(kill=True)
+                return Outcome(progress=progress, failure=Failure(
+                    Status.TIME_LIMIT, f"killed at the hard time limit ({seconds:.3g} s): the run did not return",
+                    tail))
             timeout = POLL if deadline is None else max(0.0, min(POLL, deadline - time.monotonic()))
-            if not wait([conn], timeout):
+            if not wait([self.receive], timeout):
                 continue
             try:
-                kind, payload = conn.recv()
-            except (EOFError, OSError):
-                break  # the child is gone
+                kind, payload = self.receive.recv()
+            except (EOFError, OSError):  # the child died
+                tail = self._tail()
+                return Outcome(progress=progress, failure=Failure(Status.ERROR, _death(self._end()), tail))
             except Exception as e:  # a result that cannot be unpickled here
-                raised = f"its result could not be read: {type(e).__name__}: {e}"
-                break
+                tail = self._tail()
+                self._end(kill=True)
+                return Outcome(progress=progress, failure=Failure(
+                    Status.ERROR, f"its result could not be read: {type(e).__name__}: {e}", tail))
             if kind == "progress":
                 progress.extend(payload)
             elif kind == "done":
-                value, got = payload, True
+                return Outcome(value=payload, progress=progress)
             else:
-                raised = payload
-    finally:
-        conn.close()
-        if killed is not None:
+                last = payload.strip().splitlines()[-1] if payload.strip() else "an exception"
+                return Outcome(progress=progress, failure=Failure(Status.ERROR, f"raised {last}",
+                                                                  self._tail() or payload))
+
+    def close(self) -> None:
+        """Let the child finish (it exits when its item pipe closes)."""
+        if self.pid is not None:
+            self._end()
+
+    def _end(self, kill: bool = False) -> int:
+        """Reap the child (killing it first if asked); returns its waitstatus_to_exitcode."""
+        pid, self.pid = self.pid, None
+        self.send.close()
+        self.receive.close()
+        if kill:
             _kill(pid)
         code = _reap(pid)
         _live.discard(pid)
-    tail = _tail(output)
-    output.close()
-    if killed == "stop":
-        return Outcome(progress=progress, interrupted=True)
-    if killed == "time":
-        return Outcome(progress=progress, failure=Failure(
-            Status.TIME_LIMIT, f"killed at the hard time limit ({seconds:.3g} s): the run did not return", tail))
-    if got and code == 0:
-        return Outcome(value=value, progress=progress)
-    if raised is not None:
-        last = raised.strip().splitlines()[-1] if raised.strip() else "an exception"
-        return Outcome(progress=progress, failure=Failure(Status.ERROR, f"raised {last}", raised))
-    return Outcome(progress=progress, failure=Failure(Status.ERROR, _death(code), tail))
+        self.output.close()
+        return code
+
+    def _tail(self) -> str:
+        return _tail(self.output)
 
 
-def _child(fn: Callable[[Any], Any], item: Any, write_fd: int, out_fd: int, parent: int) -> None:
-    """Run fn(item) as a disposable process and send ("done", value) or ("raised", traceback)."""
-    code = 1
+def call(fn: Callable[[Any], Any], item: Any, seconds: float | None = None,
+         stop: threading.Event | None = None) -> Outcome:
+    """fn(item) in a child of its own (what a Dask task does), killed after `seconds` or when `stop` is set."""
+    worker = Worker(fn)
+    try:
+        return worker.call(item, seconds, stop)
+    finally:
+        worker.close()
+
+
+def _serve(fn: Callable[[Any], Any], items_fd: int, results_fd: int, out_fd: int, parent: int) -> None:
+    """The child's life: set itself apart, then run items until its pipe closes; never returns."""
     try:
         os.setpgid(0, 0)  # the terminal's Ctrl-C goes to the driver, which decides
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -150,33 +194,42 @@ def _child(fn: Callable[[Any], Any], item: Any, write_fd: int, out_fd: int, pare
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # fresh streams: no lock held by a driver thread
         sys.stderr = open(2, "w", buffering=1, closefd=False)
         faulthandler.enable(file=sys.stderr)  # a segfault leaves its Python stack in the output
-        conn = Connection(write_fd, readable=False)
+        items = Connection(items_fd, writable=False)
+        results = Connection(results_fd, readable=False)
         global _progress
         _progress = []
-        threading.Thread(target=_send_progress, args=(conn,), daemon=True).start()
-        try:
-            value = fn(item)
-            with _send_lock:
-                conn.send(("done", value))
-            code = 0
-        except BaseException:  # SystemExit and KeyboardInterrupt from a run are its faults, reported
-            text = traceback.format_exc()
-            sys.stderr.write(text)
-            with _send_lock:
-                conn.send(("raised", text))
-    finally:
-        try:
+        threading.Thread(target=_send_progress, args=(results, parent), daemon=True).start()
+        while True:
+            try:
+                item = items.recv()
+            except EOFError:
+                os._exit(0)
+            try:
+                message = ("done", fn(item))
+            except BaseException:  # SystemExit and KeyboardInterrupt from a run are its faults, reported
+                text = traceback.format_exc()
+                sys.stderr.write(text)
+                message = ("raised", text)
             sys.stdout.flush()
             sys.stderr.flush()
-        finally:
-            os._exit(code)
+            with _send_lock:
+                _progress.clear()  # the result holds the whole trace; nothing late may reach the next item
+                try:
+                    results.send(message)
+                except Exception:  # a value that does not pickle
+                    results.send(("raised", traceback.format_exc()))
+    finally:
+        os._exit(1)
 
 
-def _send_progress(conn: Connection) -> None:
-    """In a child: send the entries reported since the last message, every REPORT_EVERY seconds."""
+def _send_progress(conn: Connection, parent: int) -> None:
+    """In a child: send the entries reported since the last message, every REPORT_EVERY seconds;
+    exit when the parent is gone (where PR_SET_PDEATHSIG does not exist)."""
     global _progress
     while True:
         time.sleep(REPORT_EVERY)
+        if os.getppid() != parent:
+            os._exit(1)
         with _send_lock:
             if _progress:
                 conn.send(("progress", _progress))
@@ -184,23 +237,11 @@ def _send_progress(conn: Connection) -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Make this child exit when the process that forked it dies, even by SIGKILL."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+    """Make this child exit when the thread that forked it dies, even by SIGKILL (Linux)."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it died before the request took effect
         os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def _kill(pid: int) -> None:
@@ -220,7 +261,7 @@ def _reap(pid: int) -> int:
         if time.monotonic() > end:
             _kill(pid)
             end = float("inf")
-        time.sleep(0.005)
+        time.sleep(0.001)
 
 
 def _death(code: int) -> str:

@@ -37,25 +37,28 @@ class Store:
     def __init__(self, directory: str | Path, readonly: bool = False) -> None:
         self.path = Path(directory) / DB_NAME
         self.readonly = readonly
-        if readonly:
-            if not self.path.is_file():
-                raise StoreError(f"{Path(directory)}: no {DB_NAME} here")
-            self.db = _connect_readonly(self.path)
-        else:
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{Path(directory)}: no {DB_NAME} here")
+        if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path)
+        self.db: sqlite3.Connection | None = None
         try:
+            self.db = _connect_readonly(self.path) if readonly else sqlite3.connect(self.path)
             self._check()
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as e:
-            self.db.close()
+            self._abandon()
             raise StoreError(_damaged(self.path, str(e))) from None
         except StoreError:
-            self.db.close()
+            self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        if self.db is not None:
+            self.db.close()
 
     def _check(self) -> None:
         """Refuse a file that is not an optlab store, or is damaged or truncated (SQLite's quick_check)."""
@@ -63,9 +66,10 @@ class Store:
         if tables and not {"runs", "traces"} <= tables:
             raise StoreError(f"{self.path}: not an optlab results database (its tables: "
                              f"{', '.join(sorted(tables))}); move it away or give another --out")
-        problems = [row[0] for row in self.db.execute("PRAGMA quick_check(3)")]
+        problems = [line for row in self.db.execute("PRAGMA quick_check(3)") for line in row[0].splitlines()
+                    if not line.startswith("***")]
         if problems != ["ok"]:
-            raise StoreError(_damaged(self.path, problems[0]))
+            raise StoreError(_damaged(self.path, problems[0] if problems else "quick_check failed"))
         if tables:
             columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
             if not {"run_id", "status", "experiment"} <= columns:
