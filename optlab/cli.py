@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
 from .command import COMMANDS, command, fail
@@ -50,29 +50,28 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. budget.iterations=50 (repeatable)")
     p.add_argument("--executor", help="serial, local, dask, inline (in-process, for a debugger) or a plugin's")
-    p.add_argument("--workers", type=_number(int), help="number of workers for local or dask")
+    p.add_argument("--workers", help="number of workers for local or dask (1 to a maximum set by the cores)")
     p.add_argument("--fresh", action="store_true", help="discard stored results and run everything again")
     p.add_argument("--retry-failed", action="store_true", help="run again the stored runs whose status is error")
     p.add_argument("--merge", action="store_true",
                    help="add to a store that holds another experiment or protocol (refused otherwise)")
-    p.add_argument("--max-seconds", type=_number(float), metavar="S",
+    p.add_argument("--max-seconds", metavar="S",
                    help="stop the sweep after S seconds (stored runs stay; run again to resume)")
-    p.add_argument("--max-runs", type=_number(int), metavar="N",
+    p.add_argument("--max-runs", metavar="N",
                    help="allow a grid of up to N runs (default limit: 10000)")
 
 
-def _number(kind: type) -> Callable[[str], float]:
-    """An argparse type for a positive int or float."""
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
+def _positive(flag: str, text: str | None, kind: type) -> float | None:
+    """The value of a numeric flag, or a one-line ValueError naming it."""
+    if text is None:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{flag} {text}: expected {'an integer' if kind is int else 'a number'}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{flag} {text}: must be positive")
+    return value
 
 
 @command("run", _run_args)
@@ -86,11 +85,17 @@ def run(args: argparse.Namespace) -> int:
     from optlab.experiment.store import StoreError
     from optlab.registry import PluginError
 
-    if args.workers is not None and args.workers > MAX_WORKERS:
-        return fail(f"--workers {args.workers}: at most {MAX_WORKERS} on this machine")
-    options = RunOptions(config_path=args.config, out=args.out, executor=args.executor, workers=args.workers,
+    try:
+        workers = _positive("--workers", args.workers, int)
+        max_seconds = _positive("--max-seconds", args.max_seconds, float)
+        max_runs = _positive("--max-runs", args.max_runs, int)
+    except ValueError as e:
+        return fail(str(e))
+    if workers is not None and workers > MAX_WORKERS:
+        return fail(f"--workers {workers}: at most {MAX_WORKERS} on this machine (4 per core, at least 64)")
+    options = RunOptions(config_path=args.config, out=args.out, executor=args.executor, workers=workers,
                          fresh=args.fresh, retry_failed=args.retry_failed, merge=args.merge,
-                         max_seconds=args.max_seconds, max_runs=args.max_runs)
+                         max_seconds=max_seconds, max_runs=max_runs)
     try:
         return run_with_progress(load_config(args.config, args.overrides), options)
     except (ConfigError, PluginError, StoreError, FolderBusy, ExecutorError) as e:
@@ -106,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
 def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="experiment YAML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--max-runs", metavar="N", help="allow a grid of up to N runs (default limit: 10000)")
 
 
 @command("validate", _validate_args)
@@ -116,10 +122,14 @@ def validate(args: argparse.Namespace) -> int:
     from optlab.registry import PluginError
 
     try:
-        specs = plan(load_config(args.config, args.overrides), args.config)
-    except (ConfigError, PluginError) as e:
+        config = load_config(args.config, args.overrides)
+        specs = plan(config, args.config, max_runs=_positive("--max-runs", args.max_runs, int))
+    except (ConfigError, PluginError, ValueError) as e:
         return fail(str(e))
-    print(f"{args.config}: valid, {len(specs)} runs")
+    files = config.plugins
+    ran = (f"; imported {len(files)} plugin file{'s' if len(files) > 1 else ''} (their code ran): "
+           + ", ".join(files)) if files else "; no plugin file imported"
+    print(f"{args.config}: valid, {len(specs)} runs{ran}")
     return 0
 
 

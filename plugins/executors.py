@@ -7,6 +7,7 @@ and pairs (item, Outcome) are yielded as they finish. `map(fn, items)` is the pl
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
@@ -107,10 +108,12 @@ class Dask:
     elsewhere (up to `distributed.scheduler.allowed-failures` times, then the run is stored as error).
     """
 
-    connect_timeout = 5.0
+    connect_timeout = 3.0
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers, self.address = workers, address
+        if address:
+            _reachable(address, self.connect_timeout)  # refuse at once, before any progress is shown
 
     def _client(self) -> tuple[Any, Any]:
         try:
@@ -162,6 +165,20 @@ class Dask:
             if stop.is_set():
                 client.cancel(list(futures))
             _close(client, cluster, quick=stop.is_set())
+
+
+def _reachable(address: str, timeout: float) -> None:
+    """Fail in one line, at once, when nothing listens at a tcp:// or tls:// scheduler address."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return  # another transport (ucx, inproc): Client's own timeout applies
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"Dask scheduler address {address!r}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {e.strerror or e}") from None
 
 
 def _outcome(future: Any) -> Outcome:
