@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 from optlab import hookimpl
 from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
 from optlab.optim.status import Status
+from optlab.registry import registry
 
 Limit = Callable[[Any], "float | None"]
 Results = Iterator[tuple[Any, Outcome]]
@@ -152,7 +153,7 @@ class Dask:
             return
         client, cluster = self._client()
         try:
-            futures = {client.submit(call, fn, item, limit(item), pure=False): item for item in items}
+            futures = {client.submit(_task, fn, item, limit(item), pure=False): item for item in items}
             pending = dask_completed(futures)
             while not pending.is_empty() and not stop.is_set():
                 batch = pending.next_batch(block=False)
@@ -165,6 +166,15 @@ class Dask:
             if stop.is_set():
                 client.cancel(list(futures))
             _close(client, cluster, quick=stop.is_set())
+
+
+def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
+    """A Dask task: load the plugins once in the worker process (its forked runs inherit them warm,
+    so a run's hard time limit is not spent importing), then run the item in a child of its own."""
+    reg = registry()
+    for path in getattr(item, "plugins", ()):
+        reg.load_file(path)
+    return call(fn, item, seconds)
 
 
 def _reachable(address: str, timeout: float) -> None:
