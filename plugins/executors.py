@@ -168,6 +168,42 @@ class Dask:
             _close(client, cluster, quick=stop.is_set())
 
 
+class Slurm(Dask):
+    """Dask workers as SLURM jobs through dask-jobqueue (extra `slurm`): one single-thread worker per job.
+
+    `workers` jobs are submitted; `executor.options` go to dask_jobqueue.SLURMCluster (queue, account,
+    walltime, memory, cores, job_extra_directives, ...). The scheduler runs in the driver, on the login node.
+    """
+
+    def __init__(self, workers: int | None = None, address: str | None = None, **jobqueue: Any) -> None:
+        super().__init__(workers, address)
+        self.jobqueue = {"cores": 1, "processes": 1, "memory": "2GB", **jobqueue}
+
+    def _cluster(self) -> Any:
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError:
+            raise ExecutorError("the slurm executor needs dask-jobqueue: pip install 'optlab[slurm]'") from None
+        return SLURMCluster(**self.jobqueue)
+
+    def job_script(self) -> str:
+        """The batch script each worker job is submitted with (to check the options before a sweep)."""
+        cluster = self._cluster()
+        try:
+            return cluster.job_script()
+        finally:
+            cluster.close()
+
+    def _client(self) -> tuple[Any, Any]:
+        if self.address:
+            return super()._client()
+        from dask.distributed import Client
+
+        cluster = self._cluster()
+        cluster.scale(jobs=self.workers or 1)
+        return Client(cluster), cluster
+
+
 def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
     """A Dask task: load the plugins once in the worker process (its forked runs inherit them warm,
     so a run's hard time limit is not spent importing), then run the item in a child of its own."""
@@ -212,4 +248,4 @@ def _close(client: Any, cluster: Any, quick: bool = False) -> None:
 
 @hookimpl
 def optlab_executors() -> dict[str, Any]:
-    return {"serial": Serial, "local": LocalPool, "dask": Dask, "inline": Inline}
+    return {"serial": Serial, "local": LocalPool, "dask": Dask, "slurm": Slurm, "inline": Inline}

@@ -88,3 +88,26 @@ def test_dask_matches_serial_bit_for_bit_with_isolation(tmp_path, cluster):
 
 
 assert FAULTS  # the battery is shared with test_faults
+
+
+def test_the_slurm_example_config_makes_worker_jobs_as_documented(monkeypatch):
+    """The worked example validates, and its options reach dask-jobqueue's batch script (no SLURM needed)."""
+    pytest.importorskip("dask_jobqueue")
+    from optlab.experiment.config import load_config
+    from optlab.experiment.runner import make_executor, plan
+
+    config = load_config(Path(__file__).parents[1] / "configs" / "slurm_example.yaml")
+    assert len(plan(config)) == 6 * 4 * 10
+    script = make_executor(config).job_script()
+    for line in ("#SBATCH -p short", "#SBATCH -A my-project", "#SBATCH -t 02:00:00", "#SBATCH --mem=4G",
+                 "#SBATCH --qos=normal", "--nthreads 1"):
+        assert line in script, script
+
+
+def test_slurm_without_dask_jobqueue_says_what_to_install(monkeypatch):
+    from optlab.experiment.isolation import ExecutorError
+    from optlab.registry import registry
+
+    monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # import fails as if not installed
+    with pytest.raises(ExecutorError, match=r"^the slurm executor needs dask-jobqueue: pip install 'optlab\[slurm\]'$"):
+        registry().get("executors", "slurm")(workers=2).job_script()

@@ -56,11 +56,12 @@ class Component(_Strict):
 
 
 class Executor(_Strict):
-    """Where runs execute: serial, local (a process pool, the default) or dask."""
+    """Where runs execute: serial, local (a process pool, the default), dask, slurm or inline."""
 
     name: str = pydantic.Field("local", min_length=1, max_length=200)
     workers: int | None = pydantic.Field(None, ge=1, le=MAX_WORKERS)
     address: str | None = pydantic.Field(None, min_length=1, max_length=500)
+    options: dict[str, Any] = pydantic.Field(default_factory=dict)  # the executor's own keywords (e.g. slurm's)
 
     @pydantic.field_validator("name", "address")
     @classmethod

@@ -118,7 +118,12 @@ def _finite(value: Any) -> float | None:
 def make_executor(config: Config, name: str | None = None, workers: int | None = None) -> Any:
     """The executor plugin the config names (or `name`), with its options; `workers` overrides."""
     spec = config.executor
-    return registry().get("executors", name or spec.name)(workers=workers or spec.workers, address=spec.address)
+    name = name or spec.name
+    factory = registry().get("executors", name)
+    try:
+        return factory(workers=workers or spec.workers, address=spec.address, **spec.options)
+    except TypeError as e:  # an option the executor does not take
+        raise ConfigError(f"executor.options: executor {name!r} cannot take them: {e}") from None
 
 
 def prepare(config_path: str, overrides: Sequence[str] = ()) -> tuple[Config, Path, list[RunSpec], Any]:
