@@ -1,6 +1,5 @@
 """A guarded output folder, through the CLI: one sweep at a time, stores that belong to their config,
 damaged files refused (never overwritten without --fresh), read-only folders readable, a full disk stopped."""
-import os
 import shutil
 import socket
 import sqlite3

@@ -9,7 +9,6 @@ import platform
 import signal
 import sqlite3
 import threading
-import time
 import traceback
 from importlib import metadata
 from pathlib import Path
