@@ -139,15 +139,13 @@ def plan(config: Config, source: str = "config", max_runs: int | None = None) ->
     The grid is counted before it is built and refused above `max_runs` (default MAX_RUNS); two grid
     points that make the same run are an error, not a silent drop.
     """
-    size = config.grid_size()
     limit = MAX_RUNS if max_runs is None else max_runs
-    if size > limit:
-        raise ConfigError(f"{source}: the grid has {size:,} runs, more than the limit of {limit:,}; "
-                          f"pass --max-runs {size} to run it")
+    _check_size(config.grid_size(), limit, source)  # before building: a 10^9-run grid must not be built
     reg = registry()
     for path in config.plugins:
         reg.load_file(path)
     specs = expand(config, reg, source)
+    _check_size(len(specs), limit, source)  # entries that expand by the registry (e.g. suites) counted now
     seen: dict[str, RunSpec] = {}
     for spec in specs:
         if spec.run_id in seen:
@@ -161,6 +159,12 @@ def plan(config: Config, source: str = "config", max_runs: int | None = None) ->
 
 
 MAX_RUNS = 10_000
+
+
+def _check_size(size: int, limit: float, source: str) -> None:
+    if size > limit:
+        raise ConfigError(f"{source}: the grid has {size:,} runs, more than the limit of {limit:,}; "
+                          f"pass --max-runs {size} to run it")
 
 
 class Interrupted(Exception):
