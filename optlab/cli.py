@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
@@ -50,28 +49,69 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: the config's `output`, else results/<name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. budget.iterations=50 (repeatable)")
-    p.add_argument("--executor", help="serial, local, dask or a plugin executor (default: the config's)")
-    p.add_argument("--workers", type=int, help="number of workers for local or dask")
+    p.add_argument("--executor", help="serial, local, dask, inline (in-process, for a debugger) or a plugin's")
+    p.add_argument("--workers", help="number of workers for local or dask (1 to a maximum set by the cores)")
     p.add_argument("--fresh", action="store_true", help="discard stored results and run everything again")
+    p.add_argument("--retry-failed", action="store_true", help="run again the stored runs whose status is error")
+    p.add_argument("--merge", action="store_true",
+                   help="add to a store that holds another experiment or protocol (refused otherwise)")
+    p.add_argument("--max-seconds", metavar="S",
+                   help="stop the sweep after S seconds (stored runs stay; run again to resume)")
+    p.add_argument("--max-runs", metavar="N",
+                   help="allow a grid of up to N runs (default limit: 10000)")
+
+
+def _positive(flag: str, text: str | None, kind: type) -> float | None:
+    """The value of a numeric flag, or a one-line ValueError naming it."""
+    if text is None:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"{flag} {text}: expected {'an integer' if kind is int else 'a number'}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{flag} {text}: must be positive")
+    return value
 
 
 @command("run", _run_args)
 def run(args: argparse.Namespace) -> int:
     """Run an experiment config; re-running resumes where it stopped."""
-    from optlab.experiment.config import ConfigError, load_config
-    from optlab.experiment.console import run_with_progress
+    from optlab.experiment.config import MAX_WORKERS, ConfigError, load_config
+    from optlab.experiment.console import RunOptions, run_with_progress
+    from optlab.experiment.isolation import ExecutorError
+    from optlab.experiment.lock import FolderBusy
+    from optlab.experiment.runner import StoreFailed
+    from optlab.experiment.store import StoreError
     from optlab.registry import PluginError
 
     try:
-        config = load_config(args.config, args.overrides)
-        return run_with_progress(config, args)
-    except (ConfigError, PluginError) as e:
+        workers = _positive("--workers", args.workers, int)
+        max_seconds = _positive("--max-seconds", args.max_seconds, float)
+        max_runs = _positive("--max-runs", args.max_runs, int)
+    except ValueError as e:
         return fail(str(e))
+    if workers is not None and workers > MAX_WORKERS:
+        return fail(f"--workers {workers}: at most {MAX_WORKERS} on this machine (4 per core, at least 64)")
+    options = RunOptions(config_path=args.config, out=args.out, executor=args.executor, workers=workers,
+                         fresh=args.fresh, retry_failed=args.retry_failed, merge=args.merge,
+                         max_seconds=max_seconds, max_runs=max_runs)
+    try:
+        return run_with_progress(load_config(args.config, args.overrides), options)
+    except (ConfigError, PluginError, StoreError, FolderBusy, ExecutorError) as e:
+        return fail(str(e))
+    except StoreFailed as e:
+        print(f"optlab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before the sweep took over the signal (loading, planning)
+        print("interrupted before any run started", file=sys.stderr)
+        return 130
 
 
 def _validate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="experiment YAML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--max-runs", metavar="N", help="allow a grid of up to N runs (default limit: 10000)")
 
 
 @command("validate", _validate_args)
@@ -82,10 +122,14 @@ def validate(args: argparse.Namespace) -> int:
     from optlab.registry import PluginError
 
     try:
-        specs = plan(load_config(args.config, args.overrides), args.config)
-    except (ConfigError, PluginError) as e:
+        config = load_config(args.config, args.overrides)
+        specs = plan(config, args.config, max_runs=_positive("--max-runs", args.max_runs, int))
+    except (ConfigError, PluginError, ValueError) as e:
         return fail(str(e))
-    print(f"{args.config}: valid, {len(specs)} runs")
+    files = config.plugins
+    ran = (f"; imported {len(files)} plugin file{'s' if len(files) > 1 else ''} (their code ran): "
+           + ", ".join(files)) if files else "; no plugin file imported"
+    print(f"{args.config}: valid, {len(specs)} runs{ran}")
     return 0
 
 
@@ -110,32 +154,36 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 @command("export", _export_args)
 def export(args: argparse.Namespace) -> int:
     """Write the stored runs and traces as tidy CSV."""
-    from optlab.experiment.store import Store
+    from optlab.experiment.store import Store, StoreError
 
-    if not (Path(args.dir) / "results.sqlite").exists():
-        return fail(f"{args.dir}: no results.sqlite here")
-    with Store(args.dir) as store:
-        for path in store.export_csv(args.to or args.dir):
-            print(path)
+    try:
+        with Store(args.dir, readonly=True) as store:
+            for path in store.export_csv(args.to or args.dir):
+                print(path)
+    except StoreError as e:
+        return fail(str(e))
+    except OSError as e:
+        return fail(f"{args.to or args.dir}: cannot write the CSV files ({e.strerror}); choose a folder with --to")
     return 0
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
     _dir_args(p)
     p.add_argument("--title", help="report title (default: the experiment's name)")
+    p.add_argument("--to", help="folder for report.md and plots/ (default: the experiment's folder)")
 
 
 @command("report", _report_args)
 def report(args: argparse.Namespace) -> int:
     """Write DIR/report.md: summary tables, convergence plots, performance and data profiles."""
-    if not (Path(args.dir) / "results.sqlite").exists():
-        return fail(f"{args.dir}: no results.sqlite here")
     from optlab.experiment.report import write_report
 
     try:
-        print(write_report(args.dir, title=args.title))
+        print(write_report(args.dir, title=args.title, to=args.to))
     except ValueError as e:
         return fail(str(e))
+    except OSError as e:
+        return fail(f"{args.to or args.dir}: cannot write the report ({e.strerror}); choose a folder with --to")
     return 0
 
 

@@ -1,15 +1,29 @@
-"""Executors: serial, a local process pool (the default), and Dask distributed. Each yields results as they finish."""
+"""Executors: serial, a local pool (the default), Dask distributed, and inline (in-process, for debugging).
+
+For a sweep the runner calls `run_isolated(fn, items, limit, stop)`: each item runs in its own forked
+child (optlab.experiment.isolation), killed at its hard time limit `limit(item)` or when `stop` is set,
+and pairs (item, Outcome) are yielded as they finish. `map(fn, items)` is the plain form studies use.
+"""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
+from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
+from optlab.optim.status import Status
+from optlab.registry import registry
+
+Limit = Callable[[Any], "float | None"]
+Results = Iterator[tuple[Any, Outcome]]
 
 
 class Serial:
-    """One run after another in this process: the reference the others must match bit for bit."""
+    """One run after another, each in its own child process: the reference the others match bit for bit."""
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         pass
@@ -17,9 +31,29 @@ class Serial:
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         return map(fn, items)
 
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        worker = Worker(fn)
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                yield item, worker.call(item, limit(item), stop)
+        finally:
+            worker.close()
+
+
+class Inline(Serial):
+    """Runs in the driver's own process, for a debugger: no isolation and no hard time limit."""
+
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        for item in items:
+            if stop.is_set():
+                return
+            yield item, Outcome(value=fn(item))
+
 
 class LocalPool:
-    """A process pool with one worker per core (or `workers`)."""
+    """Up to `workers` runs at once (default: one per core), each in its own child process."""
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
@@ -32,37 +66,186 @@ class LocalPool:
             for future in as_completed([pool.submit(fn, item) for item in items]):
                 yield future.result()
 
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        todo = iter(items)
+        mine, workers = threading.local(), []
+
+        def run(item: Any) -> Outcome:
+            if not hasattr(mine, "worker"):
+                mine.worker = Worker(fn)
+                workers.append(mine.worker)
+            return mine.worker.call(item, limit(item), stop)
+
+        try:
+            yield from self._dispatch(run, todo, stop)
+        finally:
+            for worker in workers:
+                worker.close()
+
+    def _dispatch(self, run: Callable[[Any], Outcome], todo: Iterator, stop: threading.Event) -> Results:
+        with ThreadPoolExecutor(self.workers) as threads:  # each thread drives one worker process
+            running: dict[Any, Any] = {}
+            while True:
+                while len(running) < self.workers and not stop.is_set():
+                    item = next(todo, _END)
+                    if item is _END:
+                        break
+                    running[threads.submit(run, item)] = item
+                if not running:
+                    return
+                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future.result()
+
+
+_END = object()
+
 
 class Dask:
-    """Dask distributed: the scheduler at `address`, or a LocalCluster of `workers` single-thread workers."""
+    """Dask distributed: the scheduler at `address`, or a LocalCluster of `workers` single-thread workers.
+
+    Each run is forked from its Dask worker (the same isolation and hard limits as locally), so a crash
+    ends that child, not the worker; a worker that dies is replaced by its nanny and Dask runs its task
+    elsewhere (up to `distributed.scheduler.allowed-failures` times, then the run is stored as error).
+    """
+
+    connect_timeout = 3.0
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers, self.address = workers, address
+        if address:
+            _reachable(address, self.connect_timeout)  # refuse at once, before any progress is shown
+
+    def _client(self) -> tuple[Any, Any]:
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise ExecutorError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
+        if self.address:
+            try:
+                return Client(self.address, timeout=self.connect_timeout), None
+            except (OSError, TimeoutError, ValueError) as e:
+                raise ExecutorError(f"cannot reach the Dask scheduler at {self.address} within "
+                                    f"{self.connect_timeout:g} s ({type(e).__name__}: {e})".split("\n")[0]) from None
+        cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        return Client(cluster), cluster
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
-        try:
-            from dask.distributed import Client, LocalCluster, as_completed as dask_completed
-        except ImportError:
-            raise RuntimeError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
+        from dask.distributed import as_completed as dask_completed
+
         items = list(items)
         if not items:
             return
-        if self.address:
-            client, cluster = Client(self.address), None
-        else:
-            cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
-            client = Client(cluster)
+        client, cluster = self._client()
         try:
             futures = client.map(fn, items, pure=False)
             for future in dask_completed(futures):
                 yield future.result()
         finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _close(client, cluster)
+
+    def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
+        from dask.distributed import as_completed as dask_completed
+
+        items = list(items)
+        if not items:
+            return
+        client, cluster = self._client()
+        try:
+            futures = {client.submit(_task, fn, item, limit(item), pure=False): item for item in items}
+            pending = dask_completed(futures)
+            while not pending.is_empty() and not stop.is_set():
+                batch = pending.next_batch(block=False)
+                if not batch:
+                    time.sleep(0.05)
+                    continue
+                for future in batch:
+                    yield futures[future], _outcome(future)
+        finally:
+            if stop.is_set():
+                client.cancel(list(futures))
+            _close(client, cluster, quick=stop.is_set())
+
+
+class Slurm(Dask):
+    """Dask workers as SLURM jobs through dask-jobqueue (extra `slurm`): one single-thread worker per job.
+
+    `workers` jobs are submitted; `executor.options` go to dask_jobqueue.SLURMCluster (queue, account,
+    walltime, memory, cores, job_extra_directives, ...). The scheduler runs in the driver, on the login node.
+    """
+
+    def __init__(self, workers: int | None = None, address: str | None = None, **jobqueue: Any) -> None:
+        super().__init__(workers, address)
+        self.jobqueue = {"cores": 1, "processes": 1, "memory": "2GB", **jobqueue}
+
+    def _cluster(self) -> Any:
+        try:
+            from dask_jobqueue import SLURMCluster
+        except ImportError:
+            raise ExecutorError("the slurm executor needs dask-jobqueue: pip install 'optlab[slurm]'") from None
+        return SLURMCluster(**self.jobqueue)
+
+    def job_script(self) -> str:
+        """The batch script each worker job is submitted with (to check the options before a sweep)."""
+        cluster = self._cluster()
+        try:
+            return cluster.job_script()
+        finally:
+            cluster.close()
+
+    def _client(self) -> tuple[Any, Any]:
+        if self.address:
+            return super()._client()
+        from dask.distributed import Client
+
+        cluster = self._cluster()
+        cluster.scale(jobs=self.workers or 1)
+        return Client(cluster), cluster
+
+
+def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
+    """A Dask task: load the plugins once in the worker process (its forked runs inherit them warm,
+    so a run's hard time limit is not spent importing), then run the item in a child of its own."""
+    reg = registry()
+    for path in getattr(item, "plugins", ()):
+        reg.load_file(path)
+    return call(fn, item, seconds)
+
+
+def _reachable(address: str, timeout: float) -> None:
+    """Fail in one line, at once, when nothing listens at a tcp:// or tls:// scheduler address."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return  # another transport (ucx, inproc): Client's own timeout applies
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"Dask scheduler address {address!r}: expected tcp://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {e.strerror or e}") from None
+
+
+def _outcome(future: Any) -> Outcome:
+    """The Outcome a Dask task returned, or an error when Dask could not run it (e.g. its workers died)."""
+    try:
+        return future.result()
+    except Exception as e:
+        cause = f"lost on Dask: {type(e).__name__}: {e}".split("\n")[0][:300]
+        return Outcome(failure=Failure(Status.ERROR, cause))
+
+
+def _close(client: Any, cluster: Any, quick: bool = False) -> None:
+    """Close the client and our LocalCluster; when interrupted, give up waiting after a few seconds."""
+    try:
+        client.close(timeout=2 if quick else 30)
+        if cluster is not None:
+            cluster.close(timeout=3 if quick else 60)
+    except (TimeoutError, OSError):
+        pass  # the cluster's worker processes are our daemonic children: they end with this process
 
 
 @hookimpl
 def optlab_executors() -> dict[str, Any]:
-    return {"serial": Serial, "local": LocalPool, "dask": Dask}
+    return {"serial": Serial, "local": LocalPool, "dask": Dask, "slurm": Slurm, "inline": Inline}

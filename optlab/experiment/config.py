@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import yaml
 
 from ..optim.stopping import Budget, Stopping
+
+MAX_FILE_BYTES = 1_000_000  # a config is a page of text, not data
+MAX_DEPTH = 40  # nesting of lists and mappings
+MAX_NODES = 200_000  # values after YAML aliases are expanded (a 620-byte alias bomb makes 10^9)
+MAX_SEEDS = 100_000
+MAX_WORKERS = max(64, 4 * (os.cpu_count() or 1))
+Seed = Annotated[int, pydantic.Field(ge=0, le=2**63 - 1)]  # numpy takes seeds >= 0, SQLite stores 64 bits
 
 
 class ConfigError(ValueError):
@@ -23,9 +32,14 @@ class _Strict(pydantic.BaseModel):
 class Component(_Strict):
     """A plugin by name with its parameters; a list value in `params` is a grid axis."""
 
-    name: str = pydantic.Field(min_length=1)
+    name: str = pydantic.Field(min_length=1, max_length=200)
     params: dict[str, Any] = pydantic.Field(default_factory=dict)
-    label: str | None = None
+    label: str | None = pydantic.Field(None, max_length=200)
+
+    @pydantic.field_validator("name", "label")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return _printable(value)
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -59,11 +73,17 @@ class ProblemEntry(Component):
 
 
 class Executor(_Strict):
-    """Where runs execute: serial, local (a process pool, the default) or dask."""
+    """Where runs execute: serial, local (a process pool, the default), dask, slurm or inline."""
 
-    name: str = "local"
-    workers: int | None = pydantic.Field(None, ge=1)
-    address: str | None = None
+    name: str = pydantic.Field("local", min_length=1, max_length=200)
+    workers: int | None = pydantic.Field(None, ge=1, le=MAX_WORKERS)
+    address: str | None = pydantic.Field(None, min_length=1, max_length=500)
+    options: dict[str, Any] = pydantic.Field(default_factory=dict)  # the executor's own keywords (e.g. slurm's)
+
+    @pydantic.field_validator("name", "address")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return _printable(value)
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -74,10 +94,10 @@ class Executor(_Strict):
 class Config(_Strict):
     """problems x optimizers x seeds x scales, with one budget and one convergence test."""
 
-    name: str = pydantic.Field(min_length=1)
+    name: str = pydantic.Field(min_length=1, max_length=200)
     problems: list[ProblemEntry] = pydantic.Field(min_length=1)
     optimizers: list[Component] = pydantic.Field(min_length=1)
-    seeds: list[int] = pydantic.Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = pydantic.Field(default_factory=lambda: [0], min_length=1, max_length=MAX_SEEDS)
     scale: list[float] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)
     budget: Budget = pydantic.Field(default_factory=Budget)
     stopping: Stopping = pydantic.Field(default_factory=Stopping)
@@ -90,15 +110,35 @@ class Config(_Strict):
     def _seed_count(cls, value: Any) -> Any:
         """`seeds: 3` means seeds 0, 1, 2."""
         if isinstance(value, int) and not isinstance(value, bool):
-            if value < 1:
-                raise ValueError("must be a positive count or a list of seeds")
+            if not 1 <= value <= MAX_SEEDS:
+                raise ValueError(f"a count of seeds must be between 1 and {MAX_SEEDS}, or give a list of seeds")
             return list(range(value))
+        return value
+
+    @pydantic.field_validator("name")
+    @classmethod
+    def _file_name(cls, value: str) -> str:
+        """The name makes the default output folder results/<name>: one printable path component."""
+        _printable(value)
+        if "/" in value or "\\" in value or value in (".", ".."):
+            raise ValueError("must be one folder name: no '/' or '\\', not '.' or '..'")
         return value
 
     @pydantic.field_validator("scale", mode="before")
     @classmethod
     def _scalar_scale(cls, value: Any) -> Any:
         return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+    def grid_size(self) -> int:
+        """How many runs the config makes, counted without building them."""
+        def points(comps: list[Component]) -> int:
+            return sum(math.prod(len(v) if isinstance(v, list) else 1 for v in c.params.values()) for c in comps)
+        return points(self.problems) * points(self.optimizers) * len(self.scale) * len(self.seeds)
+
+    def protocol_digest(self) -> str:
+        """A hash of how runs are judged (budget and stopping test): runs under one protocol compare."""
+        decisive = {"budget": self.budget.model_dump(), "stopping": self.stopping.model_dump()}
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
     def digest(self) -> str:
         """A hash of everything that decides results (not where they are written, nor how they run)."""
@@ -113,12 +153,27 @@ def _key_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
+def _printable(value: str | None) -> str | None:
+    if value is not None and not value.isprintable():
+        bad = next(c for c in value if not c.isprintable())
+        raise ValueError(f"must be printable text, found {bad!r}")
+    return value
+
+
 def set_override(data: dict[str, Any], assignment: str) -> None:
     """Apply `--set key.path=value` (list items by index, e.g. optimizers.0.name; the value is YAML)."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment}: expected key.path=value")
     path, raw = assignment.split("=", 1)
     keys = path.strip().split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {assignment}: empty key in {path.strip()!r}")
+    try:
+        value = safe_yaml(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {assignment}: the value is not valid YAML: {_yaml_problem(e)}") from None
+    except ConfigError as e:
+        raise ConfigError(f"--set {assignment}: {e}") from None
     node: Any = data
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
@@ -127,20 +182,88 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
         elif not isinstance(node, dict):
             raise ConfigError(f"--set {assignment}: '{'.'.join(keys[:depth])}' has no key '{key}'")
         if last:
-            node[key] = yaml.safe_load(raw)
+            node[key] = value
         else:
             if isinstance(node, dict) and key not in node:
                 node[key] = {}
             node = node[key]
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config; any problem becomes one ConfigError line."""
-    path = Path(path)
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, refusing what is too big, binary or in another encoding."""
     try:
-        data = yaml.safe_load(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: {size:,} bytes; a config may have at most {MAX_FILE_BYTES:,}")
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    if b"\0" in raw:
+        raise ConfigError(f"{path}: not a text file (a NUL byte at offset {raw.index(0)})")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+
+
+def safe_yaml(text: str) -> Any:
+    """yaml.safe_load after bounding, on the event stream, nesting depth and the size aliases expand to.
+
+    Raises ConfigError for a document beyond the bounds, yaml.YAMLError for bad syntax.
+    """
+    sizes: dict[str, int] = {}
+    stack: list[list[Any]] = []  # [anchor, expanded size so far] per open list or mapping
+    total = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            stack.append([event.anchor, 1])
+            if len(stack) > MAX_DEPTH:
+                raise ConfigError(f"nested deeper than {MAX_DEPTH} levels (line {event.start_mark.line + 1})")
+            total += 1
+            continue
+        if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, n = stack.pop()
+        elif isinstance(event, yaml.ScalarEvent):
+            anchor, n = event.anchor, 1
+            total += 1
+        elif isinstance(event, yaml.AliasEvent):
+            anchor, n = None, sizes.get(event.anchor, 1)
+            total += n
+        else:
+            continue
+        if anchor is not None:
+            sizes[anchor] = n
+        if stack:
+            stack[-1][1] += n
+        if total > MAX_NODES:
+            raise ConfigError(f"expands to more than {MAX_NODES:,} values (through YAML aliases?), "
+                              f"line {event.start_mark.line + 1}")
+    return yaml.safe_load(text)
+
+
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"{getattr(e, 'problem', None) or e}{where}"
+
+
+def _resolve(base: Path, value: Any) -> Any:
+    """A relative path in the file is relative to the file's folder, not to where optlab is started."""
+    return str((base / value).resolve()) if isinstance(value, str) and not Path(value).is_absolute() else value
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config; any problem becomes one ConfigError line.
+
+    The file is bounded before it is parsed (size, text only, depth, alias expansion); `plugins`
+    and `output` paths are resolved against the config file's folder.
+    """
+    path = Path(path)
+    text = read_text(path)
+    try:
+        data = safe_yaml(text)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -150,9 +273,14 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     for assignment in overrides:
         set_override(data, assignment)
     try:
-        return Config(**data)
+        config = Config(**data)
     except pydantic.ValidationError as e:
         err = e.errors()[0]
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
         raise ConfigError(f"{path}: {_key_path(err['loc'])}: {msg}{more}") from None
+    except TypeError as e:  # e.g. a key that is not a string
+        raise ConfigError(f"{path}: {e}") from None
+    base = path.resolve().parent
+    return config.model_copy(update={"plugins": [_resolve(base, p) for p in config.plugins],
+                                     "output": _resolve(base, config.output)})

@@ -38,23 +38,24 @@ SEEDS_NOTE = ("Instances are problem x parameters x scale. Seeds are folded by t
               "its seeds.")
 
 
-def write_report(directory: str | Path, title: str | None = None) -> Path:
-    """Write DIR/report.md and DIR/plots/*.png from DIR/results.sqlite; return the report's path."""
+def write_report(directory: str | Path, title: str | None = None, to: str | Path | None = None) -> Path:
+    """Write report.md and plots/*.png (in DIR, or `to`) from DIR/results.sqlite; return the report's path."""
     directory = Path(directory)
-    (directory / "plots").mkdir(exist_ok=True)
-    with Store(directory) as store:
+    out = Path(to) if to is not None else directory
+    with Store(directory, readonly=True) as store:
         runs = store.runs()
         if not runs:
             raise ValueError(f"{directory}: no runs stored in results.sqlite")
+        (out / "plots").mkdir(parents=True, exist_ok=True)
         traces = {r["run_id"]: store.trace(r["run_id"]) for r in runs}
         styles = line_styles(sorted({r["label"] for r in runs}))
         sections = [header(runs, title or f"{runs[0]['experiment'] or directory.name}: report"),
                     summary_section(runs), problem_section(runs),
-                    convergence_section(runs, traces, directory, styles),
-                    performance_section(runs, directory, styles),
-                    data_section(runs, traces, directory, styles),
-                    *plugin_sections(store, directory)]
-    path = directory / "report.md"
+                    convergence_section(runs, traces, out, styles),
+                    performance_section(runs, out, styles),
+                    data_section(runs, traces, out, styles),
+                    *plugin_sections(store, out)]
+    path = out / "report.md"
     path.write_text("\n\n".join(sections) + "\n")
     return path
 

@@ -1,22 +1,30 @@
 """Run a sweep: expand the config, skip what the store has, execute the rest, store each as it finishes."""
 from __future__ import annotations
 
+import contextlib
 import datetime
 import inspect
+import os
 import platform
+import signal
+import sqlite3
+import threading
 import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..optim.loop import run as run_optimizer
 from ..optim.problem import Problem
+from ..optim.status import Status
 from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
-from .config import Config, load_config
+from . import isolation
+from .config import Config, ConfigError, load_config
 from .grid import RunSpec, expand
+from .lock import folder_lock
 from .store import Store
 
 
@@ -52,15 +60,18 @@ def build(spec: RunSpec) -> tuple[Problem, Any, dict[str, Any]]:
 
 
 def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run one spec in whatever process it lands in; never raises: a failure is a run with status error."""
-    row: dict[str, Any] = {"run_id": spec.run_id, "problem": spec.problem, "problem_params": spec.problem_params,
-                           "optimizer": spec.optimizer, "optimizer_params": spec.optimizer_params,
-                           "label": spec.label, "seed": spec.seed, "scale": spec.scale}
+    """Run one spec in whatever process it lands in; a method's exception is a run with status error.
+
+    Inside an isolated child each trace entry is also reported to the driver as it is recorded, so a
+    run killed at its hard time limit keeps its last recorded iterate.
+    """
+    row = _identity(spec)
     try:
         problem, optimizer, _ = build(spec)
-        result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed)
+        result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed,
+                               callback=isolation.report)
     except Exception:
-        row.update(status="error", reason="setup", message=traceback.format_exc())
+        row.update(status=Status.ERROR, reason="setup", message=traceback.format_exc())
         return row, []
     trace = result.trace
     row.update(n=problem.n, status=result.status_name, reason=result.message.split("\n")[0][:200],
@@ -73,6 +84,31 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return row, trace
 
 
+def _identity(spec: RunSpec) -> dict[str, Any]:
+    return {"run_id": spec.run_id, "problem": spec.problem, "problem_params": spec.problem_params,
+            "optimizer": spec.optimizer, "optimizer_params": spec.optimizer_params,
+            "label": spec.label, "seed": spec.seed, "scale": spec.scale}
+
+
+def failed_row(spec: RunSpec, failure: isolation.Failure, trace: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of a run that gave no result: its cause, its output, and its last reported iterate if any."""
+    row = _identity(spec)
+    message = failure.cause + ("\n--- last output ---\n" + failure.output if failure.output else "")
+    row.update(status=failure.status, reason=failure.cause[:200], message=message, nit=max(len(trace) - 1, 0))
+    if trace:
+        last = trace[-1]
+        row.update({k: last.get(k) for k in ("nfev", "ngev", "nhvp", "nhess")}, wall_seconds=last.get("seconds"),
+                   f0=_finite(trace[0]["f"]), f_final=_finite(last["f"]),
+                   gnorm_final=None if last.get("gnorm") is None else _finite(last["gnorm"]))
+    return row
+
+
+def hard_limit(spec: RunSpec) -> float | None:
+    """Seconds after which an isolated run is killed: its budget.seconds plus a grace for start-up."""
+    seconds = spec.budget.get("seconds")
+    return None if seconds is None else 1.1 * seconds + 1.0
+
+
 def _finite(value: Any) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
@@ -81,7 +117,12 @@ def _finite(value: Any) -> float | None:
 def make_executor(config: Config, name: str | None = None, workers: int | None = None) -> Any:
     """The executor plugin the config names (or `name`), with its options; `workers` overrides."""
     spec = config.executor
-    return registry().get("executors", name or spec.name)(workers=workers or spec.workers, address=spec.address)
+    name = name or spec.name
+    factory = registry().get("executors", name)
+    try:
+        return factory(workers=workers or spec.workers, address=spec.address, **spec.options)
+    except TypeError as e:  # an option the executor does not take
+        raise ConfigError(f"executor.options: executor {name!r} cannot take them: {e}") from None
 
 
 def prepare(config_path: str, overrides: Sequence[str] = ()) -> tuple[Config, Path, list[RunSpec], Any]:
@@ -92,37 +133,162 @@ def prepare(config_path: str, overrides: Sequence[str] = ()) -> tuple[Config, Pa
     return config, out, plan(config, config_path), make_executor(config)
 
 
-def plan(config: Config, source: str = "config") -> list[RunSpec]:
-    """Load the config's plugin files and expand it into validated runs (raises ConfigError)."""
+def plan(config: Config, source: str = "config", max_runs: int | None = None) -> list[RunSpec]:
+    """Load the config's plugin files and expand it into validated runs (raises ConfigError).
+
+    The grid is counted before it is built and refused above `max_runs` (default MAX_RUNS); two grid
+    points that make the same run are an error, not a silent drop.
+    """
+    limit = MAX_RUNS if max_runs is None else max_runs
+    _check_size(config.grid_size(), limit, source)  # before building: a 10^9-run grid must not be built
     reg = registry()
     for path in config.plugins:
         reg.load_file(path)
-    return expand(config, reg, source)
+    specs = expand(config, reg, source)
+    _check_size(len(specs), limit, source)  # entries that expand by the registry (e.g. suites) counted now
+    seen: dict[str, RunSpec] = {}
+    for spec in specs:
+        if spec.run_id in seen:
+            first = seen[spec.run_id]
+            same = sum(1 for s in specs if s.run_id == spec.run_id) - 1
+            raise ConfigError(f"{source}: {spec.label!r} repeats the run {first.label!r} on {spec.problem} "
+                              f"(seed {spec.seed}, scale {spec.scale:g}){f' and {same - 1} more' if same > 1 else ''}"
+                              f"; remove the duplicate grid point")
+        seen[spec.run_id] = spec
+    return specs
+
+
+MAX_RUNS = 10_000
+
+
+def _check_size(size: int, limit: float, source: str) -> None:
+    if size > limit:
+        raise ConfigError(f"{source}: the grid has {size:,} runs, more than the limit of {limit:,}; "
+                          f"pass --max-runs {size} to run it")
+
+
+class Interrupted(Exception):
+    """The sweep stopped before its end (a signal or --max-seconds); what is stored stays stored."""
+
+    def __init__(self, why: str, stored: int, left: int, signum: int | None = None) -> None:
+        super().__init__(f"{why}: {stored} runs stored, {left} left; run again to resume")
+        self.why, self.stored, self.left, self.signum = why, stored, left, signum
+
+
+class StoreFailed(Exception):
+    """Writing a result failed (disk full, I/O error): the sweep stopped, what was stored stays."""
 
 
 def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, executor: Any, fresh: bool = False,
                    on_result: Callable[[dict], None] | None = None,
-                   on_start: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+                   on_start: Callable[[int, int], None] | None = None, retry_failed: bool = False,
+                   merge: bool = False, max_seconds: float | None = None) -> list[dict[str, Any]]:
     """Execute every run in `specs` not already in the store at `out`; return the rows written now.
 
-    The driver alone writes the store, one transaction per finished run, as results arrive: a crash
-    or a kill loses at most the runs in flight, and re-running resumes.
+    The output folder is locked for the sweep and its store must belong to this experiment (or
+    `merge`). The driver alone writes the store, one transaction per finished run, as results arrive:
+    a crash or a kill loses at most the runs in flight, and re-running resumes. Failed runs (status
+    error) are run again only with `retry_failed`. The first SIGINT or SIGTERM, or `max_seconds`,
+    stops dispatching and kills the runs in flight, then raises Interrupted; a second SIGINT exits at once.
     """
     out = Path(out)
-    if fresh and (out / "results.sqlite").exists():
-        for suffix in ("", "-wal", "-shm"):
-            (out / f"results.sqlite{suffix}").unlink(missing_ok=True)
-    written = []
-    with Store(out) as store:
-        done = store.finished_ids()
-        todo = [s for s in specs if s.run_id not in done]
-        if on_start is not None:
-            on_start(len(specs), len(specs) - len(todo))
-        common = {"experiment": config.name, "config_hash": config.digest(), "versions": versions()}
-        for row, trace in executor.map(execute, todo):
-            row.update(common, finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-            store.write(row, trace)
-            written.append(row)
-            if on_result is not None:
-                on_result(row)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[dict[str, Any]] = []
+    stop = threading.Event()
+    why: dict[str, Any] = {}
+    with folder_lock(out):
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                (out / f"results.sqlite{suffix}").unlink(missing_ok=True)
+        with Store(out) as store, _on_signals(stop, why), _timer(max_seconds, stop, why):
+            store.claim(config.name, config.protocol_digest(), merge=merge)
+            done = store.finished_ids(exclude_status=Status.ERROR if retry_failed else None)
+            todo = [s for s in specs if s.run_id not in done]
+            if on_start is not None:
+                on_start(len(specs), len(specs) - len(todo))
+            common = {"experiment": config.name, "config_hash": config.digest(), "versions": versions()}
+            runs = _dispatch(executor, todo, stop)
+            try:
+                for spec, outcome in runs:
+                    if outcome.interrupted:
+                        continue
+                    if outcome.failure is not None:
+                        row, trace = failed_row(spec, outcome.failure, outcome.progress), outcome.progress
+                    else:
+                        row, trace = outcome.value
+                    row.update(common, finished_at=_now())
+                    try:
+                        store.write(row, trace)
+                    except (sqlite3.Error, OSError) as e:
+                        stop.set()
+                        stored = len(store.finished_ids() & {s.run_id for s in specs})
+                        raise StoreFailed(f"{store.path}: cannot store a result ({e}); stopped with {stored} "
+                                          f"runs stored, {len(specs) - stored} left; free space and run again "
+                                          f"to resume") from None
+                    written.append(row)
+                    if on_result is not None:
+                        on_result(row)
+            finally:
+                stop.set()  # whatever ends the loop, no run is left running
+                runs.close()
+            if why:
+                stored = len(store.finished_ids() & {s.run_id for s in specs})
+                raise Interrupted(why["why"], stored, len(specs) - stored, why.get("signum"))
     return written
+
+
+def _dispatch(executor: Any, todo: list[RunSpec], stop: threading.Event) -> Iterator[tuple[RunSpec, Any]]:
+    """(spec, Outcome) pairs as runs finish: isolated when the executor can, else through its plain map."""
+    if hasattr(executor, "run_isolated"):
+        yield from executor.run_isolated(execute, todo, hard_limit, stop)
+        return
+    by_id = {spec.run_id: spec for spec in todo}
+    for row, trace in executor.map(execute, todo):  # a third-party executor: no isolation
+        yield by_id[row["run_id"]], isolation.Outcome(value=(row, trace))
+
+
+@contextlib.contextmanager
+def _on_signals(stop: threading.Event, why: dict[str, Any]) -> Iterator[None]:
+    """First SIGINT or SIGTERM: set `stop`. Second SIGINT: kill the runs and exit 130 at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT and why:
+            isolation.kill_all()
+            os._exit(130)
+        why.setdefault("why", "interrupted")
+        why.setdefault("signum", signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _timer(max_seconds: float | None, stop: threading.Event, why: dict[str, Any]) -> Iterator[None]:
+    """After `max_seconds`, stop the sweep as an interrupt does."""
+    if max_seconds is None:
+        yield
+        return
+
+    def expire() -> None:
+        why.setdefault("why", f"stopped after --max-seconds {max_seconds:g}")
+        stop.set()
+
+    timer = threading.Timer(max_seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

@@ -17,18 +17,86 @@ _JSON = {"problem_params", "optimizer_params", "versions"}
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs ({", ".join(c + (" TEXT PRIMARY KEY" if c == "run_id" else "") for c in RUN_COLUMNS)});
 CREATE TABLE IF NOT EXISTS traces ({", ".join(TRACE_COLUMNS)}, PRIMARY KEY (run_id, iter));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
+DB_NAME = "results.sqlite"
+
+
+class StoreError(ValueError):
+    """A store that cannot be used as asked (damaged, foreign, another experiment's): one line with what to do."""
 
 
 class Store:
-    """runs (one row per finished run) and traces (one row per iteration) in `<dir>/results.sqlite`."""
+    """runs (one row per finished run) and traces (one row per iteration) in `<dir>/results.sqlite`.
 
-    def __init__(self, directory: str | Path) -> None:
-        self.path = Path(directory) / "results.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+    Opening checks the file is an undamaged optlab store. Writers use WAL with synchronous=NORMAL: a
+    committed run survives a kill of the process (only a power loss can lose the last commits).
+    `readonly=True` (show, export, report) creates nothing and works on a read-only folder.
+    """
+
+    def __init__(self, directory: str | Path, readonly: bool = False) -> None:
+        self.path = Path(directory) / DB_NAME
+        self.readonly = readonly
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{Path(directory)}: no {DB_NAME} here")
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db: sqlite3.Connection | None = None
+        try:
+            self.db = _connect_readonly(self.path) if readonly else sqlite3.connect(self.path)
+            self._check()
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as e:
+            self._abandon()
+            raise StoreError(_damaged(self.path, str(e))) from None
+        except StoreError:
+            self._abandon()
+            raise
+
+    def _abandon(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+    def _check(self) -> None:
+        """Refuse a file that is not an optlab store, or is damaged or truncated (SQLite's quick_check)."""
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and not {"runs", "traces"} <= tables:
+            raise StoreError(f"{self.path}: not an optlab results database (its tables: "
+                             f"{', '.join(sorted(tables))}); move it away or give another --out")
+        problems = [line for row in self.db.execute("PRAGMA quick_check(3)") for line in row[0].splitlines()
+                    if not line.startswith("***")]
+        if problems != ["ok"]:
+            raise StoreError(_damaged(self.path, problems[0] if problems else "quick_check failed"))
+        if tables:
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+            if not {"run_id", "status", "experiment"} <= columns:
+                raise StoreError(f"{self.path}: not an optlab results database (its runs table lacks "
+                                 "run_id, status or experiment); move it away or give another --out")
+
+    def claim(self, experiment: str, protocol: str, merge: bool = False) -> None:
+        """Make sure this store belongs to `experiment` under `protocol` (budget and stopping), or record it.
+
+        A store holds one experiment judged one way; its grid may grow (more seeds, methods,
+        problems). Anything else is refused unless `merge`.
+        """
+        meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        if not meta:  # a new store, or one written before stores recorded their owner
+            names = {row[0] for row in self.db.execute("SELECT DISTINCT experiment FROM runs")}
+            if names <= {experiment}:
+                with self.db:
+                    self.db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                        {"experiment": experiment, "protocol": protocol}.items())
+                return
+            meta = {"experiment": ", ".join(sorted(map(str, names)))}
+        if merge or (meta.get("experiment") == experiment and meta.get("protocol") == protocol):
+            return
+        what = (f"experiment {meta.get('experiment')!r}" if meta.get("experiment") != experiment
+                else f"experiment {experiment!r} under another budget or stopping test")
+        raise StoreError(f"{self.path}: holds {what}, not this config's runs; give another --out, "
+                         "or --merge to add these runs to it, or --fresh to replace it")
 
     def close(self) -> None:
         self.db.close()
@@ -39,8 +107,10 @@ class Store:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def finished_ids(self) -> set[str]:
-        return {row[0] for row in self.db.execute("SELECT run_id FROM runs")}
+    def finished_ids(self, exclude_status: str | None = None) -> set[str]:
+        """The ids of stored runs (but those with status `exclude_status`, which are to be run again)."""
+        return {row[0] for row in self.db.execute("SELECT run_id FROM runs WHERE status IS NOT ?",
+                                                  (exclude_status,))}
 
     def write(self, run: dict[str, Any], trace: Iterable[dict[str, Any]]) -> None:
         """Store one finished run and its trace atomically: after a crash it is there whole or not at all."""
@@ -73,3 +143,20 @@ class Store:
                 writer.writerows(self.db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY run_id"))
             out.append(path)
         return out
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open for reading only; on a read-only folder a WAL database cannot make its -shm, so open it immutable."""
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+
+
+def _damaged(path: Path, detail: str) -> str:
+    return (f"{path}: damaged or not an optlab results database ({detail}); move it away to keep it, "
+            "or run with --fresh to start over")
