@@ -10,6 +10,7 @@ import pydantic
 import yaml
 
 from ..optim.stopping import Budget, Stopping
+from .cost import CostModel
 
 
 class ConfigError(ValueError):
@@ -64,6 +65,7 @@ class Config(_Strict):
     scale: list[float] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)
     budget: Budget = pydantic.Field(default_factory=Budget)
     stopping: Stopping = pydantic.Field(default_factory=Stopping)
+    cost: CostModel = pydantic.Field(default_factory=CostModel)
     executor: Executor = pydantic.Field(default_factory=Executor)
     output: str | None = None
     plugins: list[str] = pydantic.Field(default_factory=list)

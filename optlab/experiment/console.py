@@ -42,7 +42,8 @@ def run_with_progress(config: Config, args: argparse.Namespace) -> int:
         def finished(row: dict[str, Any]) -> None:
             progress.update(task, advance=1, last=f"{row['problem']} / {row['label']}: {row['status']}")
 
-        rows = run_experiment(config, specs, out, executor, fresh=args.fresh, on_result=finished, on_start=started)
+        rows = run_experiment(config, specs, out, executor, fresh=args.fresh, on_result=finished, on_start=started,
+                              on_stale=progress.console.print)
     with Store(out) as store:
         summary_table(store.runs(), f"{config.name}: {len(rows)} runs now, {time.perf_counter() - start:.1f} s")
     console.print(f"results: {out / 'results.sqlite'}   report: optlab report {out}")

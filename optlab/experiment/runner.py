@@ -16,7 +16,8 @@ from ..optim.problem import Problem
 from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
 from .config import Config, load_config
-from .grid import RunSpec, expand
+from .cost import CostModel
+from .grid import RunSpec, expand, stale_reasons
 from .store import Store
 
 
@@ -55,9 +56,10 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run one spec in whatever process it lands in; never raises: a failure is a run with status error."""
     row: dict[str, Any] = {"run_id": spec.run_id, "problem": spec.problem, "problem_params": spec.problem_params,
                            "optimizer": spec.optimizer, "optimizer_params": spec.optimizer_params,
-                           "label": spec.label, "seed": spec.seed, "scale": spec.scale}
+                           "label": spec.label, "seed": spec.seed, "scale": spec.scale, "slot": spec.slot,
+                           "identity": spec.identity, "cost_model": spec.cost}
     try:
-        problem, optimizer, _ = build(spec)
+        problem, optimizer, kwargs = build(spec)
         result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed)
     except Exception:
         row.update(status="error", reason="setup", message=traceback.format_exc())
@@ -69,8 +71,17 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                oracle_seconds=result.counts["seconds"], wall_seconds=result.wall_seconds,
                f0=trace[0]["f"] if trace else None, f_final=_finite(result.fun),
                gnorm_final=_finite(trace[-1]["gnorm"]) if trace and trace[-1]["gnorm"] is not None else None,
-               f_star=problem.f_star)
+               f_star=problem.f_star, local_minima=list(problem.local_minima), reference=problem.reference,
+               instance_params={k: v for k, v in kwargs.items() if k != "scale"},
+               scaled_gradient=_finite(result.scaled_gradient),
+               cost=CostModel(**spec.cost).cost(row_counts(result), problem.n))
     return row, trace
+
+
+def row_counts(result: Any) -> dict[str, int]:
+    """The oracle counts of a result under the store's column names."""
+    c = result.counts
+    return {"nfev": c["nfev"], "ngev": c["ngev"], "nhvp": c["nhvp"], "nhess": c["nhess"]}
 
 
 def _finite(value: Any) -> float | None:
@@ -100,13 +111,37 @@ def plan(config: Config, source: str = "config") -> list[RunSpec]:
     return expand(config, reg, source)
 
 
+def stale_runs(store: Store, specs: list[RunSpec]) -> tuple[list[str], str | None]:
+    """Stored runs whose config cell (slot) now has another identity, and one line saying what changed."""
+    stored = store.identities()
+    ids, reasons = [], {}
+    for spec in specs:
+        if spec.slot in stored and stored[spec.slot][0] != spec.run_id:
+            ids.append(stored[spec.slot][0])
+            for reason in stale_reasons(stored[spec.slot][1], spec.identity):
+                reasons[reason] = None
+    if not ids:
+        return [], None
+    return ids, f"{len(ids)} stored run{'s are' if len(ids) > 1 else ' is'} stale: {', '.join(reasons)}"
+
+
+def update_costs(store: Store, config: Config) -> None:
+    """Stored runs get the config's cost model (weighted costs are recomputed from their counts)."""
+    model = config.cost.model_dump()
+    costs = {r["run_id"]: config.cost.cost(r, r["n"]) for r in store.runs() if r.get("cost_model") != model}
+    if costs:
+        store.set_costs(costs, model)
+
+
 def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, executor: Any, fresh: bool = False,
                    on_result: Callable[[dict], None] | None = None,
-                   on_start: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+                   on_start: Callable[[int, int], None] | None = None,
+                   on_stale: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Execute every run in `specs` not already in the store at `out`; return the rows written now.
 
     The driver alone writes the store, one transaction per finished run, as results arrive: a crash
-    or a kill loses at most the runs in flight, and re-running resumes.
+    or a kill loses at most the runs in flight, and re-running resumes. Stored runs made stale by a
+    change (code, defaults, budget...) are removed first and run again; `on_stale` hears the one line.
     """
     out = Path(out)
     if fresh and (out / "results.sqlite").exists():
@@ -114,6 +149,12 @@ def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, execut
             (out / f"results.sqlite{suffix}").unlink(missing_ok=True)
     written = []
     with Store(out) as store:
+        stale, line = stale_runs(store, specs)
+        if stale:
+            store.delete(stale)
+            if on_stale is not None:
+                on_stale(line)
+        update_costs(store, config)
         done = store.finished_ids()
         todo = [s for s in specs if s.run_id not in done]
         if on_start is not None:

@@ -17,6 +17,10 @@ class Problem:
     `optlab.autodiff.functions`, so the oracle differentiates it to any order. A problem may also
     give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out); the oracle counts them the same.
     A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
+
+    Reference values, which the judge compares final values with: `f_star` (the global minimum),
+    `local_minima` (values of other known local minima) and `reference` (where they come from: a paper,
+    an exact formula, a recorded reference solve). A seeded instance carries its own.
     """
 
     name: str
@@ -25,6 +29,7 @@ class Problem:
     f_star: float | None = None
     x_star: np.ndarray | None = None
     local_minima: tuple[float, ...] = ()
+    reference: str = ""
     gradient: Callable[[np.ndarray], np.ndarray] | None = None
     hessian: Callable[[np.ndarray], np.ndarray] | None = None
     hvp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
