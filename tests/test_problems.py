@@ -212,7 +212,7 @@ def test_logistic_value_gradient_and_minimum() -> None:
     res = scipy.optimize.minimize(value_and_grad(p.objective), p.x0, jac=True, method="BFGS")
     assert res.success and np.all(np.linalg.eigvalsh(hessian(p.objective)(res.x)) >= p.params["lam"] - 1e-12)
     # f* is the problem's recorded reference solve: scipy's BFGS reaches it, and never goes below
-    assert p.f_star == pytest.approx(res.fun, abs=1e-10) and res.fun >= p.f_star - 1e-14
+    assert p.f_star == pytest.approx(res.fun, abs=1e-8) and res.fun >= p.f_star - 1e-14  # BFGS gtol 1e-5
     assert "reference solve" in p.reference
 
 
