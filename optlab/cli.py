@@ -123,17 +123,45 @@ def export(args: argparse.Namespace) -> int:
 def _report_args(p: argparse.ArgumentParser) -> None:
     _dir_args(p)
     p.add_argument("--title", help="report title (default: the experiment's name)")
+    p.add_argument("--tau", type=float, default=1e-6, help="accuracy of the verdicts, relative to max(1, |f*|)")
+    p.add_argument("--format", default="png", help="figure formats besides PNG, comma-separated: pdf,svg")
+    p.add_argument("--methods", help="only these method labels, comma-separated")
+    p.add_argument("--problems", help="only these problems, comma-separated")
+    p.add_argument("--axes", default="iterations,cost,seconds",
+                   help="x axes of convergence plots: iterations, cost, calls, seconds, nfev, ngev, nhvp, nhess")
+    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto", help="x scale of convergence plots")
+    p.add_argument("--measures", default="cost,calls,seconds",
+                   help="performance profile measures: cost, calls, seconds, nfev, ngev, nhvp, nhess")
+
+
+def _choices(text: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise ValueError(f"--{what}: {', '.join(map(repr, bad)) or 'nothing given'}; choose from {', '.join(allowed)}")
+    return items
 
 
 @command("report", _report_args)
 def report(args: argparse.Namespace) -> int:
-    """Write DIR/report.md: summary tables, convergence plots, performance and data profiles."""
+    """Write DIR/report.md: judged tables, convergence plots, performance and data profiles."""
     if not (Path(args.dir) / "results.sqlite").exists():
         return fail(f"{args.dir}: no results.sqlite here")
-    from optlab.experiment.report import write_report
+    from optlab.experiment.report import AXES, FORMATS, MEASURES, Options, stored_cost_model, write_report
 
     try:
-        print(write_report(args.dir, title=args.title))
+        if not 0 < args.tau < 1:
+            raise ValueError(f"--tau: must be in (0, 1), got {args.tau:g}")
+        formats = _choices(args.format, FORMATS, "format")
+        options = Options(tau=args.tau, cost=stored_cost_model(Path(args.dir)),
+                          methods=None if args.methods is None else [m.strip() for m in args.methods.split(",")],
+                          problems=None if args.problems is None else [m.strip() for m in args.problems.split(",")],
+                          axes=_choices(args.axes, tuple(AXES), "axes"), xscale=args.xscale,
+                          formats=tuple(dict.fromkeys(("png", *formats))),
+                          measures=_choices(args.measures, tuple(MEASURES), "measures"))
+        print(write_report(args.dir, title=args.title, options=options))
     except ValueError as e:
         return fail(str(e))
     return 0
