@@ -31,7 +31,11 @@ def graph(args: argparse.Namespace) -> int:
     if args.order < 0:
         print(f"optlab graph: --order must be 0 or more, got {args.order}", file=sys.stderr)
         return 2
-    from optlab.autodiff import Variable, functions, plot_graph  # lazy: keeps `optlab --help` fast
+    from optlab.autodiff import (  # lazy: keeps `optlab --help` fast
+        Variable,
+        functions,
+        plot_graph,
+    )
 
     x = Variable(args.x, name="x")
     y = getattr(functions, args.func)(x)
@@ -149,7 +153,14 @@ def report(args: argparse.Namespace) -> int:
     """Write DIR/report.md: judged tables, convergence plots, performance and data profiles."""
     if not (Path(args.dir) / "results.sqlite").exists():
         return fail(f"{args.dir}: no results.sqlite here")
-    from optlab.experiment.report import AXES, FORMATS, MEASURES, Options, stored_cost_model, write_report
+    from optlab.experiment.report import (
+        AXES,
+        FORMATS,
+        MEASURES,
+        Options,
+        stored_cost_model,
+        write_report,
+    )
 
     try:
         if not 0 < args.tau < 1:

@@ -9,8 +9,15 @@ import pytest
 
 from optlab.cli import main
 from optlab.experiment.judge import instance, judge, references
-from optlab.experiment.profiles import calls, cost_table, ratios, seed_median, share_within, units_to_solve
-from optlab.experiment.report import Options, write_report
+from optlab.experiment.profiles import (
+    calls,
+    cost_table,
+    ratios,
+    seed_median,
+    share_within,
+    units_to_solve,
+)
+from optlab.experiment.report import write_report
 from optlab.experiment.store import Store
 
 # (problem, f*, method) -> (f offset, decay factor, iterations, status); every iteration costs 1 f + 1 g.

@@ -22,7 +22,16 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocato
 
 from ..registry import registry
 from .cost import CostModel
-from .judge import SOLVED, TAU, VERDICTS, Instance, Reference, instance, references, verdict
+from .judge import (
+    SOLVED,
+    TAU,
+    VERDICTS,
+    Instance,
+    Reference,
+    instance,
+    references,
+    verdict,
+)
 from .profiles import calls, cost_table, ratios, share_within, units_to_solve
 from .store import Store
 
@@ -398,10 +407,10 @@ def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
     """A convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
     groups = [(k, rs) for k, rs in by_instance(study.runs).items()
               if study.refs[k].f is not None and any(study.traces.get(r["run_id"]) for r in rs)]
-    parts = ["## Convergence", "y is the best f so far minus f* (or minus the best final f found, where f* is not "
+    parts = ["## Convergence", ("y is the best f so far minus f* (or minus the best final f found, where f* is not "
              f"known), on a log scale clipped at {FLOOR:g}; x axes: {', '.join(study.options.axes)} "
              f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
-             f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median."]
+             f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median.")]
     for key, rs in groups[:MAX_PROBLEM_PLOTS]:
         name, ref = instance_name(key), study.refs[key]
         fig = convergence_figure(name, rs, study, ref.f, ref.known, styles)
@@ -450,10 +459,10 @@ def performance_section(study: Study, directory: Path, styles: Styles) -> str:
     instances = tables[measures[0]][0]
     return "\n\n".join([
         "## Performance profiles (Dolan & More 2002)",
-        "How to read: rho_s(tau) is the share of problem instances a method solved (verdict global at "
-        f"tau = {study.options.tau:g}) within tau times the best method's cost.\nIts value at ratio 1 is the share "
-        "where the method was cheapest; its height at the right is the share it solved at all. A count of 0 is "
-        "taken as 1 in ratios, so that a method needing no call of a kind is the cheapest in it.",
+        ("How to read: rho_s(tau) is the share of problem instances a method solved (verdict global at "
+         f"tau = {study.options.tau:g}) within tau times the best method's cost.\nIts value at ratio 1 is the share "
+         "where the method was cheapest; its height at the right is the share it solved at all. A count of 0 is "
+         "taken as 1 in ratios, so that a method needing no call of a kind is the cheapest in it."),
         cost_note(study.options.cost), SEEDS_NOTE + f" {len(instances)} instances.",
         f"![performance profiles]({save(fig, directory, 'performance_profiles', study.options.formats)})",
         table(["method", "solved"] + [f"cheapest in {MEASURES[m][0]}" for m in measures], rows)])
@@ -472,16 +481,16 @@ def data_section(study: Study, directory: Path, styles: Styles) -> str:
     points = {r["run_id"]: [options.cost.cost(p, r.get("n")) for p in study.traces.get(r["run_id"], [])]
               for r in study.runs}
     for ax, tau in zip(axes, DATA_TAUS):
-        _, units = cost_table(study.runs, lambda r: units_to_solve(
+        _, units = cost_table(study.runs, lambda r, tau=tau: units_to_solve(
             study.traces.get(r["run_id"], []), study.refs[instance(r)].f, tau, points[r["run_id"]]))
         draw_profile(ax, units, styles, log2=False)
         ax.set(title=f"tau = {tau:g}", xlabel="kappa (weighted cost, gradients)", ylabel="d_s(kappa)")
     legend(fig, axes[0])
     return "\n\n".join([
         "## Data profiles (More & Wild 2009)",
-        "How to read: d_s(kappa) is the share of problem instances a method solved in More and Wild's sense, "
-        "f(x) - f_L <= tau (f0 - f_L), within a weighted cost of kappa gradients, at tau = "
-        f"{', '.join(f'{t:g}' for t in DATA_TAUS)}.\nThe left part shows who gets there on a small budget; the "
-        "height at the right is the share solved at all. f_L is f* where known, else the best final f found.",
+        ("How to read: d_s(kappa) is the share of problem instances a method solved in More and Wild's sense, "
+         "f(x) - f_L <= tau (f0 - f_L), within a weighted cost of kappa gradients, at tau = "
+         f"{', '.join(f'{t:g}' for t in DATA_TAUS)}.\nThe left part shows who gets there on a small budget; the "
+         "height at the right is the share solved at all. f_L is f* where known, else the best final f found."),
         cost_note(options.cost), SEEDS_NOTE,
         f"![data profiles]({save(fig, directory, 'data_profiles', options.formats)})"])
