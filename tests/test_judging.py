@@ -1,11 +1,19 @@
 """Stopping versus judging: the default convergence test on MGH's badly scaled problems, verdicts at tau."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from optlab_plugins import classic, mgh
 
 import optlab
+from optlab.autodiff import grad, hessian
+from optlab.cli import main
+from optlab.experiment.judge import Reference, judge, verdict
+from optlab.experiment.report import Options, convergence_figure, load, write_report
+from optlab.experiment.store import Store
 from optlab.optim import Budget, Stopping, run
 from optlab.optim.stopping import scaled_gradient
 from optlab.registry import registry
@@ -91,15 +99,6 @@ def test_relative_tests_by_name() -> None:
 
 # ---- the judge ----------------------------------------------------------------------------------------------
 
-from pathlib import Path  # noqa: E402
-
-import yaml  # noqa: E402
-
-from optlab.autodiff import grad, hessian  # noqa: E402
-from optlab.cli import main  # noqa: E402
-from optlab.experiment.judge import Reference, judge, verdict  # noqa: E402
-from optlab.experiment.report import Options, convergence_figure, load, write_report  # noqa: E402
-from optlab.experiment.store import Store  # noqa: E402
 
 
 def test_verdict_vocabulary_at_tau() -> None:
