@@ -88,8 +88,9 @@ def test_data_profile_by_hand(store_dir: Path) -> None:
     assert refs[instance(runs[0])].known and not refs[("p3", "{}", 1.0)].known
     expected = {1e-3: {"A": [2, 4, 2], "B": [4, 2, math.inf]}, 1e-7: {"A": [10 / 3, 8, 2], "B": [8, 10 / 3, math.inf]}}
     for tau, per_method in expected.items():
-        _, units = cost_table(runs, lambda r: units_to_solve(traces[r["run_id"]], f_low[instance(r)], tau,
-                                                             [calls(p) / (N + 1) for p in traces[r["run_id"]]]))
+        _, units = cost_table(runs, lambda r: units_to_solve(
+            np.array([p["f"] for p in traces[r["run_id"]]]),
+            np.array([calls(p) / (N + 1) for p in traces[r["run_id"]]]), f_low[instance(r)], tau))
         for label, want in per_method.items():
             np.testing.assert_allclose(units[label], want)
     np.testing.assert_allclose(share_within(np.array([2, 4, 2.0]), [1.9, 2, 3.9, 4]), [0, 2 / 3, 2 / 3, 1])
@@ -138,7 +139,7 @@ def test_report_tables_and_plots(store_dir: Path) -> None:
     assert "at ratio 1 is the share" in text and "median cost" in text and "tau = 0.1, 0.001, 1e-05, 1e-07" in text
     pngs = sorted((store_dir / "plots").glob("*.png"))
     assert [p.name for p in pngs] == ["convergence_p1.png", "convergence_p2.png", "convergence_p3.png",
-                                      "data_profiles.png", "performance_profiles.png"]
+                                      "data_profiles.png", "legend.png", "performance_profiles.png"]
     for png in pngs:
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and f"({png.relative_to(store_dir)})" in text
 

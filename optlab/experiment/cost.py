@@ -47,6 +47,10 @@ class CostModel(pydantic.BaseModel):
         factor = _PER_N.match(value).group("a")
         return (1.0 if factor is None else float(factor)) * (n or 0)
 
+    def costs(self, trace: Any, n: int | None) -> Any:
+        """Weighted cost at every point of a trace given as numpy columns (nfev, ngev, nhvp, nhess)."""
+        return sum(self.weight(kind, n) * getattr(trace, column) for kind, column in KINDS.items())
+
     def cost(self, counts: dict[str, Any], n: int | None) -> float:
         """Weighted cost of a run row or a trace point: sum of weight x count over the kinds of call."""
         return sum(self.weight(kind, n) * (counts.get(column) or 0) for kind, column in KINDS.items())

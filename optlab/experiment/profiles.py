@@ -54,9 +54,10 @@ def share_within(values: np.ndarray, thresholds: Sequence[float] | np.ndarray) -
     return np.searchsorted(np.sort(values), thresholds, side="right") / len(values)
 
 
-def units_to_solve(trace: list[dict[str, Any]], f_low: float | None, tau: float, costs: Sequence[float]) -> float:
+def units_to_solve(f: np.ndarray, costs: np.ndarray, f_low: float | None, tau: float) -> float:
     """The cost (costs[k] at trace point k) of the first point with f - f_L <= tau (f0 - f_L); inf if never."""
-    if not trace or f_low is None:
+    if f.size == 0 or f_low is None:
         return math.inf
-    target = f_low + tau * max(trace[0]["f"] - f_low, 0.0)
-    return next((c for p, c in zip(trace, costs) if p["f"] is not None and p["f"] <= target), math.inf)
+    target = f_low + tau * max(f[0] - f_low, 0.0)
+    hits = np.flatnonzero(f <= target)  # NaN compares false
+    return float(costs[hits[0]]) if hits.size else math.inf

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from ..registry import registry
@@ -33,7 +34,7 @@ from .judge import (
     verdict,
 )
 from .profiles import calls, cost_table, ratios, share_within, units_to_solve
-from .store import Store
+from .store import Store, TraceArrays
 
 MAX_PROBLEM_PLOTS = 12
 FLOOR = 1e-16  # log-scale plots clip f - f_ref here
@@ -42,7 +43,7 @@ DATA_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
 BAND_SEEDS = 3  # bootstrap bands over seeds from this many seeds on
 FORMATS = ("png", "pdf", "svg")
 Run = dict[str, Any]
-Trace = list[dict[str, Any]]
+Trace = TraceArrays
 Styles = dict[str, dict[str, Any]]
 MARKERS = ["o", "s", "^", "v", "D", "x", "+", "*", "P", "<", ">", "h"]
 LINESTYLES = ["-", "--", ":", "-."]
@@ -59,21 +60,21 @@ class Options:
     cost: CostModel = field(default_factory=CostModel)
     methods: list[str] | None = None
     problems: list[str] | None = None
-    axes: tuple[str, ...] = ("iterations", "cost", "seconds")
+    axes: tuple[str, ...] = ("iterations", "cost")
     xscale: str = "auto"  # log, linear, or auto: log where the x values span more than 2 decades
     formats: tuple[str, ...] = ("png",)
     measures: tuple[str, ...] = ("cost", "calls", "seconds")
 
 
-AXES: dict[str, tuple[str, Callable[[dict[str, Any], CostModel, int | None], float]]] = {
-    "iterations": ("iterations", lambda p, c, n: p["iter"]),
-    "cost": ("weighted cost (gradients)", lambda p, c, n: c.cost(p, n)),
-    "calls": ("oracle calls (f + g + Hv + H)", lambda p, c, n: calls(p)),
-    "seconds": ("seconds", lambda p, c, n: p["seconds"]),
-    "nfev": ("f evaluations", lambda p, c, n: p.get("nfev") or 0),
-    "ngev": ("gradient evaluations", lambda p, c, n: p.get("ngev") or 0),
-    "nhvp": ("Hessian-vector products", lambda p, c, n: p.get("nhvp") or 0),
-    "nhess": ("Hessian evaluations", lambda p, c, n: p.get("nhess") or 0),
+AXES: dict[str, tuple[str, Callable[[TraceArrays, CostModel, int | None], np.ndarray]]] = {
+    "iterations": ("iterations", lambda t, c, n: t.iter),
+    "cost": ("weighted cost (gradients)", lambda t, c, n: c.costs(t, n)),
+    "calls": ("oracle calls (f + g + Hv + H)", lambda t, c, n: t.nfev + t.ngev + t.nhvp + t.nhess),
+    "seconds": ("seconds", lambda t, c, n: t.seconds),
+    "nfev": ("f evaluations", lambda t, c, n: t.nfev),
+    "ngev": ("gradient evaluations", lambda t, c, n: t.ngev),
+    "nhvp": ("Hessian-vector products", lambda t, c, n: t.nhvp),
+    "nhess": ("Hessian evaluations", lambda t, c, n: t.nhess),
 }
 MEASURES: dict[str, tuple[str, Callable[[Run, CostModel], float | None]]] = {
     "cost": ("weighted cost", lambda r, c: c.cost(r, r.get("n")) if r.get("n") is not None else None),
@@ -103,7 +104,7 @@ def load(directory: Path, options: Options) -> Study:
         runs = store.runs()
         if not runs:
             raise ValueError(f"{directory}: no runs stored in results.sqlite")
-        traces = store.traces()
+        traces = store.trace_arrays()
     for key, wanted in (("label", options.methods), ("problem", options.problems)):
         if wanted is not None:
             unknown = sorted(set(wanted) - {r[key] for r in runs})
@@ -246,7 +247,7 @@ def diagnostics_section(study: Study) -> str:
     rows = []
     for key, rs in by_instance(study.runs).items():
         for label, runs in by_label(rs).items():
-            points = [p["info"] for r in runs for p in study.traces.get(r["run_id"], []) if p.get("info")]
+            points = [p for r in runs for p in (getattr(study.traces.get(r["run_id"]), "info", None) or []) if p]
             if points:
                 rows.append([instance_name(key), label, summarize_info(points)])
     if not rows:
@@ -296,7 +297,7 @@ def legend(fig: Figure, ax: Axes) -> None:
     fig.legend(*ax.get_legend_handles_labels(), loc="upper right", fontsize="small", frameon=False)
 
 
-def new_figure(ncols: int, width: float) -> tuple[Figure, list[Axes]]:
+def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH) -> tuple[Figure, list[Axes]]:
     """A figure with `ncols` panels on an Agg canvas, a fixed layout with room for the legend on the right.
 
     A fixed layout, few major ticks and no minor tick labels: constrained layout and tick-label extents
@@ -304,7 +305,7 @@ def new_figure(ncols: int, width: float) -> tuple[Figure, list[Axes]]:
     """
     fig = Figure(figsize=(width, 4.0))
     FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.95 / width, right=1 - LEGEND_WIDTH / width, bottom=0.13, top=0.86, wspace=0.28)
+    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.13, top=0.86, wspace=0.28)
     return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
 
 
@@ -328,7 +329,7 @@ def save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> s
     """Save `fig` as plots/<name>.<format> for each format; return the first path (relative) for markdown."""
     stem = f"plots/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')}"
     for fmt in formats:
-        fig.savefig(directory / f"{stem}.{fmt}", dpi=100)
+        fig.savefig(directory / f"{stem}.{fmt}", dpi=90)
     return f"{stem}.{formats[0]}"
 
 
@@ -348,10 +349,16 @@ def bootstrap_band(values: np.ndarray, rng: np.random.Generator, draws: int = 20
     return np.quantile(medians, 0.025, axis=0), np.quantile(medians, 0.975, axis=0)
 
 
-def best_so_far(trace: Trace, f_ref: float) -> np.ndarray:
+def best_so_far(f: np.ndarray, f_ref: float) -> np.ndarray:
     """min_{j<=k} f_j - f_ref along a trace, clipped to [FLOOR, 1e300]; NaN and inf f count as +inf."""
-    f = np.array([p["f"] if p["f"] is not None else np.nan for p in trace], dtype=float)
     return np.clip(np.minimum.accumulate(np.where(np.isnan(f), np.inf, f)) - f_ref, FLOOR, 1e300)
+
+
+def changes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a step curve where y changes, and the last: the same picture, far fewer points to draw."""
+    keep = np.r_[True, y[1:] != y[:-1]]
+    keep[-1] = True
+    return x[keep], y[keep]
 
 
 def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
@@ -365,9 +372,9 @@ def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
 def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool, styles: Styles) -> Figure:
     """One instance: best-so-far f - f_ref against each chosen axis; median over seeds, bootstrap band."""
     options = study.options
-    fig, axes = new_figure(len(options.axes), 4.6 * len(options.axes) + 1.6)
-    traced = [r for r in runs if study.traces.get(r["run_id"])]
-    top = CEILING * max(best_so_far(study.traces[r["run_id"]][:1], f_ref)[0] for r in traced)
+    fig, axes = new_figure(len(options.axes), 4.6 * len(options.axes) + 0.4, legend_width=0.2)
+    traced = [r for r in runs if r["run_id"] in study.traces]
+    top = CEILING * max(best_so_far(study.traces[r["run_id"]].f[:1], f_ref)[0] for r in traced)
     rng = np.random.default_rng(0)
     for ax, axis in zip(axes, options.axes):
         xlabel, x_of = AXES[axis]
@@ -376,12 +383,12 @@ def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, k
             curves = []
             for r in rs:
                 trace = study.traces[r["run_id"]]
-                x = np.array([x_of(p, options.cost, r.get("n")) for p in trace], dtype=float)
-                curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace, f_ref), 10 * top)))
+                x = np.nan_to_num(np.asarray(x_of(trace, options.cost, r.get("n")), dtype=float))
+                curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace.f, f_ref), 10 * top)))
             xs_all += [x for x, _ in curves]
             style = styles[label]
             if len(curves) == 1:
-                (x, y), = curves
+                x, y = changes(*curves[0])
                 ax.step(x, y, where="post", label=label, markevery=max(1, len(x) // 6), markersize=4, **style)
                 continue
             grid = np.unique(np.concatenate([x for x, _ in curves]))
@@ -393,24 +400,32 @@ def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, k
                 ax.fill_between(grid, lo, hi, step="post", color=style["color"], alpha=0.15, linewidth=0)
         ax.set(yscale="log", xlabel=xlabel, xscale=decide_xscale(options.xscale, xs_all))
         ax.set_ylim(top=top)
-        ax.grid(alpha=0.3)
         tidy(ax)
     axes[0].set_ylabel("best f so far - f*" if known else "best f so far - best f found")
-    legend(fig, axes[0])
     seeds = max(len(rs) for rs in by_label(traced).values())
     fig.suptitle(name + (f": median over {seeds} seeds" + (", 95% bootstrap band" if seeds >= BAND_SEEDS else "")
                          if seeds > 1 else ""))
     return fig
 
 
+def legend_figure(styles: Styles) -> Figure:
+    """The methods' line styles once, for all convergence figures (a legend on each was a third of their time)."""
+    fig = Figure(figsize=(min(2.0 + 1.6 * len(styles), 14.0), 0.25 + 0.25 * math.ceil(len(styles) / 6)))
+    FigureCanvasAgg(fig)
+    handles = [Line2D([], [], markersize=4, **style) for style in styles.values()]
+    fig.legend(handles, list(styles), loc="center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
+    return fig
+
+
 def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
     """A convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
     groups = [(k, rs) for k, rs in by_instance(study.runs).items()
-              if study.refs[k].f is not None and any(study.traces.get(r["run_id"]) for r in rs)]
+              if study.refs[k].f is not None and any(r["run_id"] in study.traces for r in rs)]
     parts = ["## Convergence", ("y is the best f so far minus f* (or minus the best final f found, where f* is not "
              f"known), on a log scale clipped at {FLOOR:g}; x axes: {', '.join(study.options.axes)} "
              f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
              f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median.")]
+    parts.append(f"![methods]({save(legend_figure(styles), directory, 'legend', study.options.formats)})")
     for key, rs in groups[:MAX_PROBLEM_PLOTS]:
         name, ref = instance_name(key), study.refs[key]
         fig = convergence_figure(name, rs, study, ref.f, ref.known, styles)
@@ -478,11 +493,12 @@ def data_section(study: Study, directory: Path, styles: Styles) -> str:
     """More-Wild data profiles at each tau of DATA_TAUS against weighted cost."""
     options = study.options
     fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6)
-    points = {r["run_id"]: [options.cost.cost(p, r.get("n")) for p in study.traces.get(r["run_id"], [])]
-              for r in study.runs}
+    empty = np.array([])
+    points = {r["run_id"]: (study.traces[r["run_id"]].f, options.cost.costs(study.traces[r["run_id"]], r.get("n")))
+              if r["run_id"] in study.traces else (empty, empty) for r in study.runs}
     for ax, tau in zip(axes, DATA_TAUS):
         _, units = cost_table(study.runs, lambda r, tau=tau: units_to_solve(
-            study.traces.get(r["run_id"], []), study.refs[instance(r)].f, tau, points[r["run_id"]]))
+            *points[r["run_id"]], study.refs[instance(r)].f, tau))
         draw_profile(ax, units, styles, log2=False)
         ax.set(title=f"tau = {tau:g}", xlabel="kappa (weighted cost, gradients)", ylabel="d_s(kappa)")
     legend(fig, axes[0])
