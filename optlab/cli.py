@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -109,6 +110,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     _dir_args(p)
     p.add_argument("--format", choices=["csv"], default="csv")
     p.add_argument("--to", help="folder for the files (default: the experiment's folder)")
+    p.add_argument("--tau", type=float, default=1e-6, help="accuracy of the verdicts in verdicts.csv")
 
 
 @command("export", _export_args)
@@ -118,9 +120,17 @@ def export(args: argparse.Namespace) -> int:
 
     if not (Path(args.dir) / "results.sqlite").exists():
         return fail(f"{args.dir}: no results.sqlite here")
+    from optlab.experiment.judge import VERDICT_COLUMNS, verdict_rows
+
     with Store(args.dir) as store:
         for path in store.export_csv(args.to or args.dir):
             print(path)
+        path = Path(args.to or args.dir) / "verdicts.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, VERDICT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(verdict_rows(store.runs(), args.tau))
+        print(path)
     return 0
 
 

@@ -97,3 +97,19 @@ def judge(runs: list[dict[str, Any]], tau: float = TAU) -> dict[str, str]:
     """run_id -> verdict for every run, each against its own instance's reference."""
     refs = references(runs)
     return {r["run_id"]: verdict(r, refs[instance(r)], tau) for r in runs}
+
+
+VERDICT_COLUMNS = ["problem", "instance", "scale", "label", "seed", "status", "verdict", "nit", "f_final", "reference",
+                   "reference_known"]
+
+
+def verdict_rows(runs: list[dict[str, Any]], tau: float = TAU) -> list[dict[str, Any]]:
+    """One row per run: what it was run on, why it stopped and what it achieved at tau (for exports)."""
+    refs = references(runs)
+    rows = []
+    for r in runs:
+        key, ref = instance(r), refs[instance(r)]
+        rows.append({"problem": r["problem"], "instance": key[1], "scale": r["scale"], "label": r["label"],
+                     "seed": r["seed"], "status": r["status"], "verdict": verdict(r, ref, tau), "nit": r.get("nit"),
+                     "f_final": r.get("f_final"), "reference": ref.f, "reference_known": ref.known})
+    return rows

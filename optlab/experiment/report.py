@@ -228,18 +228,35 @@ def cell(rs: list[Run], verdicts: dict[str, str]) -> str:
     return f"{head} · {_num(_median([r['nit'] for r in rs]), 'g')} · {_num(_median([r['f_final'] for r in rs]))}"
 
 
+def nondeterministic(runs: list[Run]) -> set[str]:
+    """Labels of methods whose plugin declares `deterministic = False` (their cells may differ between sweeps)."""
+    out = set()
+    for r in runs:
+        try:
+            cls = registry().get("optimizers", r["optimizer"])
+        except Exception:  # a plugin no longer installed: nothing known
+            continue
+        if not getattr(cls, "deterministic", True):
+            out.add(r["label"])
+    return out
+
+
 def problem_section(study: Study) -> str:
     """Instance x method table of verdict / iterations / final f, with each instance's reference value."""
     labels = list(by_label(study.runs))
+    marked = nondeterministic(study.runs)
     rows = []
     for key, rs in by_instance(study.runs).items():
         per = by_label(rs)
         ref = study.refs[key]
         shown = "-" if ref.f is None else f"{ref.f:.6g}" + ("" if ref.known else " (best found)")
         rows.append([instance_name(key), shown] + [cell(per[m], study.verdicts) if m in per else "-" for m in labels])
+    note = (f" † marks methods that are not deterministic ({', '.join(sorted(marked))}): their cells can differ "
+            "between two sweeps of the same config." if marked else "")
     return ("## Per problem\n\nEach cell: verdict at tau (with the status when the run did not stop by the "
             "stationarity test) · iterations · final f, medians over seeds. The reference is f* (or the best "
-            "final f found, where f* is not known).\n\n" + table(["problem", "reference"] + labels, rows))
+            f"final f found, where f* is not known).{note}\n\n"
+            + table(["problem", "reference"] + [m + " †" * (m in marked) for m in labels], rows))
 
 
 def diagnostics_section(study: Study) -> str:
