@@ -9,9 +9,9 @@ import time
 from typing import Callable
 
 import numpy as np
+from optlab_plugins import mgh
 
 from optlab.optim import Oracle
-from optlab_plugins import mgh
 
 
 def best_time(fn: Callable[[], object], reps: int = 60) -> float:
@@ -26,15 +26,21 @@ def best_time(fn: Callable[[], object], reps: int = 60) -> float:
     return best
 
 
+def ratios(factory: Callable[[], object]) -> tuple[float, float, float]:
+    """f/grad, hvp/grad and hessian/(n grad) times of one problem at x0 + 0.01."""
+    p = factory()
+    oracle, x, v = Oracle(p), p.x0 + 0.01, np.ones(p.n)
+    tf, tg = best_time(lambda: oracle.f(x)), best_time(lambda: oracle.grad(x))
+    th, t_hess = best_time(lambda: oracle.hvp(x, v)), best_time(lambda: oracle.hessian(x), 10)
+    return tf / tg, th / tg, t_hess / tg / p.n
+
+
 def main() -> None:
     rows = []
     for name, factory in mgh.PROBLEMS.items():
-        p = factory()
-        oracle, x, v = Oracle(p), p.x0 + 0.01, np.ones(p.n)
-        tf, tg = best_time(lambda: oracle.f(x)), best_time(lambda: oracle.grad(x))
-        th, tH = best_time(lambda: oracle.hvp(x, v)), best_time(lambda: oracle.hessian(x), 10)
-        rows.append((tf / tg, th / tg, tH / tg / p.n))
-        print(f"{name:28s} n={p.n:3d}  f/grad {tf / tg:6.3f}  hvp/grad {th / tg:5.2f}  hessian/(n grad) {tH / tg / p.n:5.2f}")
+        rows.append(ratios(factory))
+        f, hvp, hess = rows[-1]
+        print(f"{name:28s} f/grad {f:6.3f}  hvp/grad {hvp:5.2f}  hessian/(n grad) {hess:5.2f}")
     a = np.array(rows)
     for label, col in (("f/grad", 0), ("hvp/grad", 1), ("hessian/(n grad)", 2)):
         q1, med, q3 = np.percentile(a[:, col], [25, 50, 75])
