@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
@@ -30,7 +32,11 @@ def graph(args: argparse.Namespace) -> int:
     if args.order < 0:
         print(f"optlab graph: --order must be 0 or more, got {args.order}", file=sys.stderr)
         return 2
-    from optlab.autodiff import Variable, functions, plot_graph  # lazy: keeps `optlab --help` fast
+    from optlab.autodiff import (  # lazy: keeps `optlab --help` fast
+        Variable,
+        functions,
+        plot_graph,
+    )
 
     x = Variable(args.x, name="x")
     y = getattr(functions, args.func)(x)
@@ -149,6 +155,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     _dir_args(p)
     p.add_argument("--format", choices=["csv"], default="csv")
     p.add_argument("--to", help="folder for the files (default: the experiment's folder)")
+    p.add_argument("--tau", type=float, default=1e-6, help="accuracy of the verdicts in verdicts.csv")
 
 
 @command("export", _export_args)
@@ -156,10 +163,18 @@ def export(args: argparse.Namespace) -> int:
     """Write the stored runs and traces as tidy CSV."""
     from optlab.experiment.store import Store, StoreError
 
+    from optlab.experiment.judge import VERDICT_COLUMNS, verdict_rows
+
     try:
         with Store(args.dir, readonly=True) as store:
             for path in store.export_csv(args.to or args.dir):
                 print(path)
+            path = Path(args.to or args.dir) / "verdicts.csv"
+            with path.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, VERDICT_COLUMNS)
+                writer.writeheader()
+                writer.writerows(verdict_rows(store.runs(), args.tau))
+            print(path)
     except StoreError as e:
         return fail(str(e))
     except OSError as e:
@@ -171,15 +186,50 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     _dir_args(p)
     p.add_argument("--title", help="report title (default: the experiment's name)")
     p.add_argument("--to", help="folder for report.md and plots/ (default: the experiment's folder)")
+    p.add_argument("--tau", type=float, default=1e-6, help="accuracy of the verdicts, relative to max(1, |f*|)")
+    p.add_argument("--format", default="png", help="figure formats besides PNG, comma-separated: pdf,svg")
+    p.add_argument("--methods", help="only these method labels, comma-separated")
+    p.add_argument("--problems", help="only these problems, comma-separated")
+    p.add_argument("--axes", default="iterations,cost,seconds",
+                   help="x axes of convergence plots: iterations, cost, calls, seconds, nfev, ngev, nhvp, nhess")
+    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto", help="x scale of convergence plots")
+    p.add_argument("--measures", default="cost,calls,seconds",
+                   help="performance profile measures: cost, calls, seconds, nfev, ngev, nhvp, nhess")
+
+
+def _choices(text: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise ValueError(f"--{what}: {', '.join(map(repr, bad)) or 'nothing given'}; choose from {', '.join(allowed)}")
+    return items
 
 
 @command("report", _report_args)
 def report(args: argparse.Namespace) -> int:
-    """Write DIR/report.md: summary tables, convergence plots, performance and data profiles."""
-    from optlab.experiment.report import write_report
+    """Write DIR/report.md: judged tables, convergence plots, performance and data profiles."""
+    from optlab.experiment.report import (
+        AXES,
+        FORMATS,
+        MEASURES,
+        Options,
+        stored_cost_model,
+        write_report,
+    )
 
     try:
-        print(write_report(args.dir, title=args.title, to=args.to))
+        if not 0 < args.tau < 1:
+            raise ValueError(f"--tau: must be in (0, 1), got {args.tau:g}")
+        formats = _choices(args.format, FORMATS, "format")
+        options = Options(tau=args.tau, cost=stored_cost_model(Path(args.dir)),
+                          methods=None if args.methods is None else [m.strip() for m in args.methods.split(",")],
+                          problems=None if args.problems is None else [m.strip() for m in args.problems.split(",")],
+                          axes=_choices(args.axes, tuple(AXES), "axes"), xscale=args.xscale,
+                          formats=tuple(dict.fromkeys(("png", *formats))),
+                          measures=_choices(args.measures, tuple(MEASURES), "measures"))
+        print(write_report(args.dir, title=args.title, options=options, to=args.to))
     except ValueError as e:
         return fail(str(e))
     except OSError as e:

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 from optlab.cli import main
-from optlab.experiment.profiles import (calls, cost_table, instance, ratios, reference_f, seed_median, share_within,
-                                        units_to_solve)
+from optlab.experiment.judge import instance, judge, references
+from optlab.experiment.profiles import (
+    calls,
+    cost_table,
+    ratios,
+    seed_median,
+    share_within,
+    units_to_solve,
+)
 from optlab.experiment.report import write_report
 from optlab.experiment.store import Store
 
@@ -75,11 +82,15 @@ def test_data_profile_by_hand(store_dir: Path) -> None:
     # tau 1e-3: 0.01^2 and 0.2^5 first pass -> 6 and 12 calls = 2 and 4 units; p3: f_L = 5.0001 reached by A
     # at iteration 2 (2 units), never by B. tau 1e-7: 0.01^4 and 0.2^11 -> 10 and 24 calls = 10/3 and 8 units.
     runs, traces = load(store_dir)
-    f_low = reference_f(runs, traces)
+    refs = references(runs)
+    f_low = {k: ref.f for k, ref in refs.items()}
     assert f_low[instance(runs[0])] == 0.0 and f_low[("p3", "{}", 1.0)] == pytest.approx(5.0001)
+    assert refs[instance(runs[0])].known and not refs[("p3", "{}", 1.0)].known
     expected = {1e-3: {"A": [2, 4, 2], "B": [4, 2, math.inf]}, 1e-7: {"A": [10 / 3, 8, 2], "B": [8, 10 / 3, math.inf]}}
     for tau, per_method in expected.items():
-        _, units = cost_table(runs, lambda r: units_to_solve(traces[r["run_id"]], f_low[instance(r)], tau, r["n"]))
+        _, units = cost_table(runs, lambda r: units_to_solve(
+            np.array([p["f"] for p in traces[r["run_id"]]]),
+            np.array([calls(p) / (N + 1) for p in traces[r["run_id"]]]), f_low[instance(r)], tau))
         for label, want in per_method.items():
             np.testing.assert_allclose(units[label], want)
     np.testing.assert_allclose(share_within(np.array([2, 4, 2.0]), [1.9, 2, 3.9, 4]), [0, 2 / 3, 2 / 3, 1])
@@ -96,21 +107,39 @@ def test_ratio_is_inf_when_nobody_solved() -> None:
     r = ratios({"A": np.array([math.inf, 0.0]), "B": np.array([math.inf, 3.0])})
     np.testing.assert_array_equal(r["A"], [math.inf, 1.0])
     np.testing.assert_array_equal(r["B"], [math.inf, math.inf])
+    # counts floored at 1: a method that needs no HVP is cheapest, one needing 3 is 3 times that
+    r = ratios({"A": np.array([0.0]), "B": np.array([3.0])}, floor=1.0)
+    np.testing.assert_array_equal(r["A"], [1.0]) and np.testing.assert_array_equal(r["B"], [3.0])
+
+
+def test_verdicts_on_the_synthetic_store(store_dir: Path) -> None:
+    # A ends within 1e-6 of f* = 0 on p1, p2 and is the best found on p3; B's p3 run stops at 5.0625 unconverged
+    runs, _ = load(store_dir)
+    verdicts = judge(runs)
+    assert {verdicts[r["run_id"]] for r in runs if r["label"] == "A"} == {"global"}
+    assert {r["problem"]: verdicts[r["run_id"]] for r in runs if r["label"] == "B"} == {
+        "p1": "global", "p2": "global", "p3": "unsolved"}
+    assert {verdicts[r["run_id"]] for r in runs if r["label"] == "B" and r["problem"] == "p3"} == {"unsolved"}
+    # at a coarser accuracy B's 5.0625 is within tau = 0.1 of the best found 5.0001
+    assert {judge(runs, tau=0.1)[r["run_id"]] for r in runs if r["problem"] == "p3"} == {"global"}
 
 
 def test_report_tables_and_plots(store_dir: Path) -> None:
     path = write_report(store_dir, title="Synthetic")
     text = path.read_text()
     assert path == store_dir / "report.md" and text.startswith("# Synthetic\n")
-    assert "| A | 6 | 6 | 100% | 5 | 5 | 0 | 0 |" in text  # median nfev over (5, 13, 3) x 2 seeds
-    assert "| B | 6 | 4 | 67% |" in text
-    assert "| p3 | ✓ · 2 · 5 | max_iter · 4 · 5.06 |" in text
+    # runs, solved, share, local, stationary, unsolved, converged; median calls over (10, 26, 6) x 2 seeds
+    # weighted cost of A's runs: (5, 13, 3) x (0.03 + 1) per f and gradient pair: median 5 x 1.03 = 5.15
+    assert "| A | 6 | **6** | 100% | 0 | 0 | 0 | 6 | 5.15 | 10 |" in text
+    assert "| B | 6 | **4** | 67% | 0 | 0 | 2 | 4 |" in text
+    assert "| p3 | 5.0001 (best found) | global · 2 · 5 | unsolved (max_iter) · 4 · 5.06 |" in text
+    assert "f* is not known for 1 instance (p3)" in text
     for heading in ("## Summary", "## Per problem", "## Convergence", "## Performance profiles", "## Data profiles"):
         assert heading in text
-    assert "at tau = 1 is the share" in text and "median cost per instance" in text
+    assert "at ratio 1 is the share" in text and "median cost" in text and "tau = 0.1, 0.001, 1e-05, 1e-07" in text
     pngs = sorted((store_dir / "plots").glob("*.png"))
     assert [p.name for p in pngs] == ["convergence_p1.png", "convergence_p2.png", "convergence_p3.png",
-                                      "data_profiles.png", "performance_profiles.png"]
+                                      "data_profiles.png", "legend.png", "performance_profiles.png"]
     for png in pngs:
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and f"({png.relative_to(store_dir)})" in text
 
@@ -145,7 +174,8 @@ def test_failed_runs_and_empty_store(store_dir: Path, tmp_path_factory: pytest.T
         store.write({"run_id": "p1-C-0", "problem": "p1", "problem_params": {}, "label": "C", "seed": 0,
                      "scale": 1.0, "status": "error", "message": "Traceback ..."}, [])
     text = write_report(store_dir).read_text()
-    assert "| C | 1 | 0 | 0% | - | - | - | - | - |" in text and "| p1 | ✓ · 4 · 1e-08 | ✓ · 12 · 4.1e-09 | error" in text
+    assert "| C | 1 | **0** | 0% | 0 | 0 | 1 | 0 | - | - | - |" in text
+    assert "| p1 | 0 | global · 4 · 1e-08 | global · 12 · 4.1e-09 | unsolved (error) · - · - |" in text
     empty = tmp_path_factory.mktemp("empty")
     Store(empty).close()
     assert main(["report", str(empty)]) == 2

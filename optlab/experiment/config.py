@@ -12,6 +12,7 @@ import pydantic
 import yaml
 
 from ..optim.stopping import Budget, Stopping
+from .cost import CostModel
 
 MAX_FILE_BYTES = 1_000_000  # a config is a page of text, not data
 MAX_DEPTH = 40  # nesting of lists and mappings
@@ -101,6 +102,7 @@ class Config(_Strict):
     scale: list[float] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)
     budget: Budget = pydantic.Field(default_factory=Budget)
     stopping: Stopping = pydantic.Field(default_factory=Stopping)
+    cost: CostModel = pydantic.Field(default_factory=CostModel)
     executor: Executor = pydantic.Field(default_factory=Executor)
     output: str | None = None
     plugins: list[str] = pydantic.Field(default_factory=list)

@@ -70,7 +70,7 @@ def run_with_progress(config: Config, options: RunOptions = RunOptions()) -> int
 
             rows = run_experiment(config, specs, out, executor, fresh=options.fresh, on_result=finished,
                                   on_start=started, retry_failed=options.retry_failed, merge=options.merge,
-                                  max_seconds=options.max_seconds)
+                                  max_seconds=options.max_seconds, on_stale=progress.console.print)
     except Interrupted as e:
         print(str(e), file=sys.stderr)
         return EXIT.get(e.signum, 124)

@@ -1,11 +1,21 @@
-"""Expand a config into runs: problems x optimizer grid points x scales x seeds, each with a stable id."""
+"""Expand a config into runs: problems x optimizer grid points x scales x seeds, each with a stable id.
+
+A run's id is a hash of its identity: everything that decides its result (the problem and optimizer with
+their parameters resolved, defaults filled in; the label, seed, scale, budget and stopping test; and a
+fingerprint of the code: the plugins' module sources, optlab's own numerical code and version, numpy's
+and scipy's versions). Its slot is the config cell it fills; a stored run in the same slot with another
+id is stale.
+"""
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import itertools
 import json
 from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from ..optim.base import ParameterError, validate_params
@@ -29,6 +39,9 @@ class RunSpec:
     stopping: dict[str, Any]
     plugins: tuple[str, ...] = ()
     run_id: str = field(default="", compare=False)
+    slot: str = field(default="", compare=False)
+    identity: dict[str, Any] = field(default_factory=dict, compare=False)
+    cost: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def _points(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,8 +56,70 @@ def _label(comp: Component, point: dict[str, Any]) -> str:
     return base + ("(" + ", ".join(f"{k}={v}" for k, v in varying.items()) + ")" if varying else "")
 
 
-def _run_id(*parts: Any) -> str:
+def _digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _file_digest(path: str) -> str:
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return "?"
+    return _read_digest(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _read_digest(path: str, mtime_ns: int, size: int) -> str:
+    """The file's hash, cached per (path, modification time, size): an edited file is read again."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def source_fingerprint(obj: Any) -> str:
+    """A hash of the source file of the module defining `obj` (a plugin's class or factory)."""
+    try:
+        return _file_digest(inspect.getsourcefile(inspect.unwrap(obj)) or "")
+    except TypeError:
+        return "?"
+
+
+def optlab_fingerprint() -> dict[str, str]:
+    """optlab's version and a hash of its numerical code (optim, autodiff); numpy's and scipy's versions."""
+    root = Path(__file__).resolve().parent.parent
+    files = sorted(p for sub in ("optim", "autodiff") for p in (root / sub).glob("*.py"))
+    out = {"optlab": _digest([(p.name, _file_digest(str(p))) for p in files])}
+    for pkg in ("optlab", "numpy", "scipy"):
+        try:
+            out[f"{pkg} version"] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[f"{pkg} version"] = "?"
+    return out
+
+
+def resolved_problem_params(factory: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The factory's keyword defaults overlaid with `params`: every parameter that decides the instance."""
+    defaults = {k: p.default for k, p in inspect.signature(factory).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return {**defaults, **params}
+
+
+def stale_reasons(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What differs between a stored run's identity and the new one, in words ('arc' changed, ...)."""
+    if not old:
+        return ["stored before run identities were recorded"]
+    reasons = []
+    if old.get("optimizer_code") != new["optimizer_code"]:
+        reasons.append(f"'{new['optimizer']}' changed")
+    if old.get("optimizer_params") != new["optimizer_params"]:
+        reasons.append(f"parameters of '{new['optimizer']}' changed")
+    if old.get("problem_code") != new["problem_code"] or old.get("problem_params") != new["problem_params"]:
+        reasons.append(f"problem '{new['problem']}' changed")
+    for key in ("budget", "stopping"):
+        if old.get(key) != new[key]:
+            reasons.append(f"{key} changed")
+    for key, value in new["code"].items():
+        if (old.get("code") or {}).get(key) != value:
+            reasons.append(f"{key} changed")
+    return reasons or ["identity changed"]
 
 
 def _check_problem(reg: Registry, where: str, name: str, params: dict[str, Any], scaled: bool) -> None:
@@ -81,14 +156,22 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
         try:
             cls = reg.get("optimizers", comp.name)
             for point in _points(comp.params):
-                validate_params(cls.Params, f"optimizer '{comp.name}'", point)
-                optimizers.append((comp.name, point, _label(comp, point)))
+                resolved = validate_params(cls.Params, f"optimizer '{comp.name}'", point).model_dump(mode="json")
+                optimizers.append((comp.name, point, _label(comp, point), resolved, source_fingerprint(cls)))
         except (PluginError, ParameterError) as e:
             raise ConfigError(f"{where}: {e}") from None
     budget, stopping = config.budget.model_dump(), config.stopping.model_dump()
+    code, cost = optlab_fingerprint(), config.cost.model_dump()
+    factories = {name: reg.get("problems", name) for name, _ in problems}
     specs = []
-    for (pname, pparams), (oname, oparams, label), scale, seed in itertools.product(
+    for (pname, pparams), (oname, oparams, label, oresolved, ocode), scale, seed in itertools.product(
             problems, optimizers, config.scale, config.seeds):
+        factory = factories[pname]
+        identity = {"problem": pname, "problem_params": resolved_problem_params(factory, pparams),
+                    "problem_code": source_fingerprint(factory), "optimizer": oname, "optimizer_params": oresolved,
+                    "optimizer_code": ocode, "label": label, "seed": seed, "scale": scale, "budget": budget,
+                    "stopping": stopping, "code": code}
         spec = RunSpec(pname, pparams, oname, oparams, label, seed, scale, budget, stopping, tuple(config.plugins))
-        specs.append(replace(spec, run_id=_run_id(pname, pparams, oname, oparams, seed, scale, budget, stopping)))
+        specs.append(replace(spec, run_id=_digest(identity), identity=identity, cost=cost,
+                             slot=_digest(pname, pparams, oname, oparams, label, seed, scale)))
     return specs

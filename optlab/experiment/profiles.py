@@ -5,24 +5,19 @@ an unsolved seed counting as infinite (so a method solves an instance when it so
 """
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-Instance = tuple[str, str, float]
+from .judge import Instance, instance
+
 COUNTS = ("nfev", "ngev", "nhvp", "nhess")
 
 
 def calls(counts: dict[str, Any]) -> int:
     """Total oracle calls (f + g + Hv + H) of a run row or a trace point; missing counts are 0."""
     return sum(counts.get(k) or 0 for k in COUNTS)
-
-
-def instance(run: dict[str, Any]) -> Instance:
-    """The instance a run belongs to: problem, its parameters (as JSON) and scale."""
-    return run["problem"], json.dumps(run.get("problem_params") or {}, sort_keys=True), run["scale"]
 
 
 def seed_median(costs: Sequence[float]) -> float:
@@ -41,9 +36,13 @@ def cost_table(runs: list[dict[str, Any]], cost: Callable[[dict[str, Any]], floa
     return instances, {label: np.array([seed_median(c) for c in cells]) for label, cells in per_seed.items()}
 
 
-def ratios(costs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Performance ratios r_ps = t_ps / min_s t_ps; inf where s did not solve p."""
-    table = np.array(list(costs.values()), dtype=float)
+def ratios(costs: dict[str, np.ndarray], floor: float = 0.0) -> dict[str, np.ndarray]:
+    """Performance ratios r_ps = t_ps / min_s t_ps; inf where s did not solve p.
+
+    Costs below `floor` count as `floor` (1 for call counts, so that a method needing none of a kind of
+    call is the cheapest in it rather than dividing by zero).
+    """
+    table = np.maximum(np.array(list(costs.values()), dtype=float), floor)
     best = table.min(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(np.isinf(table), math.inf, np.where(table == best, 1.0, table / best))
@@ -55,22 +54,10 @@ def share_within(values: np.ndarray, thresholds: Sequence[float] | np.ndarray) -
     return np.searchsorted(np.sort(values), thresholds, side="right") / len(values)
 
 
-def reference_f(runs: list[dict[str, Any]], traces: dict[str, list[dict[str, Any]]]) -> dict[Instance, float | None]:
-    """f_L per instance: the known f* if any run has it, else the lowest finite f any run saw (None if none)."""
-    seen: dict[Instance, list[float]] = {}
-    known: dict[Instance, float] = {}
-    for r in runs:
-        key = instance(r)
-        if r.get("f_star") is not None:
-            known[key] = r["f_star"]
-        fs = [p["f"] for p in traces.get(r["run_id"], [])] + [r.get("f_final")]
-        seen.setdefault(key, []).extend(f for f in fs if f is not None and math.isfinite(f))
-    return {key: known.get(key, min(fs) if fs else None) for key, fs in seen.items()}
-
-
-def units_to_solve(trace: list[dict[str, Any]], f_low: float | None, tau: float, n: int | None) -> float:
-    """Budget units (oracle calls / (n + 1)) at the first point with f - f_L <= tau (f0 - f_L); inf if never."""
-    if not trace or f_low is None or n is None:
+def units_to_solve(f: np.ndarray, costs: np.ndarray, f_low: float | None, tau: float) -> float:
+    """The cost (costs[k] at trace point k) of the first point with f - f_L <= tau (f0 - f_L); inf if never."""
+    if f.size == 0 or f_low is None:
         return math.inf
-    target = f_low + tau * max(trace[0]["f"] - f_low, 0.0)
-    return next((calls(p) / (n + 1) for p in trace if p["f"] is not None and p["f"] <= target), math.inf)
+    target = f_low + tau * max(f[0] - f_low, 0.0)
+    hits = np.flatnonzero(f <= target)  # NaN compares false
+    return float(costs[hits[0]]) if hits.size else math.inf

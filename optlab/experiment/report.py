@@ -1,14 +1,16 @@
-"""`optlab report DIR`: report.md with summary tables, convergence plots and performance and data profiles.
+"""`optlab report DIR`: report.md with judged tables, convergence plots and performance and data profiles.
 
-Plots go to DIR/plots/ as PNG, drawn on matplotlib's Agg canvas directly (no pyplot, no global backend).
+Every run is judged at report time (`judge.py`) at an accuracy tau; headlines count solved (`global`)
+runs, not statuses. Plots go to DIR/plots/ (PNG, and PDF or SVG on request), drawn on matplotlib's Agg
+canvas directly (no pyplot, no global backend).
 """
 from __future__ import annotations
 
 import json
 import math
 import re
-import warnings
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,58 +18,146 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from ..registry import registry
-from .profiles import Instance, calls, cost_table, instance, ratios, reference_f, share_within, units_to_solve
-from .store import Store
+from .cost import CostModel
+from .judge import (
+    SOLVED,
+    TAU,
+    VERDICTS,
+    Instance,
+    Reference,
+    instance,
+    references,
+    verdict,
+)
+from .profiles import calls, cost_table, ratios, share_within, units_to_solve
+from .store import Store, TraceArrays
 
 MAX_PROBLEM_PLOTS = 12
-FLOOR = 1e-16  # log-scale plots clip f - f_L here
+FLOOR = 1e-16  # log-scale plots clip f - f_ref here
 CEILING = 1e3  # and show at most this many times the largest starting gap; divergence leaves the plot
-DATA_TAUS = (1e-3, 1e-7)
+DATA_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
+BAND_SEEDS = 3  # bootstrap bands over seeds from this many seeds on
+FORMATS = ("png", "pdf", "svg")
 Run = dict[str, Any]
-Trace = list[dict[str, Any]]
-Styles = dict[str, dict[str, str]]
-X_AXES: tuple[tuple[str, Callable[[dict[str, Any]], float]], ...] = (
-    ("iterations", lambda p: p["iter"]),
-    ("oracle calls (f + g + Hv + H)", calls),
-    ("seconds", lambda p: p["seconds"]),
-)
-SEEDS_NOTE = ("Instances are problem x parameters x scale. Seeds are folded by the median cost per instance, an "
-              "unsolved seed counting as infinite: a method solves an instance when it solves more than half "
-              "its seeds.")
+Trace = TraceArrays
+Styles = dict[str, dict[str, Any]]
+MARKERS = ["o", "s", "^", "v", "D", "x", "+", "*", "P", "<", ">", "h"]
+LINESTYLES = ["-", "--", ":", "-."]
+SEEDS_NOTE = ("Instances are problem x parameters (the seed too, where the problem takes one) x scale. Seeds "
+              "of one instance are folded by the median cost, an unsolved seed counting as infinite: a method "
+              "solves an instance when it solves more than half its seeds.")
 
 
-def write_report(directory: str | Path, title: str | None = None, to: str | Path | None = None) -> Path:
-    """Write report.md and plots/*.png (in DIR, or `to`) from DIR/results.sqlite; return the report's path."""
-    directory = Path(directory)
-    out = Path(to) if to is not None else directory
+@dataclass
+class Options:
+    """What a report shows: accuracy, cost model, selections, x axes and their scale, file formats."""
+
+    tau: float = TAU
+    cost: CostModel = field(default_factory=CostModel)
+    methods: list[str] | None = None
+    problems: list[str] | None = None
+    axes: tuple[str, ...] = ("iterations", "cost")
+    xscale: str = "auto"  # log, linear, or auto: log where the x values span more than 2 decades
+    formats: tuple[str, ...] = ("png",)
+    measures: tuple[str, ...] = ("cost", "calls", "seconds")
+
+
+AXES: dict[str, tuple[str, Callable[[TraceArrays, CostModel, int | None], np.ndarray]]] = {
+    "iterations": ("iterations", lambda t, c, n: t.iter),
+    "cost": ("weighted cost (gradients)", lambda t, c, n: c.costs(t, n)),
+    "calls": ("oracle calls (f + g + Hv + H)", lambda t, c, n: t.nfev + t.ngev + t.nhvp + t.nhess),
+    "seconds": ("seconds", lambda t, c, n: t.seconds),
+    "nfev": ("f evaluations", lambda t, c, n: t.nfev),
+    "ngev": ("gradient evaluations", lambda t, c, n: t.ngev),
+    "nhvp": ("Hessian-vector products", lambda t, c, n: t.nhvp),
+    "nhess": ("Hessian evaluations", lambda t, c, n: t.nhess),
+}
+MEASURES: dict[str, tuple[str, Callable[[Run, CostModel], float | None]]] = {
+    "cost": ("weighted cost", lambda r, c: c.cost(r, r.get("n")) if r.get("n") is not None else None),
+    "calls": ("oracle calls", lambda r, c: calls(r)),
+    "seconds": ("wall time", lambda r, c: r.get("wall_seconds")),
+    "nfev": ("f evaluations", lambda r, c: r.get("nfev")),
+    "ngev": ("gradient evaluations", lambda r, c: r.get("ngev")),
+    "nhvp": ("Hessian-vector products", lambda r, c: r.get("nhvp")),
+    "nhess": ("Hessian evaluations", lambda r, c: r.get("nhess")),
+}
+
+
+@dataclass
+class Study:
+    """The runs a report shows, their traces, references and verdicts."""
+
+    runs: list[Run]
+    traces: dict[str, Trace]
+    refs: dict[Instance, Reference]
+    verdicts: dict[str, str]
+    options: Options
+
+
+def load(directory: Path, options: Options) -> Study:
+    """The store's runs (selected), traces and judgement; the cost model is the one stored with the runs."""
     with Store(directory, readonly=True) as store:
         runs = store.runs()
         if not runs:
             raise ValueError(f"{directory}: no runs stored in results.sqlite")
-        (out / "plots").mkdir(parents=True, exist_ok=True)
-        traces = {r["run_id"]: store.trace(r["run_id"]) for r in runs}
-        styles = line_styles(sorted({r["label"] for r in runs}))
-        sections = [header(runs, title or f"{runs[0]['experiment'] or directory.name}: report"),
-                    summary_section(runs), problem_section(runs),
-                    convergence_section(runs, traces, out, styles),
-                    performance_section(runs, out, styles),
-                    data_section(runs, traces, out, styles),
-                    *plugin_sections(store, out)]
+        traces = store.trace_arrays()
+    for key, wanted in (("label", options.methods), ("problem", options.problems)):
+        if wanted is not None:
+            unknown = sorted(set(wanted) - {r[key] for r in runs})
+            if unknown:
+                raise ValueError(f"{directory}: no runs of {', '.join(map(repr, unknown))} "
+                                 f"(stored: {', '.join(sorted({r[key] for r in runs}))})")
+            runs = [r for r in runs if r[key] in wanted]
+    refs = references(runs)
+    return Study(runs, traces, refs, {r["run_id"]: verdict(r, refs[instance(r)], options.tau) for r in runs}, options)
+
+
+def write_report(directory: str | Path, title: str | None = None, options: Options | None = None,
+                 to: str | Path | None = None) -> Path:
+    """Write report.md and plots/* (in DIR, or `to`) from DIR/results.sqlite; return the report's path.
+
+    The store is only read, so a read-only experiment folder can be reported elsewhere with `to`.
+    """
+    directory = Path(directory)
+    out = Path(to) if to is not None else directory
+    options = options or Options(cost=stored_cost_model(directory))
+    study = load(directory, options)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    styles = line_styles(sorted({r["label"] for r in study.runs}))
+    runs = study.runs
+    sections = [header(runs, title or f"{runs[0]['experiment'] or directory.name}: report", options),
+                summary_section(study), problem_section(study), diagnostics_section(study),
+                convergence_section(study, out, styles), performance_section(study, out, styles),
+                data_section(study, out, styles)]
+    with Store(directory, readonly=True) as store:
+        sections += plugin_sections(store, out)
     path = out / "report.md"
-    path.write_text("\n\n".join(sections) + "\n")
+    path.write_text("\n\n".join(s for s in sections if s) + "\n")
     return path
+
+
+def stored_cost_model(directory: Path) -> CostModel:
+    """The cost model the runs were stored with (the config's), or the default."""
+    with Store(directory, readonly=True) as store:
+        models = [r.get("cost_model") for r in store.runs() if r.get("cost_model")]
+    return CostModel(**models[-1]) if models else CostModel()
 
 
 # ---- text ---------------------------------------------------------------------------------------------------
 
-def header(runs: list[Run], title: str) -> str:
-    """Title and one line on what the store holds."""
+def header(runs: list[Run], title: str, options: Options) -> str:
+    """Title, what the store holds, and the versions it came from."""
     seeds = sorted({r["seed"] for r in runs})
+    versions = sorted({json.dumps(r["versions"], sort_keys=True) for r in runs if r.get("versions")})
+    made = "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(v).items()) for v in versions)
     return (f"# {title}\n\n{len(runs)} runs: {len({r['label'] for r in runs})} methods x "
             f"{len({instance(r) for r in runs})} problem instances x {len(seeds)} seed{'s' * (len(seeds) > 1)} "
-            f"({', '.join(map(str, seeds))}).")
+            f"({', '.join(map(str, seeds))}). Judged at tau = {options.tau:g}."
+            + (f" Runs made with {made}." if made else ""))
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:
@@ -93,41 +183,113 @@ def by_label(runs: list[Run]) -> dict[str, list[Run]]:
     return out
 
 
-def summary_section(runs: list[Run]) -> str:
-    """Headline table: per method, runs, solved (status converged), and medians over the solved runs."""
+def by_instance(runs: list[Run]) -> dict[Instance, list[Run]]:
+    """Runs grouped by instance, in store order."""
+    out: dict[Instance, list[Run]] = {}
+    for r in runs:
+        out.setdefault(instance(r), []).append(r)
+    return out
+
+
+def summary_section(study: Study) -> str:
+    """Headline: per method, runs solved at tau (verdict global), the other verdicts, and the old status count."""
     rows = []
-    for label, rs in by_label(runs).items():
-        solved = [r for r in rs if r["status"] == "converged"]
-        rows.append([label, str(len(rs)), str(len(solved)), f"{len(solved) / len(rs):.0%}",
-                     *(_num(_median([r[k] for r in solved]), "g") for k in ("nfev", "ngev", "nhvp", "nhess")),
-                     _num(_median([r["wall_seconds"] for r in solved]))])
-    return ("## Summary\n\nSolved means status `converged`; medians are over the solved runs.\n\n"
-            + table(["method", "runs", "solved", "solved share", "nfev", "ngev", "nhvp", "nhess", "wall s"], rows))
+    for label, rs in by_label(study.runs).items():
+        verdicts = Counter(study.verdicts[r["run_id"]] for r in rs)
+        solved = [r for r in rs if study.verdicts[r["run_id"]] == SOLVED]
+        rows.append([label, str(len(rs)), f"**{verdicts[SOLVED]}**", f"{verdicts[SOLVED] / len(rs):.0%}",
+                     *(str(verdicts[v]) for v in VERDICTS[1:]),
+                     str(sum(r["status"] == "converged" for r in rs)),
+                     _num(_median([MEASURES["cost"][1](r, study.options.cost) for r in solved])),
+                     _num(_median([calls(r) for r in solved]), "g"), _num(_median([r["wall_seconds"] for r in solved]))])
+    unknown = sorted({instance_name(k) for k, ref in study.refs.items() if not ref.known})
+    note = (f" f* is not known for {len(unknown)} instance{'s' * (len(unknown) > 1)} ({', '.join(unknown)}): "
+            "there the best final f any method found serves as f*." if unknown else "")
+    return ("## Summary\n\n"
+            f"Solved means verdict `global`: the final f is within tau = {study.options.tau:g} of f*, "
+            "f - f* <= tau max(1, |f*|). `local`: within tau of a listed local minimum; `stationary`: elsewhere, "
+            "at a point that passes the stationarity test (scaled gradient <= 1e-8); `unsolved`: anything else. "
+            "`converged` is the old count by status (the stopping test held), shown for comparison. Medians are "
+            f"over the solved runs.{note}\n\n"
+            + table(["method", "runs", "solved", "solved share", "local", "stationary", "unsolved", "converged",
+                     "cost", "calls", "wall s"], rows))
 
 
 def instance_name(key: Instance) -> str:
-    """Readable instance name: problem, its parameters if any, its scale if not 1."""
+    """Readable instance name: problem, its parameters that are not defaults-only, its scale if not 1."""
     problem, params, scale = key
-    args = ", ".join(f"{k}={v}" for k, v in json.loads(params).items())
+    shown = {k: v for k, v in json.loads(params).items() if k != "scale"}
+    args = ", ".join(f"{k}={v}" for k, v in shown.items())
     return problem + (f"({args})" if args else "") + (f" (scale {scale:g})" if scale not in (None, 1) else "")
 
 
-def cell(rs: list[Run]) -> str:
-    """One problem x method cell: ✓ or status (or converged seeds / seeds), median iterations and final f."""
-    statuses = Counter("✓" if r["status"] == "converged" else r["status"] for r in rs)
-    status = statuses.most_common(1)[0][0] if len(statuses) == 1 else f"{statuses['✓']}/{len(rs)} ✓"
-    return f"{status} · {_num(_median([r['nit'] for r in rs]), 'g')} · {_num(_median([r['f_final'] for r in rs]))}"
+def cell(rs: list[Run], verdicts: dict[str, str]) -> str:
+    """One problem x method cell: verdict (and status when not converged) · median iterations · median final f."""
+    labels = Counter(verdicts[r["run_id"]] + ("" if r["status"] == "converged" else f" ({r['status']})") for r in rs)
+    if len(labels) == 1:
+        head = next(iter(labels))
+    else:
+        head = ", ".join(f"{n} {v}" for v, n in labels.most_common())
+    return f"{head} · {_num(_median([r['nit'] for r in rs]), 'g')} · {_num(_median([r['f_final'] for r in rs]))}"
 
 
-def problem_section(runs: list[Run]) -> str:
-    """Problem x method table of status / iterations / final f (medians over seeds)."""
-    labels = list(by_label(runs))
-    cells: dict[Instance, dict[str, list[Run]]] = {}
+def nondeterministic(runs: list[Run]) -> set[str]:
+    """Labels of methods whose plugin declares `deterministic = False` (their cells may differ between sweeps)."""
+    out = set()
     for r in runs:
-        cells.setdefault(instance(r), {}).setdefault(r["label"], []).append(r)
-    rows = [[instance_name(key)] + [cell(per[m]) if m in per else "-" for m in labels] for key, per in cells.items()]
-    return ("## Per problem\n\nEach cell: ✓ (converged) or the status, or converged seeds / seeds when they differ "
-            "· iterations · final f, medians over seeds.\n\n" + table(["problem"] + labels, rows))
+        try:
+            cls = registry().get("optimizers", r["optimizer"])
+        except Exception:  # a plugin no longer installed: nothing known
+            continue
+        if not getattr(cls, "deterministic", True):
+            out.add(r["label"])
+    return out
+
+
+def problem_section(study: Study) -> str:
+    """Instance x method table of verdict / iterations / final f, with each instance's reference value."""
+    labels = list(by_label(study.runs))
+    marked = nondeterministic(study.runs)
+    rows = []
+    for key, rs in by_instance(study.runs).items():
+        per = by_label(rs)
+        ref = study.refs[key]
+        shown = "-" if ref.f is None else f"{ref.f:.6g}" + ("" if ref.known else " (best found)")
+        rows.append([instance_name(key), shown] + [cell(per[m], study.verdicts) if m in per else "-" for m in labels])
+    note = (f" † marks methods that are not deterministic ({', '.join(sorted(marked))}): their cells can differ "
+            "between two sweeps of the same config." if marked else "")
+    return ("## Per problem\n\nEach cell: verdict at tau (with the status when the run did not stop by the "
+            "stationarity test) · iterations · final f, medians over seeds. The reference is f* (or the best "
+            f"final f found, where f* is not known).{note}\n\n"
+            + table(["problem", "reference"] + [m + " †" * (m in marked) for m in labels], rows))
+
+
+def diagnostics_section(study: Study) -> str:
+    """Per-iteration diagnostics that methods record (trace key `info`), summarized per instance and method."""
+    rows = []
+    for key, rs in by_instance(study.runs).items():
+        for label, runs in by_label(rs).items():
+            points = [p for r in runs for p in (getattr(study.traces.get(r["run_id"]), "info", None) or []) if p]
+            if points:
+                rows.append([instance_name(key), label, summarize_info(points)])
+    if not rows:
+        return ""
+    return ("## Diagnostics\n\nWhat methods record per iteration, over all iterations of the runs: numbers as "
+            "mean [min, max] and last, flags as how many iterations raised them.\n\n"
+            + table(["problem", "method", "diagnostics"], rows))
+
+
+def summarize_info(points: list[dict[str, Any]]) -> str:
+    """'cg_iters 3.2 [1, 7] last 5; neg_curv 2/14' for a list of per-iteration info dicts."""
+    parts = []
+    for name in sorted({k for p in points for k in p}):
+        values = [p[name] for p in points if name in p and p[name] is not None]
+        if values and all(isinstance(v, bool) for v in values):
+            parts.append(f"{name} {sum(values)}/{len(values)}")
+        elif values and all(isinstance(v, (int, float)) for v in values):
+            arr = np.array(values, dtype=float)
+            parts.append(f"{name} {np.mean(arr):.3g} [{np.min(arr):.3g}, {np.max(arr):.3g}] last {arr[-1]:.3g}")
+    return "; ".join(parts)
 
 
 def plugin_sections(store: Store, outdir: Path) -> list[str]:
@@ -144,86 +306,155 @@ def plugin_sections(store: Store, outdir: Path) -> list[str]:
 # ---- plots --------------------------------------------------------------------------------------------------
 
 def line_styles(labels: list[str]) -> Styles:
-    """A colour per method, cycling through 10 colours with a new dash pattern for each further 10."""
-    return {label: {"color": f"C{i % 10}", "linestyle": ["-", "--", ":", "-."][i // 10 % 4]}
+    """Colour, line style and marker per method, so methods stay apart in grey print too."""
+    return {label: {"color": f"C{i % 10}", "linestyle": LINESTYLES[i % 4], "marker": MARKERS[i % len(MARKERS)]}
             for i, label in enumerate(labels)}
+
+
+LEGEND_WIDTH = 1.9  # inches to the right of the panels
 
 
 def legend(fig: Figure, ax: Axes) -> None:
     """One legend for the figure, outside the panels on the right."""
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    fig.legend(*ax.get_legend_handles_labels(), loc="upper right", fontsize="small", frameon=False)
 
 
-def new_figure(ncols: int, width: float) -> tuple[Figure, list[Axes]]:
-    """A figure with `ncols` panels on an Agg canvas."""
-    fig = Figure(figsize=(width, 4.0), layout="constrained")
+def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH) -> tuple[Figure, list[Axes]]:
+    """A figure with `ncols` panels on an Agg canvas, a fixed layout with room for the legend on the right.
+
+    A fixed layout, few major ticks and no minor tick labels: constrained layout and tick-label extents
+    were most of the report's time.
+    """
+    fig = Figure(figsize=(width, 4.0))
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.13, top=0.86, wspace=0.28)
     return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
 
 
-def save(fig: Figure, directory: Path, name: str) -> str:
-    """Save `fig` as plots/<name>.png under `directory`; return the path relative to it."""
-    rel = f"plots/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')}.png"
-    fig.savefig(directory / rel, dpi=110)
-    return rel
+def _power(value: float, _: int) -> str:
+    return f"{value:g}"
 
 
-def median_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Common x grid and the 25/50/75% quantiles over curves, each held at its last value between points."""
-    grid = np.linspace(min(x[0] for x, _ in curves), max(x[-1] for x, _ in curves), 300)
-    held = []
-    for x, y in curves:
+def tidy(ax: Axes) -> None:
+    """Few ticks: major ticks only, at most about six per axis."""
+    for axis in (ax.xaxis, ax.yaxis):
+        scale = axis.get_scale()
+        if scale == "log":
+            axis.set_major_locator(LogLocator(base=axis.get_transform().base, numticks=6))
+            axis.set_major_formatter(FuncFormatter(_power))  # plain text: mathtext parsing was slow
+        else:
+            axis.set_major_locator(MaxNLocator(6))
+        axis.set_minor_locator(NullLocator())
+
+
+def save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> str:
+    """Save `fig` as plots/<name>.<format> for each format; return the first path (relative) for markdown."""
+    stem = f"plots/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')}"
+    for fmt in formats:
+        fig.savefig(directory / f"{stem}.{fmt}", dpi=90)
+    return f"{stem}.{formats[0]}"
+
+
+def held(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
+    """Each curve held at its last value between its points, on `grid` (NaN before its first point)."""
+    out = np.empty((len(curves), grid.size))
+    for k, (x, y) in enumerate(curves):
         i = np.searchsorted(x, grid, side="right") - 1
-        held.append(np.where(i >= 0, y[np.maximum(i, 0)], np.nan))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # grid points where all values are NaN or inf
-        return grid, np.nanquantile(np.array(held), [0.25, 0.5, 0.75], axis=0)
+        out[k] = np.where(i >= 0, y[np.maximum(i, 0)], np.nan)
+    return out
 
 
-def gap(trace: Trace, f_ref: float) -> np.ndarray:
-    """f - f_L along a trace, clipped to [FLOOR, 1e300]: NaN or infinite f (divergence) is drawn off the top."""
-    f = np.array([p["f"] for p in trace], dtype=float)
-    return np.clip(np.where(np.isnan(f), np.inf, f - f_ref), FLOOR, 1e300)
+def bootstrap_band(values: np.ndarray, rng: np.random.Generator, draws: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """95% bootstrap interval of the median over seeds (rows of `values`), at each grid point."""
+    picks = rng.integers(0, values.shape[0], size=(draws, values.shape[0]))
+    medians = np.median(values[picks], axis=1)
+    return np.quantile(medians, 0.025, axis=0), np.quantile(medians, 0.975, axis=0)
 
 
-def convergence_figure(name: str, runs: list[Run], traces: dict[str, Trace], f_ref: float, known: bool,
-                       styles: Styles) -> Figure:
-    """One problem: f - f_L against iterations, oracle calls and seconds; median over seeds, 25-75% band."""
-    fig, axes = new_figure(3, 14.0)
-    top = CEILING * max(gap(traces[r["run_id"]][:1], f_ref)[0] for r in runs if traces[r["run_id"]])
-    for ax, (xlabel, x_of) in zip(axes, X_AXES):
-        for label, rs in by_label(runs).items():
-            # divergence is clipped just above the axis (so it is drawn off the top, without overflowing
-            # matplotlib's log-scale autoscaling)
-            curves = [(np.array([x_of(p) for p in traces[r["run_id"]]], dtype=float),
-                       np.minimum(gap(traces[r["run_id"]], f_ref), 10 * top)) for r in rs if traces[r["run_id"]]]
-            if curves:
-                grid, (lo, mid, hi) = median_band(curves)
-                ax.plot(grid, mid, label=label, **styles[label])
-                ax.fill_between(grid, lo, hi, color=styles[label]["color"], alpha=0.2, linewidth=0)
-        ax.set(yscale="log", xlabel=xlabel)
+def best_so_far(f: np.ndarray, f_ref: float) -> np.ndarray:
+    """min_{j<=k} f_j - f_ref along a trace, clipped to [FLOOR, 1e300]; NaN and inf f count as +inf."""
+    return np.clip(np.minimum.accumulate(np.where(np.isnan(f), np.inf, f)) - f_ref, FLOOR, 1e300)
+
+
+def changes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points of a step curve where y changes, and the last: the same picture, far fewer points to draw."""
+    keep = np.r_[True, y[1:] != y[:-1]]
+    keep[-1] = True
+    return x[keep], y[keep]
+
+
+def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
+    """log where positive x values span more than two decades (or when asked), else linear."""
+    if xscale != "auto":
+        return xscale
+    positive = np.concatenate([v[v > 0] for v in values] + [np.array([])])
+    return "log" if positive.size and positive.max() > 100 * positive.min() else "linear"
+
+
+def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool, styles: Styles) -> Figure:
+    """One instance: best-so-far f - f_ref against each chosen axis; median over seeds, bootstrap band."""
+    options = study.options
+    fig, axes = new_figure(len(options.axes), 4.6 * len(options.axes) + 0.4, legend_width=0.2)
+    traced = [r for r in runs if r["run_id"] in study.traces]
+    top = CEILING * max(best_so_far(study.traces[r["run_id"]].f[:1], f_ref)[0] for r in traced)
+    rng = np.random.default_rng(0)
+    for ax, axis in zip(axes, options.axes):
+        xlabel, x_of = AXES[axis]
+        xs_all = []
+        for label, rs in by_label(traced).items():
+            curves = []
+            for r in rs:
+                trace = study.traces[r["run_id"]]
+                x = np.nan_to_num(np.asarray(x_of(trace, options.cost, r.get("n")), dtype=float))
+                curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace.f, f_ref), 10 * top)))
+            xs_all += [x for x, _ in curves]
+            style = styles[label]
+            if len(curves) == 1:
+                x, y = changes(*curves[0])
+                ax.step(x, y, where="post", label=label, markevery=max(1, len(x) // 6), markersize=4, **style)
+                continue
+            grid = np.unique(np.concatenate([x for x, _ in curves]))
+            values = held(curves, grid)
+            ax.step(grid, np.nanmedian(values, axis=0), where="post", label=label,
+                    markevery=max(1, grid.size // 6), markersize=4, **style)
+            if len(curves) >= BAND_SEEDS:
+                lo, hi = bootstrap_band(values, rng)
+                ax.fill_between(grid, lo, hi, step="post", color=style["color"], alpha=0.15, linewidth=0)
+        ax.set(yscale="log", xlabel=xlabel, xscale=decide_xscale(options.xscale, xs_all))
         ax.set_ylim(top=top)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("f - f*" if known else "f - min f seen")
-    legend(fig, axes[0])
-    fig.suptitle(f"{name}: median over seeds, band 25-75%")
+        tidy(ax)
+    axes[0].set_ylabel("best f so far - f*" if known else "best f so far - best f found")
+    seeds = max(len(rs) for rs in by_label(traced).values())
+    fig.suptitle(name + (f": median over {seeds} seeds" + (", 95% bootstrap band" if seeds >= BAND_SEEDS else "")
+                         if seeds > 1 else ""))
     return fig
 
 
-def convergence_section(runs: list[Run], traces: dict[str, Trace], directory: Path, styles: Styles) -> str:
-    """A 3-panel convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
-    f_low = reference_f(runs, traces)
-    known = {instance(r) for r in runs if r["f_star"] is not None}
-    keys = [k for k in dict.fromkeys(instance(r) for r in runs) if f_low.get(k) is not None]
-    parts = ["## Convergence", "y is f - f* where f* is known, else f - (lowest f any run saw), on a log scale "
-             f"clipped at {FLOOR:g}; lines are medians over seeds, bands the 25-75% quantiles."]
-    for key in keys[:MAX_PROBLEM_PLOTS]:
-        name = instance_name(key)
-        rs = [r for r in runs if instance(r) == key]
-        fig = convergence_figure(name, rs, traces, f_low[key], key in known, styles)
-        parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name)})")
-    if len(keys) > MAX_PROBLEM_PLOTS:
-        parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(keys)} problem instances are plotted.")
+def legend_figure(styles: Styles) -> Figure:
+    """The methods' line styles once, for all convergence figures (a legend on each was a third of their time)."""
+    fig = Figure(figsize=(min(2.0 + 1.6 * len(styles), 14.0), 0.25 + 0.25 * math.ceil(len(styles) / 6)))
+    FigureCanvasAgg(fig)
+    handles = [Line2D([], [], markersize=4, **style) for style in styles.values()]
+    fig.legend(handles, list(styles), loc="center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
+    return fig
+
+
+def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
+    """A convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
+    groups = [(k, rs) for k, rs in by_instance(study.runs).items()
+              if study.refs[k].f is not None and any(r["run_id"] in study.traces for r in rs)]
+    parts = ["## Convergence", ("y is the best f so far minus f* (or minus the best final f found, where f* is not "
+             f"known), on a log scale clipped at {FLOOR:g}; x axes: {', '.join(study.options.axes)} "
+             f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
+             f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median.")]
+    parts.append(f"![methods]({save(legend_figure(styles), directory, 'legend', study.options.formats)})")
+    for key, rs in groups[:MAX_PROBLEM_PLOTS]:
+        name, ref = instance_name(key), study.refs[key]
+        fig = convergence_figure(name, rs, study, ref.f, ref.known, styles)
+        parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name, study.options.formats)})")
+    if len(groups) > MAX_PROBLEM_PLOTS:
+        parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(groups)} problem instances are plotted "
+                     "(`optlab report --problems ...` selects others).")
     return "\n\n".join(parts)
 
 
@@ -233,55 +464,71 @@ def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, log2: 
     right = max(finite.max() * (2.0 if log2 else 1.1), 2.0 if log2 else 1.0)  # room to show the plateau
     xs = np.unique(np.concatenate([finite, [right]]))
     for label, values in curves.items():
-        ax.step(xs, share_within(values, xs), where="post", label=label, **styles[label])
+        ax.step(xs, share_within(values, xs), where="post", label=label, markevery=max(1, xs.size // 8),
+                markersize=4, **styles[label])
     if log2:
         ax.set_xscale("log", base=2)
     ax.set(ylim=(0, 1.02), xlim=(xs[0], right))
     ax.grid(alpha=0.3)
+    tidy(ax)
 
 
-def if_solved(run: Run, cost: float | None) -> float:
-    """The run's cost if it converged, else infinity (the profiles' "unsolved")."""
-    return cost if run["status"] == "converged" and cost is not None else math.inf
+def performance_section(study: Study, directory: Path, styles: Styles) -> str:
+    """Dolan-More performance profiles on each chosen measure, solved meaning verdict global at tau."""
+    def solved_cost(measure: str) -> Callable[[Run], float]:
+        def cost(r: Run) -> float:
+            value = MEASURES[measure][1](r, study.options.cost)
+            return value if study.verdicts[r["run_id"]] == SOLVED and value is not None else math.inf
+        return cost
 
-
-def performance_section(runs: list[Run], directory: Path, styles: Styles) -> str:
-    """Dolan-More performance profiles on oracle calls and wall time, with a how-to-read note and a table."""
-    measures = {"oracle calls": lambda r: if_solved(r, calls(r)),
-                "wall time": lambda r: if_solved(r, r["wall_seconds"])}
-    tables = {measure: cost_table(runs, cost) for measure, cost in measures.items()}
-    fig, axes = new_figure(2, 11.0)
-    for ax, (measure, (_, costs)) in zip(axes, tables.items()):
-        draw_profile(ax, ratios(costs), styles, log2=True)
-        ax.set(title=f"cost: {measure}", xlabel="tau (cost / best cost), log2 scale", ylabel="rho_s(tau)")
+    measures = study.options.measures
+    tables = {m: cost_table(study.runs, solved_cost(m)) for m in measures}
+    fig, axes = new_figure(len(measures), 4.6 * len(measures) + 1.6)
+    profile = {m: ratios(costs, floor=0.0 if m in ("cost", "seconds") else 1.0) for m, (_, costs) in tables.items()}
+    for ax, m in zip(axes, measures):
+        draw_profile(ax, profile[m], styles, log2=True)
+        ax.set(title=f"cost: {MEASURES[m][0]}", xlabel="ratio to the best method's cost, log2 scale",
+               ylabel="rho_s(tau)")
     legend(fig, axes[0])
-    (instances, calls_costs), (_, time_costs) = tables.values()
-    calls_r, time_r = ratios(calls_costs), ratios(time_costs)
-    rows = [[label, f"{np.mean(np.isfinite(calls_r[label])):.0%}", f"{np.mean(calls_r[label] <= 1):.0%}",
-             f"{np.mean(time_r[label] <= 1):.0%}"] for label in calls_r]
+    first = profile[measures[0]]
+    rows = [[label, f"{np.mean(np.isfinite(first[label])):.0%}"] + [f"{np.mean(profile[m][label] <= 1):.0%}"
+                                                                   for m in measures] for label in first]
+    instances = tables[measures[0]][0]
     return "\n\n".join([
         "## Performance profiles (Dolan & More 2002)",
-        "How to read: rho_s(tau) is the share of problem instances a method solved within tau times the best "
-        "method's cost.\nIts value at tau = 1 is the share where the method was cheapest; its height at the right "
-        "is the share it solved at all.",
-        SEEDS_NOTE + f" {len(instances)} instances.",
-        f"![performance profiles]({save(fig, directory, 'performance_profiles')})",
-        table(["method", "solved", "cheapest in calls", "fastest in time"], rows)])
+        ("How to read: rho_s(tau) is the share of problem instances a method solved (verdict global at "
+         f"tau = {study.options.tau:g}) within tau times the best method's cost.\nIts value at ratio 1 is the share "
+         "where the method was cheapest; its height at the right is the share it solved at all. A count of 0 is "
+         "taken as 1 in ratios, so that a method needing no call of a kind is the cheapest in it."),
+        cost_note(study.options.cost), SEEDS_NOTE + f" {len(instances)} instances.",
+        f"![performance profiles]({save(fig, directory, 'performance_profiles', study.options.formats)})",
+        table(["method", "solved"] + [f"cheapest in {MEASURES[m][0]}" for m in measures], rows)])
 
 
-def data_section(runs: list[Run], traces: dict[str, Trace], directory: Path, styles: Styles) -> str:
-    """More-Wild data profiles at tau = 1e-3 and 1e-7 against budget units of n + 1 oracle calls."""
-    f_low = reference_f(runs, traces)
-    fig, axes = new_figure(2, 11.0)
+def cost_note(cost: CostModel) -> str:
+    """One line on the cost model in use."""
+    return (f"Weighted cost, in gradients: f {cost.f}, gradient {cost.grad}, Hessian-vector product {cost.hvp}, "
+            f"Hessian {cost.hessian} (the config's `cost:`).")
+
+
+def data_section(study: Study, directory: Path, styles: Styles) -> str:
+    """More-Wild data profiles at each tau of DATA_TAUS against weighted cost."""
+    options = study.options
+    fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6)
+    empty = np.array([])
+    points = {r["run_id"]: (study.traces[r["run_id"]].f, options.cost.costs(study.traces[r["run_id"]], r.get("n")))
+              if r["run_id"] in study.traces else (empty, empty) for r in study.runs}
     for ax, tau in zip(axes, DATA_TAUS):
-        _, units = cost_table(runs, lambda r: units_to_solve(traces[r["run_id"]], f_low[instance(r)], tau, r["n"]))
+        _, units = cost_table(study.runs, lambda r, tau=tau: units_to_solve(
+            *points[r["run_id"]], study.refs[instance(r)].f, tau))
         draw_profile(ax, units, styles, log2=False)
-        ax.set(title=f"tau = {tau:g}", xlabel="kappa (budget units: oracle calls / (n + 1))", ylabel="d_s(kappa)")
+        ax.set(title=f"tau = {tau:g}", xlabel="kappa (weighted cost, gradients)", ylabel="d_s(kappa)")
     legend(fig, axes[0])
     return "\n\n".join([
         "## Data profiles (More & Wild 2009)",
-        "How to read: d_s(kappa) is the share of problem instances a method solved, f(x) - f_L <= tau (f0 - f_L), "
-        "within kappa budget units of n + 1 oracle calls.\nThe left part shows who gets there on a small budget; "
-        "the height at the right is the share solved at all. f_L is f* where known, else the best f any method found.",
-        SEEDS_NOTE,
-        f"![data profiles]({save(fig, directory, 'data_profiles')})"])
+        ("How to read: d_s(kappa) is the share of problem instances a method solved in More and Wild's sense, "
+         "f(x) - f_L <= tau (f0 - f_L), within a weighted cost of kappa gradients, at tau = "
+         f"{', '.join(f'{t:g}' for t in DATA_TAUS)}.\nThe left part shows who gets there on a small budget; the "
+         "height at the right is the share solved at all. f_L is f* where known, else the best final f found."),
+        cost_note(options.cost), SEEDS_NOTE,
+        f"![data profiles]({save(fig, directory, 'data_profiles', options.formats)})"])

@@ -23,7 +23,8 @@ from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
 from . import isolation
 from .config import Config, ConfigError, load_config
-from .grid import RunSpec, expand
+from .cost import CostModel
+from .grid import RunSpec, expand, stale_reasons
 from .lock import folder_lock
 from .store import Store
 
@@ -67,7 +68,7 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """
     row = _identity(spec)
     try:
-        problem, optimizer, _ = build(spec)
+        problem, optimizer, kwargs = build(spec)
         result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed,
                                callback=isolation.report)
     except Exception:
@@ -80,14 +81,18 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                oracle_seconds=result.counts["seconds"], wall_seconds=result.wall_seconds,
                f0=trace[0]["f"] if trace else None, f_final=_finite(result.fun),
                gnorm_final=_finite(trace[-1]["gnorm"]) if trace and trace[-1]["gnorm"] is not None else None,
-               f_star=problem.f_star)
+               f_star=problem.f_star, local_minima=list(problem.local_minima), reference=problem.reference,
+               instance_params={k: v for k, v in kwargs.items() if k != "scale"},
+               scaled_gradient=_finite(result.scaled_gradient),
+               cost=CostModel(**spec.cost).cost(row_counts(result), problem.n))
     return row, trace
 
 
 def _identity(spec: RunSpec) -> dict[str, Any]:
     return {"run_id": spec.run_id, "problem": spec.problem, "problem_params": spec.problem_params,
             "optimizer": spec.optimizer, "optimizer_params": spec.optimizer_params,
-            "label": spec.label, "seed": spec.seed, "scale": spec.scale}
+            "label": spec.label, "seed": spec.seed, "scale": spec.scale, "slot": spec.slot,
+            "identity": spec.identity, "cost_model": spec.cost}
 
 
 def failed_row(spec: RunSpec, failure: isolation.Failure, trace: list[dict[str, Any]]) -> dict[str, Any]:
@@ -107,6 +112,12 @@ def hard_limit(spec: RunSpec) -> float | None:
     """Seconds after which an isolated run is killed: its budget.seconds plus a grace for start-up."""
     seconds = spec.budget.get("seconds")
     return None if seconds is None else 1.1 * seconds + 1.0
+
+
+def row_counts(result: Any) -> dict[str, int]:
+    """The oracle counts of a result under the store's column names."""
+    c = result.counts
+    return {"nfev": c["nfev"], "ngev": c["ngev"], "nhvp": c["nhvp"], "nhess": c["nhess"]}
 
 
 def _finite(value: Any) -> float | None:
@@ -179,16 +190,40 @@ class StoreFailed(Exception):
     """Writing a result failed (disk full, I/O error): the sweep stopped, what was stored stays."""
 
 
+def stale_runs(store: Store, specs: list[RunSpec]) -> tuple[list[str], str | None]:
+    """Stored runs whose config cell (slot) now has another identity, and one line saying what changed."""
+    stored = store.identities()
+    ids, reasons = [], {}
+    for spec in specs:
+        if spec.slot in stored and stored[spec.slot][0] != spec.run_id:
+            ids.append(stored[spec.slot][0])
+            for reason in stale_reasons(stored[spec.slot][1], spec.identity):
+                reasons[reason] = None
+    if not ids:
+        return [], None
+    return ids, f"{len(ids)} stored run{'s are' if len(ids) > 1 else ' is'} stale: {', '.join(reasons)}"
+
+
+def update_costs(store: Store, config: Config) -> None:
+    """Stored runs get the config's cost model (weighted costs are recomputed from their counts)."""
+    model = config.cost.model_dump()
+    costs = {r["run_id"]: config.cost.cost(r, r["n"]) for r in store.runs() if r.get("cost_model") != model}
+    if costs:
+        store.set_costs(costs, model)
+
+
 def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, executor: Any, fresh: bool = False,
                    on_result: Callable[[dict], None] | None = None,
                    on_start: Callable[[int, int], None] | None = None, retry_failed: bool = False,
-                   merge: bool = False, max_seconds: float | None = None) -> list[dict[str, Any]]:
+                   merge: bool = False, max_seconds: float | None = None,
+                   on_stale: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Execute every run in `specs` not already in the store at `out`; return the rows written now.
 
     The output folder is locked for the sweep and its store must belong to this experiment (or
     `merge`). The driver alone writes the store, one transaction per finished run, as results arrive:
-    a crash or a kill loses at most the runs in flight, and re-running resumes. Failed runs (status
-    error) are run again only with `retry_failed`. The first SIGINT or SIGTERM, or `max_seconds`,
+    a crash or a kill loses at most the runs in flight, and re-running resumes. Stored runs made stale
+    by a change (code, defaults, budget...) are removed first and run again; `on_stale` hears the one
+    line. Failed runs (status error) are run again only with `retry_failed`. The first SIGINT or SIGTERM, or `max_seconds`,
     stops dispatching and kills the runs in flight, then raises Interrupted; a second SIGINT exits at once.
     """
     out = Path(out)
@@ -202,6 +237,12 @@ def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, execut
                 (out / f"results.sqlite{suffix}").unlink(missing_ok=True)
         with Store(out) as store, _on_signals(stop, why), _timer(max_seconds, stop, why):
             store.claim(config.name, config.protocol_digest(), merge=merge)
+            stale, line = stale_runs(store, specs)
+            if stale:
+                store.delete(stale)
+                if on_stale is not None:
+                    on_stale(line)
+            update_costs(store, config)
             done = store.finished_ids(exclude_status=Status.ERROR if retry_failed else None)
             todo = [s for s in specs if s.run_id not in done]
             if on_start is not None:

@@ -4,15 +4,26 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 RUN_COLUMNS = ["run_id", "experiment", "problem", "problem_params", "n", "optimizer", "optimizer_params",
                "label", "seed", "scale", "status", "reason", "message", "nit", "nfev", "ngev", "nhvp", "nhess",
                "oracle_seconds", "wall_seconds", "f0", "f_final", "gnorm_final", "f_star", "config_hash",
-               "versions", "finished_at"]
-TRACE_COLUMNS = ["run_id", "iter", "f", "gnorm", "nfev", "ngev", "nhvp", "nhess", "seconds"]
-_JSON = {"problem_params", "optimizer_params", "versions"}
+               "versions", "finished_at",
+               # what the judge reads: the instance, its reference values, the final point's stationarity
+               "instance_params", "local_minima", "reference", "scaled_gradient",
+               # the weighted cost under the config's cost model
+               "cost", "cost_model",
+               # run identity: everything that decides the result (slot: the config cell it fills)
+               "slot", "identity"]
+TRACE_COLUMNS = ["run_id", "iter", "f", "gnorm", "nfev", "ngev", "nhvp", "nhess", "seconds", "info"]
+_JSON = {"problem_params", "optimizer_params", "versions", "instance_params", "local_minima", "cost_model",
+         "identity"}
+_TRACE_JSON = {"info"}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs ({", ".join(c + (" TEXT PRIMARY KEY" if c == "run_id" else "") for c in RUN_COLUMNS)});
@@ -24,6 +35,24 @@ DB_NAME = "results.sqlite"
 
 class StoreError(ValueError):
     """A store that cannot be used as asked (damaged, foreign, another experiment's): one line with what to do."""
+
+
+@dataclass
+class TraceArrays:
+    """One run's trace as columns (NaN where a value is missing); `info` per point where any point has it."""
+
+    iter: np.ndarray
+    f: np.ndarray
+    gnorm: np.ndarray
+    nfev: np.ndarray
+    ngev: np.ndarray
+    nhvp: np.ndarray
+    nhess: np.ndarray
+    seconds: np.ndarray
+    info: list[dict[str, Any] | None] | None = None
+
+    def __len__(self) -> int:
+        return self.f.size
 
 
 class Store:
@@ -49,12 +78,21 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
+                self._add_missing_columns()
         except sqlite3.DatabaseError as e:
             self._abandon()
             raise StoreError(_damaged(self.path, str(e))) from None
         except StoreError:
             self._abandon()
             raise
+
+    def _add_missing_columns(self) -> None:
+        """A store written by an older optlab gains the newer columns (empty for its rows)."""
+        for table, columns in (("runs", RUN_COLUMNS), ("traces", TRACE_COLUMNS)):
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def _abandon(self) -> None:
         if self.db is not None:
@@ -119,7 +157,7 @@ class Store:
             self.db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(RUN_COLUMNS))})", row)
             self.db.execute("DELETE FROM traces WHERE run_id = ?", (run["run_id"],))
             self.db.executemany(f"INSERT INTO traces VALUES ({', '.join('?' * len(TRACE_COLUMNS))})",
-                                [[run["run_id"]] + [t.get(c) for c in TRACE_COLUMNS[1:]] for t in trace])
+                                [[run["run_id"]] + [_trace_value(t, c) for c in TRACE_COLUMNS[1:]] for t in trace])
 
     def runs(self) -> list[dict[str, Any]]:
         cursor = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY problem, label, scale, seed")
@@ -129,7 +167,55 @@ class Store:
     def trace(self, run_id: str) -> list[dict[str, Any]]:
         cursor = self.db.execute(f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces WHERE run_id = ? ORDER BY iter",
                                  (run_id,))
-        return [dict(zip(TRACE_COLUMNS, row)) for row in cursor]
+        return [{c: (json.loads(v) if c in _TRACE_JSON and v is not None else v) for c, v in zip(TRACE_COLUMNS, row)}
+                for row in cursor]
+
+    def traces(self) -> dict[str, list[dict[str, Any]]]:
+        """Every run's trace by run id, in one query (a report reads them all)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        cursor = self.db.execute(f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces ORDER BY run_id, iter")
+        for row in cursor:
+            point = {c: (json.loads(v) if c in _TRACE_JSON and v is not None else v) for c, v in zip(TRACE_COLUMNS, row)}
+            out.setdefault(point["run_id"], []).append(point)
+        return out
+
+    def trace_arrays(self) -> dict[str, TraceArrays]:
+        """Every run's trace as numpy columns, in two queries (what a report reads; fast for 10^5 points)."""
+        numeric = [c for c in TRACE_COLUMNS if c not in ("run_id", "info")]
+        counts = self.db.execute("SELECT run_id, count(*) FROM traces GROUP BY run_id ORDER BY run_id").fetchall()
+        if not counts:
+            return {}
+        columns = ", ".join(f"IFNULL({c}, 'nan')" for c in numeric)  # NULL (None, or a stored NaN) -> NaN
+        data = np.array(self.db.execute(f"SELECT {columns} FROM traces ORDER BY run_id, iter").fetchall(), dtype=float)
+        infos: dict[str, dict[int, Any]] = {}
+        for run_id, it, info in self.db.execute("SELECT run_id, iter, info FROM traces WHERE info IS NOT NULL"):
+            infos.setdefault(run_id, {})[it] = json.loads(info)
+        out, start = {}, 0
+        for run_id, n in counts:
+            block = data[start:start + n]
+            start += n
+            info = infos.get(run_id)
+            out[run_id] = TraceArrays(**{c: block[:, k] for k, c in enumerate(numeric)},
+                                      info=None if info is None else [info.get(int(i)) for i in block[:, 0]])
+        return out
+
+    def identities(self) -> dict[str, tuple[str, dict[str, Any] | None]]:
+        """slot -> (run_id, identity) of the stored runs that record a slot."""
+        cursor = self.db.execute("SELECT slot, run_id, identity FROM runs WHERE slot IS NOT NULL")
+        return {slot: (run_id, None if identity is None else json.loads(identity)) for slot, run_id, identity in cursor}
+
+    def delete(self, run_ids: Iterable[str]) -> None:
+        """Remove runs and their traces (stale runs, before their replacements run)."""
+        ids = [(i,) for i in run_ids]
+        with self.db:
+            self.db.executemany("DELETE FROM traces WHERE run_id = ?", ids)
+            self.db.executemany("DELETE FROM runs WHERE run_id = ?", ids)
+
+    def set_costs(self, costs: dict[str, float], model: dict[str, Any]) -> None:
+        """Rewrite stored runs' weighted costs under a (changed) cost model: run_id -> cost."""
+        with self.db:
+            self.db.executemany("UPDATE runs SET cost = ?, cost_model = ? WHERE run_id = ?",
+                                [(c, json.dumps(model, sort_keys=True), i) for i, c in costs.items()])
 
     def export_csv(self, directory: str | Path) -> list[Path]:
         """Tidy CSV: runs.csv (one row per run) and traces.csv (one row per iteration)."""
@@ -160,3 +246,8 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
 def _damaged(path: Path, detail: str) -> str:
     return (f"{path}: damaged or not an optlab results database ({detail}); move it away to keep it, "
             "or run with --fresh to start over")
+
+
+def _trace_value(point: dict[str, Any], column: str) -> Any:
+    value = point.get(column)
+    return json.dumps(value, sort_keys=True) if column in _TRACE_JSON and value is not None else value

@@ -11,7 +11,7 @@ from scipy.optimize import OptimizeResult
 from .base import Stalled
 from .oracle import BudgetExhausted, Oracle
 from .problem import Problem
-from .stopping import Budget, Stopping
+from .stopping import Budget, Stopping, scaled_gradient
 
 STATUS = {"converged": 0, "max_iter": 1, "budget": 2, "time_limit": 3, "diverged": 4, "error": 5}
 
@@ -26,6 +26,7 @@ class Tracker:
         self.f0 = self.g0norm = None
         self.reason: str | None = None
         self.best: tuple[np.ndarray, float, np.ndarray | None] | None = None
+        self.scaled_gradient = np.inf  # at the last iterate, with the default typical sizes (for the judge)
 
     def record(self, x: np.ndarray, f: float, g: np.ndarray | None) -> str | None:
         """Record iterate x; return the run's end status if it should stop here, else None."""
@@ -35,13 +36,14 @@ class Tracker:
                            "ngev": c.ngev, "nhvp": c.nhvp, "nhess": c.nhess,
                            "seconds": time.perf_counter() - self.start})
         self.best = (x, float(f), g)
+        self.scaled_gradient = scaled_gradient(x, float(f), g)
         if self.callback is not None:
             self.callback(self.trace[-1])
         if not np.isfinite(f) or (gnorm is not None and not np.isfinite(gnorm)) or not np.all(np.isfinite(x)):
             return "diverged"
         if self.f0 is None:
             self.f0, self.g0norm = float(f), gnorm
-        self.reason = self.stopping.reason(float(f), gnorm, self.f0, self.g0norm, self.problem.f_star)
+        self.reason = self.stopping.reason(x, float(f), g, self.f0, self.g0norm, self.problem.f_star)
         return "converged" if self.reason else None
 
 
@@ -51,6 +53,7 @@ def _result(tracker: Tracker, status: str, message: str) -> OptimizeResult:
     return OptimizeResult(x=x, fun=f, jac=g, nit=max(len(tracker.trace) - 1, 0), nfev=c.nfev, njev=c.ngev,
                           nhev=c.nhvp + c.nhess, status=STATUS[status], success=status == "converged",
                           message=message, status_name=status, counts=c.as_dict(), trace=tracker.trace,
+                          scaled_gradient=tracker.scaled_gradient,
                           wall_seconds=time.perf_counter() - tracker.start)
 
 
@@ -59,7 +62,8 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
     """Minimize `problem` with `optimizer` under one budget and one convergence test.
 
     Returns scipy's OptimizeResult fields (x, fun, jac, nit, nfev, njev, nhev, status, success,
-    message) plus `status_name`, `counts` and the per-iteration `trace`. A method's exception ends
+    message) plus `status_name`, `counts`, the per-iteration `trace` and the final point's
+    `scaled_gradient` (the default stationarity measure, which the judge reads). A method's exception ends
     the run with status "error" and its traceback in the message; it is never raised.
     A black box's ``minimize`` returns a status, or (status, note) to add its own words to the message.
     """

@@ -18,6 +18,10 @@ class Problem:
     give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out), and `value_and_gradient` when one
     call yields both (S2MPJ's fgx); the oracle counts them the same.
     A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
+
+    Reference values, which the judge compares final values with: `f_star` (the global minimum),
+    `local_minima` (values of other known local minima) and `reference` (where they come from: a paper,
+    an exact formula, a recorded reference solve). A seeded instance carries its own.
     """
 
     name: str
@@ -26,6 +30,7 @@ class Problem:
     f_star: float | None = None
     x_star: np.ndarray | None = None
     local_minima: tuple[float, ...] = ()
+    reference: str = ""
     gradient: Callable[[np.ndarray], np.ndarray] | None = None
     value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None = None
     hessian: Callable[[np.ndarray], np.ndarray] | None = None

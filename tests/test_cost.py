@@ -1,0 +1,53 @@
+"""The cost model: weights from the config, a weighted cost per run, rewritten (not re-run) when the model changes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from optlab.cli import main
+from optlab.experiment.cost import CostModel
+from optlab.experiment.store import Store
+
+
+def test_weights_numbers_and_multiples_of_n() -> None:
+    model = CostModel()
+    assert (model.f, model.grad, model.hvp, model.hessian) == (0.03, 1.0, 2.5, "1.6n")
+    assert model.weight("hessian", 5) == pytest.approx(8.0)
+    assert CostModel(hessian="n").weight("hessian", 7) == 7.0
+    assert CostModel(hessian="2 * n").weight("hessian", 3) == 6.0
+    counts = {"nfev": 10, "ngev": 4, "nhvp": 6, "nhess": 2}
+    assert model.cost(counts, 5) == pytest.approx(10 * 0.03 + 4 + 6 * 2.5 + 2 * 8.0)
+    for bad in (-1, "n^2", True, "two"):
+        with pytest.raises(ValueError):
+            CostModel(hvp=bad)
+
+
+def _config(tmp_path: Path, cost: dict | None = None) -> Path:
+    data = {"name": "cost", "problems": ["rosenbrock"], "optimizers": ["newton", "trust-ncg"],
+            "budget": {"iterations": 50}, "executor": "serial", **({"cost": cost} if cost else {})}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_weighted_cost_per_run_and_a_changed_model_rewrites_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(_config(tmp_path, {"f": 1, "grad": 2, "hvp": 3, "hessian": "n"})), "--out", str(out)]) == 0
+    with Store(out) as store:
+        first = {r["run_id"]: r for r in store.runs()}
+    for r in first.values():  # rosenbrock: n = 2
+        assert r["cost"] == r["nfev"] + 2 * r["ngev"] + 3 * r["nhvp"] + 2 * r["nhess"] and r["cost"] > 0
+    assert main(["run", str(_config(tmp_path, {"f": 0, "grad": 1, "hvp": 1, "hessian": 1})), "--out", str(out)]) == 0
+    with Store(out) as store:
+        second = {r["run_id"]: r for r in store.runs()}
+    assert second.keys() == first.keys()  # not re-run
+    for run_id, r in second.items():
+        assert r["finished_at"] == first[run_id]["finished_at"]
+        assert r["cost"] == r["ngev"] + r["nhvp"] + r["nhess"] and r["cost_model"]["f"] == 0.0
+    capsys.readouterr()
+    bad = _config(tmp_path, {"hvp": "n^2"})
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cost.hvp" in err
