@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import json
 import platform
 import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ..optim.loop import run as run_optimizer
 from ..optim.problem import Problem
 from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
-from .config import Config, load_config
+from .config import Config
 from .grid import RunSpec, expand
 from .store import Store
 
@@ -48,7 +49,11 @@ def build(spec: RunSpec) -> tuple[Problem, Any, dict[str, Any]]:
         kwargs["scale"] = spec.scale
     if "seed" in accepted and "seed" not in kwargs:
         kwargs["seed"] = spec.seed
-    return factory(**kwargs), reg.get("optimizers", spec.optimizer)(**spec.optimizer_params), kwargs
+    problem = factory(**kwargs)
+    optimizer = reg.get("optimizers", spec.optimizer)(**spec.optimizer_params)
+    if hasattr(problem, "play"):  # a game: its own loop moves each player with a copy of the optimizer
+        optimizer = problem.play(optimizer)
+    return problem, optimizer, kwargs
 
 
 def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -62,6 +67,10 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     except Exception:
         row.update(status="error", reason="setup", message=traceback.format_exc())
         return row, []
+    try:  # a run that failed has nothing to measure
+        metrics = None if result.status_name == "error" else evaluate(spec, problem, result)
+    except Exception:
+        metrics, result.status_name, result.message = None, "error", "evaluation\n" + traceback.format_exc()
     trace = result.trace
     row.update(n=problem.n, status=result.status_name, reason=result.message.split("\n")[0][:200],
                message=result.message, nit=result.nit, nfev=result.nfev, ngev=result.njev,
@@ -69,8 +78,23 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                oracle_seconds=result.counts["seconds"], wall_seconds=result.wall_seconds,
                f0=trace[0]["f"] if trace else None, f_final=_finite(result.fun),
                gnorm_final=_finite(trace[-1]["gnorm"]) if trace and trace[-1]["gnorm"] is not None else None,
-               f_star=problem.f_star)
+               f_star=problem.f_star, metrics=metrics)
     return row, trace
+
+
+def evaluate(spec: RunSpec, problem: Problem, result: Any) -> dict[str, Any] | None:
+    """The metrics of the evaluation registered for the spec's problem (hook `optlab_evaluations`), as JSON."""
+    entry = _worker_registry(spec.plugins).entries("evaluations")["evaluations"].get(spec.problem)
+    if entry is None:
+        return None
+    return json.loads(json.dumps(entry.obj(problem, result), default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists (json's fallback)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"metrics hold a {type(value).__name__}, which is not JSON")
 
 
 def _finite(value: Any) -> float | None:
@@ -82,14 +106,6 @@ def make_executor(config: Config, name: str | None = None, workers: int | None =
     """The executor plugin the config names (or `name`), with its options; `workers` overrides."""
     spec = config.executor
     return registry().get("executors", name or spec.name)(workers=workers or spec.workers, address=spec.address)
-
-
-def prepare(config_path: str, overrides: Sequence[str] = ()) -> tuple[Config, Path, list[RunSpec], Any]:
-    """For a study script: the config, its output folder (made), its runs and its executor."""
-    config = load_config(config_path, list(overrides))
-    out = Path(config.output or f"experiments/{config.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    return config, out, plan(config, config_path), make_executor(config)
 
 
 def plan(config: Config, source: str = "config") -> list[RunSpec]:

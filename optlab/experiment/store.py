@@ -10,9 +10,9 @@ from typing import Any, Iterable
 RUN_COLUMNS = ["run_id", "experiment", "problem", "problem_params", "n", "optimizer", "optimizer_params",
                "label", "seed", "scale", "status", "reason", "message", "nit", "nfev", "ngev", "nhvp", "nhess",
                "oracle_seconds", "wall_seconds", "f0", "f_final", "gnorm_final", "f_star", "config_hash",
-               "versions", "finished_at"]
+               "versions", "finished_at", "metrics"]
 TRACE_COLUMNS = ["run_id", "iter", "f", "gnorm", "nfev", "ngev", "nhvp", "nhess", "seconds"]
-_JSON = {"problem_params", "optimizer_params", "versions"}
+_JSON = {"problem_params", "optimizer_params", "versions", "metrics"}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs ({", ".join(c + (" TEXT PRIMARY KEY" if c == "run_id" else "") for c in RUN_COLUMNS)});
@@ -29,6 +29,10 @@ class Store:
         self.db = sqlite3.connect(self.path)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+        for column in RUN_COLUMNS:  # a store written before a column was added gets it, empty
+            if column not in have:
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
 
     def close(self) -> None:
         self.db.close()
