@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from optlab.autodiff import Variable, gradients  # noqa: E402
-from optlab_plugins import sinusoid  # noqa: E402
 from optlab_plugins.maml import maml  # noqa: E402
+from optlab_studies.maml_sinusoid import tasks as sinusoid  # noqa: E402
 
 META_BATCH, K, ALPHA = 25, 10, 0.01
 

@@ -15,7 +15,7 @@ import pluggy
 from . import hookspecs
 
 KINDS = {"optimizers": "optimizer", "problems": "problem", "transforms": "transform",
-         "executors": "executor", "reports": "report"}
+         "executors": "executor", "evaluations": "evaluation", "reports": "report"}
 
 
 class PluginError(ValueError):

@@ -6,8 +6,7 @@ after adaptation. The inner gradients keep their graph (second order) unless `fi
 (FOMAML). Per-task gradients come from one backward pass: the shared parameters are broadcast to a
 leading task axis, and task t's loss depends only on slice t.
 
-The problem `maml_sinusoid` wraps it for the sinusoid study with a fresh meta-batch per step (`resample`),
-so the outer update is whatever optimizer plugin a config names, second-order ones included.
+The sinusoid study (`optlab_studies.maml_sinusoid`) makes it a problem with a fresh meta-batch per step.
 """
 from __future__ import annotations
 
@@ -18,9 +17,6 @@ import numpy as np
 import optlab.autodiff.functions as F
 from optlab import hookimpl
 from optlab.autodiff import Config, Variable, enable_grad, gradients
-from optlab.optim import Problem
-
-from . import sinusoid
 
 TaskLosses = Callable[[Sequence[Any], Any], Any]  # (per-task params, data) -> losses of shape (tasks,)
 
@@ -56,38 +52,6 @@ def maml(task_losses: TaskLosses, alpha: float = 0.01, inner_steps: int = 1,
         return F.mean(task_losses(adapted, query))
 
     return meta_loss
-
-
-def maml_sinusoid(K: int = 10, alpha: float = 0.01, inner_steps: int = 1, first_order: bool = False,
-                  meta_batch: int = 25, seed: int = 0) -> Problem:
-    """Meta-learning sinusoid regression with a 40-40 ReLU MLP; x is its flat parameter vector.
-
-    Each optimizer step sees a fresh meta-batch (resample); inner_steps=0 is joint training on all tasks
-    (the pretrained baseline). The start is a He-normal initialization from `seed`.
-    """
-    if K < 1 or meta_batch < 1 or inner_steps < 0 or alpha < 0:
-        raise ValueError(f"problem 'maml_sinusoid': needs K, meta_batch >= 1, inner_steps, alpha >= 0, got "
-                         f"K={K}, meta_batch={meta_batch}, inner_steps={inner_steps}, alpha={alpha}")
-    rng = np.random.default_rng(seed)
-    meta_loss = maml(sinusoid.task_losses, alpha, inner_steps, first_order)
-    batch = {"data": sinusoid.meta_batch(rng, meta_batch, K)}
-
-    def objective(theta: Any) -> Any:
-        theta = theta if isinstance(theta, Variable) else Variable(theta)
-        return meta_loss(sinusoid.unpack(theta), *batch["data"])
-
-    def resample(generator: np.random.Generator) -> None:
-        batch["data"] = sinusoid.meta_batch(generator, meta_batch, K)
-
-    params = {"K": K, "alpha": alpha, "inner_steps": inner_steps, "first_order": first_order,
-              "meta_batch": meta_batch, "seed": seed}
-    return Problem(name="maml_sinusoid", objective=objective, x0=sinusoid.init_theta(rng), resample=resample,
-                   params=params)
-
-
-@hookimpl
-def optlab_problems() -> dict[str, Callable[..., Problem]]:
-    return {"maml_sinusoid": maml_sinusoid}
 
 
 @hookimpl

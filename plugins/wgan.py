@@ -1,274 +1,33 @@
-"""WGAN on toy 2-D distributions (Gulrajani et al., 2017): data, nets, alternating training, mode metrics.
+"""Hooks of the WGAN-GP toy study: its problems, the evaluation of each trained game, its report section.
 
-The toy data follow the paper's code (gan_toy.py), drawn from a seed: 8 gaussians on a circle of radius 2
-(std 0.02), a 5 x 5 grid of gaussians 2 apart (std 0.05), both scaled to unit-ish spread, and a swiss roll
-(noise 0.25, scaled by 1/7.5). Generator (2-D gaussian noise -> 2-D) and critic (2-D -> score) are ReLU MLPs
-on flat parameter vectors (the MLP of `sinusoid`). The critic is constrained by the gradient penalty
-(`constraint="gp"`) or by clipping its weights to [-clip, clip] after every step (`"clip"`, the WGAN baseline).
-
-Each player is a stochastic `Problem` of its own parameters (the other player's held fixed) and is moved by
-an optimizer plugin's `step` on an `Oracle` of that problem: `train` alternates n_critic critic steps with
-one generator step. The registered problem `wgan_toy` is the critic's problem against the generator at its
-seeded start (the paper's figure 1 setting: a critic trained against a fixed generator).
+The code is the study's own (`optlab_studies.wgan_8gaussians`); this module only registers it.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-import optlab.autodiff.functions as F
 from optlab import hookimpl
-from optlab.autodiff import no_grad
-from optlab.optim import Optimizer, Oracle, Problem, State
-
-from . import sinusoid
-from .gradient_penalty import gradient_penalty, input_gradient_norms, interpolates
-
-NOISE = 2  # generator input dimension, as in the paper's toy code
+from optlab_studies.wgan_8gaussians import evaluation, game
 
 
-# ----------------------------------------------------------------------------------------------
-# Toy data.
+def report_section(store: Any, outdir: Path) -> str | None:
+    """The study's section of `optlab report` (matplotlib is imported only when a report is written)."""
+    from optlab_studies.wgan_8gaussians.report import section
 
-def eight_gaussians() -> tuple[np.ndarray, float]:
-    """Centers and per-coordinate std of the 8 gaussians (radius 2, std 0.02, all divided by 1.414)."""
-    angles = np.arange(8) * np.pi / 4
-    return 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1) / 1.414, 0.02 / 1.414
-
-
-def twenty_five_gaussians() -> tuple[np.ndarray, float]:
-    """Centers and std of the 5 x 5 grid (spacing 2, std 0.05, all divided by 2.828)."""
-    grid = np.arange(-2, 3) * 2.0
-    return np.stack(np.meshgrid(grid, grid), axis=-1).reshape(-1, 2) / 2.828, 0.05 / 2.828
-
-
-MODES: dict[str, Callable[[], tuple[np.ndarray, float]]] = {
-    "8gaussians": eight_gaussians, "25gaussians": twenty_five_gaussians}
-DATASETS = (*MODES, "swissroll")
-
-
-def swiss_roll(rng: np.random.Generator, n: int, noise: float = 0.25) -> np.ndarray:
-    """sklearn's make_swiss_roll, coordinates (x, z), scaled by 1/7.5."""
-    t = 1.5 * np.pi * (1 + 2 * rng.uniform(size=n))
-    xz = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) + noise * rng.standard_normal((n, 2))
-    return xz / 7.5
-
-
-def sample_data(dataset: str, rng: np.random.Generator, n: int) -> np.ndarray:
-    """n points of a toy distribution, shape (n, 2)."""
-    if dataset == "swissroll":
-        return swiss_roll(rng, n)
-    centers, std = MODES[dataset]()
-    return centers[rng.integers(len(centers), size=n)] + std * rng.standard_normal((n, 2))
-
-
-@dataclass(frozen=True)
-class ModeStats:
-    """Generated samples against the modes: per-mode counts within 3 std, covered modes, quality share."""
-
-    counts: np.ndarray
-    covered: int
-    quality: float
-
-
-def mode_stats(samples: np.ndarray, dataset: str, fair_share: float = 0.25) -> ModeStats | None:
-    """A mode is covered when at least fair_share x (n / modes) samples lie within 3 std of it; the quality
-    share is the fraction of samples within 3 std of some mode. None for data without modes."""
-    if dataset not in MODES:
-        return None
-    centers, std = MODES[dataset]()
-    dist = np.linalg.norm(samples[:, None, :] - centers[None], axis=-1)
-    nearest = dist.argmin(axis=1)
-    good = dist[np.arange(len(samples)), nearest] <= 3 * std
-    counts = np.bincount(nearest[good], minlength=len(centers))
-    covered = int(np.sum(counts >= fair_share * len(samples) / len(centers)))
-    return ModeStats(counts, covered, float(good.mean()))
-
-
-# ----------------------------------------------------------------------------------------------
-# Networks on flat parameter vectors.
-
-def shapes(width: int, depth: int, outputs: int) -> dict[str, Any]:
-    return {"hidden": (width,) * depth, "inputs": 2, "outputs": outputs}
-
-
-def he_init(rng: np.random.Generator, width: int, depth: int, outputs: int) -> np.ndarray:
-    """He-normal weights (std sqrt(2 / fan_in)), zero biases, as one flat vector."""
-    parts = []
-    for i, (a, b) in enumerate(sinusoid.layer_shapes(**shapes(width, depth, outputs))):
-        parts.append(rng.standard_normal(a * b) * np.sqrt(2.0 / a) if i % 2 == 0 else np.zeros(a * b))
-    return np.concatenate(parts)
-
-
-def mlp(width: int, depth: int, outputs: int) -> Callable[[Any, Any], Any]:
-    """net(theta, x): the ReLU MLP 2 -> width^depth -> outputs."""
-    kw = shapes(width, depth, outputs)
-
-    def net(theta: Any, x: Any) -> Any:
-        return sinusoid.forward(sinusoid.unpack(theta, **kw), x)
-
-    return net
-
-
-# ----------------------------------------------------------------------------------------------
-# The game.
-
-@dataclass
-class Batch:
-    """What one oracle evaluation sees: real points, generator noise, the seed of the interpolation weights."""
-
-    real: np.ndarray
-    z: np.ndarray
-    mix_seed: int
-
-
-class Game:
-    """Generator and critic parameters, the current batch, and each player's loss."""
-
-    def __init__(self, dataset: str = "8gaussians", constraint: str = "gp", lam: float = 10.0,
-                 target: float = 1.0, one_sided: bool = False, clip: float = 0.01, n_critic: int = 5,
-                 width: int = 256, depth: int = 3, batch: int = 256, seed: int = 0) -> None:
-        if dataset not in DATASETS or constraint not in ("gp", "clip"):
-            raise ValueError(f"wgan: dataset must be one of {DATASETS} and constraint 'gp' or 'clip', "
-                             f"got {dataset!r}, {constraint!r}")
-        if min(n_critic, width, depth, batch) < 1 or clip <= 0:
-            raise ValueError("wgan: n_critic, width, depth and batch must be >= 1 and clip > 0")
-        self.dataset, self.constraint, self.clip, self.n_critic, self.size = dataset, constraint, clip, n_critic, batch
-        self.generator, self.critic = mlp(width, depth, 2), mlp(width, depth, 1)
-        self.penalty = gradient_penalty(self.critic, lam, target, one_sided) if constraint == "gp" else None
-        rng = np.random.default_rng(seed)
-        self.theta_g = he_init(rng, width, depth, 2)
-        self.theta_d = self.clipped(he_init(rng, width, depth, 1))
-        self.resample(rng)
-
-    def clipped(self, theta_d: np.ndarray) -> np.ndarray:
-        return np.clip(theta_d, -self.clip, self.clip) if self.constraint == "clip" else theta_d
-
-    def resample(self, rng: np.random.Generator) -> None:
-        self.batch = Batch(sample_data(self.dataset, rng, self.size), rng.standard_normal((self.size, NOISE)),
-                           int(rng.integers(2 ** 63)))
-
-    def fake(self, z: np.ndarray) -> np.ndarray:
-        with no_grad():
-            return self.generator(self.theta_g, z)
-
-    def critic_loss(self, theta_d: Any) -> Any:
-        """E D(fake) - E D(real) (+ the gradient penalty): the critic minimizes minus the W estimate."""
-        b = self.batch
-        fake = self.fake(b.z)
-        loss = F.mean(self.critic(theta_d, fake)) - F.mean(self.critic(theta_d, b.real))
-        if self.penalty is not None:
-            loss = loss + self.penalty(theta_d, b.real, fake, np.random.default_rng(b.mix_seed))
-        return loss
-
-    def generator_loss(self, theta_g: Any) -> Any:
-        return -F.mean(self.critic(self.theta_d, self.generator(theta_g, self.batch.z)))
-
-    def problem(self, player: str) -> Problem:
-        """The stochastic problem of one player ("critic" or "generator"), the other held at its current values."""
-        if player == "critic":
-            return Problem(name="wgan_critic", objective=self.critic_loss, x0=self.theta_d, resample=self.resample)
-        return Problem(name="wgan_generator", objective=self.generator_loss, x0=self.theta_g, resample=self.resample)
-
-
-# ----------------------------------------------------------------------------------------------
-# Alternating training.
-
-@dataclass
-class Player:
-    """An optimizer plugin stepping one player's problem through its own oracle.
-
-    `stale` marks a gradient in the optimizer's state that no longer fits the game (the opponent moved, or
-    the weights were clipped after the step): it is re-evaluated on a fresh batch before the next step.
-    """
-
-    optimizer: Optimizer
-    oracle: Oracle
-    project: Callable[[np.ndarray], np.ndarray] | None = None
-    state: State | None = None
-    stale: bool = False
-
-    def step(self, resample: Callable[[], None]) -> np.ndarray:
-        resample()
-        if self.state is None:
-            self.state = self.optimizer.init(self.oracle, self.oracle.problem.x0)
-        elif self.stale:
-            f, g = self.oracle.f_and_grad(self.state.x)
-            self.state = State(x=self.state.x, f=f, g=g, extra=self.state.extra)
-        resample()  # the step's closing evaluation sees a batch its update did not
-        self.state = self.optimizer.step(self.oracle, self.state)
-        self.stale = self.project is not None
-        if self.project is not None:
-            self.state = State(x=self.project(self.state.x), f=np.nan, g=None, extra=self.state.extra)
-        return self.state.x
-
-
-@dataclass
-class History:
-    """Metrics logged during training, one entry per logged generator iteration."""
-
-    iteration: list[int] = field(default_factory=list)
-    wasserstein: list[float] = field(default_factory=list)
-    grad_norm_mean: list[float] = field(default_factory=list)
-    grad_norm_gap: list[float] = field(default_factory=list)  # mean | ||grad D(x_hat)|| - 1 |
-    seconds: list[float] = field(default_factory=list)
-
-
-def evaluate(game: Game, real: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """The Wasserstein estimate E D(real) - E D(fake) and ||grad_x D(x_hat)|| on interpolates, on a fixed batch."""
-    fake = game.fake(z)
-    with no_grad():
-        w = float(np.mean(game.critic(game.theta_d, real)) - np.mean(game.critic(game.theta_d, fake)))
-    x_hat = interpolates(rng, real, fake)
-    norms = input_gradient_norms(game.critic, game.theta_d, x_hat, create_graph=False)
-    return w, np.asarray(norms.data)
-
-
-def train(game: Game, make_optimizer: Callable[[], Optimizer], iterations: int, seed: int = 0,
-          log_every: int = 100, eval_size: int = 1024,
-          callback: Callable[[int, History], None] | None = None) -> History:
-    """`iterations` generator steps, each after n_critic critic steps; metrics every `log_every` steps."""
-    rng = np.random.default_rng([seed, 1])
-    eval_rng = np.random.default_rng([seed, 2])
-    real, z, mix_seed = sample_data(game.dataset, eval_rng, eval_size), eval_rng.standard_normal((eval_size, NOISE)), 7
-    critic = Player(make_optimizer(), Oracle(game.problem("critic")),
-                    game.clipped if game.constraint == "clip" else None)
-    generator = Player(make_optimizer(), Oracle(game.problem("generator")))
-    resample = lambda: game.resample(rng)  # noqa: E731
-    history, start = History(), time.perf_counter()
-    for it in range(1, iterations + 1):
-        for _ in range(game.n_critic):
-            game.theta_d = critic.step(resample)
-        generator.stale = True
-        game.theta_g = generator.step(resample)
-        critic.stale = True
-        if it % log_every == 0 or it == iterations:
-            w, norms = evaluate(game, real, z, np.random.default_rng(mix_seed))
-            history.iteration.append(it)
-            history.wasserstein.append(w)
-            history.grad_norm_mean.append(float(norms.mean()))
-            history.grad_norm_gap.append(float(np.abs(norms - 1).mean()))
-            history.seconds.append(time.perf_counter() - start)
-            if callback is not None:
-                callback(it, history)
-    return history
-
-
-def wgan_toy(dataset: str = "8gaussians", constraint: str = "gp", lam: float = 10.0, target: float = 1.0,
-             one_sided: bool = False, clip: float = 0.01, n_critic: int = 5, width: int = 256, depth: int = 3,
-             batch: int = 256, seed: int = 0) -> Problem:
-    """The critic's problem against the generator at its seeded start (a fresh batch every step)."""
-    game = Game(dataset, constraint, lam, target, one_sided, clip, n_critic, width, depth, batch, seed)
-    problem = game.problem("critic")
-    problem.params = {"dataset": dataset, "constraint": constraint, "lam": lam, "target": target,
-                      "one_sided": one_sided, "clip": clip, "n_critic": n_critic, "width": width, "depth": depth,
-                      "batch": batch, "seed": seed}
-    return problem
+    return section(store, outdir)
 
 
 @hookimpl
-def optlab_problems() -> dict[str, Callable[..., Problem]]:
-    return {"wgan_toy": wgan_toy}
+def optlab_problems() -> dict[str, Callable[..., Any]]:
+    return {"wgan_game": game.wgan_game, "wgan_toy": game.wgan_toy}
+
+
+@hookimpl
+def optlab_evaluations() -> dict[str, Callable[..., Any]]:
+    return {"wgan_game": evaluation.evaluate}
+
+
+@hookimpl
+def optlab_reports() -> dict[str, Callable[..., Any]]:
+    return {"wgan_8gaussians": report_section}

@@ -8,9 +8,9 @@ import optlab.autodiff.functions as F
 from optlab.autodiff import Variable, gradcheck, gradients
 from optlab.optim import Budget, Problem, Stopping, run
 from optlab.registry import registry
-from optlab_plugins import sinusoid
 from optlab_plugins.gradient_penalty import gradient_norm_regularization, gradient_penalty, input_gradient_norms
-from optlab_plugins.wgan import Game, mode_stats, sample_data, train
+from optlab_studies import mlp
+from optlab_studies.wgan_8gaussians.game import Game, mode_stats, sample_data, train
 
 
 def linear(w, x):
@@ -45,9 +45,9 @@ def small_mlp(activation, width: int = 6, depth: int = 2):
     kw = {"hidden": (width,) * depth, "inputs": 2, "outputs": 1}
 
     def critic(theta, x):
-        return sinusoid.forward(sinusoid.unpack(theta, **kw), x, activation)
+        return mlp.forward(mlp.unpack(theta, **kw), x, activation)
 
-    theta0 = np.random.default_rng(3).standard_normal(sinusoid.n_params(**kw)) * 0.7
+    theta0 = np.random.default_rng(3).standard_normal(mlp.n_params(**kw)) * 0.7
     return critic, theta0
 
 

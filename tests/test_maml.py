@@ -13,8 +13,8 @@ from optlab.autodiff import Variable, gradcheck, gradients, no_grad
 from optlab.optim import Budget, Oracle, Stopping, run
 from optlab.problems import get
 from optlab.registry import registry
-from optlab_plugins import sinusoid
 from optlab_plugins.maml import adapt, maml, per_task
+from optlab_studies.maml_sinusoid import tasks as sinusoid
 
 
 def square_losses(params, data):

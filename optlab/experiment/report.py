@@ -297,7 +297,9 @@ def plugin_sections(store: Store, outdir: Path) -> list[str]:
     out = []
     for name, entry in sorted(registry().entries("reports")["reports"].items()):
         try:
-            out.append(entry.obj(store, outdir))
+            text = entry.obj(store, outdir)
+            if text:  # None: no run of this store is the section's
+                out.append(text)
         except Exception as e:  # one broken plugin section must not cost the whole report
             out.append(f"## {name}\n\nThis section ({entry.source}) failed: {type(e).__name__}: {e}")
     return out

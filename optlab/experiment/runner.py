@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import inspect
+import json
 import os
 import platform
 import signal
@@ -12,7 +13,7 @@ import threading
 import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from ..optim.status import Status
 from ..optim.stopping import Budget, Stopping
 from ..registry import Registry, registry
 from . import isolation
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError
 from .cost import CostModel
 from .grid import RunSpec, expand, stale_reasons
 from .lock import folder_lock
@@ -57,7 +58,11 @@ def build(spec: RunSpec) -> tuple[Problem, Any, dict[str, Any]]:
         kwargs["scale"] = spec.scale
     if "seed" in accepted and "seed" not in kwargs:
         kwargs["seed"] = spec.seed
-    return factory(**kwargs), reg.get("optimizers", spec.optimizer)(**spec.optimizer_params), kwargs
+    problem = factory(**kwargs)
+    optimizer = reg.get("optimizers", spec.optimizer)(**spec.optimizer_params)
+    if hasattr(problem, "play"):  # a game: its own loop moves each player with a copy of the optimizer
+        optimizer = problem.play(optimizer)
+    return problem, optimizer, kwargs
 
 
 def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -74,6 +79,10 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     except Exception:
         row.update(status=Status.ERROR, reason="setup", message=traceback.format_exc())
         return row, []
+    try:  # a run that failed has nothing to measure
+        metrics = None if result.status_name == "error" else evaluate(spec, problem, result)
+    except Exception:
+        metrics, result.status_name, result.message = None, "error", "evaluation\n" + traceback.format_exc()
     trace = result.trace
     row.update(n=problem.n, status=result.status_name, reason=result.message.split("\n")[0][:200],
                message=result.message, nit=result.nit, nfev=result.nfev, ngev=result.njev,
@@ -84,7 +93,7 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                f_star=problem.f_star, local_minima=list(problem.local_minima), reference=problem.reference,
                instance_params={k: v for k, v in kwargs.items() if k != "scale"},
                scaled_gradient=_finite(result.scaled_gradient),
-               cost=CostModel(**spec.cost).cost(row_counts(result), problem.n))
+               cost=CostModel(**spec.cost).cost(row_counts(result), problem.n), metrics=metrics)
     return row, trace
 
 
@@ -120,6 +129,21 @@ def row_counts(result: Any) -> dict[str, int]:
     return {"nfev": c["nfev"], "ngev": c["ngev"], "nhvp": c["nhvp"], "nhess": c["nhess"]}
 
 
+def evaluate(spec: RunSpec, problem: Problem, result: Any) -> dict[str, Any] | None:
+    """The metrics of the evaluation registered for the spec's problem (hook `optlab_evaluations`), as JSON."""
+    entry = _worker_registry(spec.plugins).entries("evaluations")["evaluations"].get(spec.problem)
+    if entry is None:
+        return None
+    return json.loads(json.dumps(entry.obj(problem, result), default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists (json's fallback)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"metrics hold a {type(value).__name__}, which is not JSON")
+
+
 def _finite(value: Any) -> float | None:
     value = float(value)
     return value if np.isfinite(value) else None
@@ -134,14 +158,6 @@ def make_executor(config: Config, name: str | None = None, workers: int | None =
         return factory(workers=workers or spec.workers, address=spec.address, **spec.options)
     except TypeError as e:  # an option the executor does not take
         raise ConfigError(f"executor.options: executor {name!r} cannot take them: {e}") from None
-
-
-def prepare(config_path: str, overrides: Sequence[str] = ()) -> tuple[Config, Path, list[RunSpec], Any]:
-    """For a study script: the config, its output folder (made), its runs and its executor."""
-    config = load_config(config_path, list(overrides))
-    out = Path(config.output or f"experiments/{config.name}")
-    out.mkdir(parents=True, exist_ok=True)
-    return config, out, plan(config, config_path), make_executor(config)
 
 
 def plan(config: Config, source: str = "config", max_runs: int | None = None) -> list[RunSpec]:

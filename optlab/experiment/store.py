@@ -13,7 +13,7 @@ import numpy as np
 RUN_COLUMNS = ["run_id", "experiment", "problem", "problem_params", "n", "optimizer", "optimizer_params",
                "label", "seed", "scale", "status", "reason", "message", "nit", "nfev", "ngev", "nhvp", "nhess",
                "oracle_seconds", "wall_seconds", "f0", "f_final", "gnorm_final", "f_star", "config_hash",
-               "versions", "finished_at",
+               "versions", "finished_at", "metrics",
                # what the judge reads: the instance, its reference values, the final point's stationarity
                "instance_params", "local_minima", "reference", "scaled_gradient",
                # the weighted cost under the config's cost model
@@ -22,7 +22,7 @@ RUN_COLUMNS = ["run_id", "experiment", "problem", "problem_params", "n", "optimi
                "slot", "identity"]
 TRACE_COLUMNS = ["run_id", "iter", "f", "gnorm", "nfev", "ngev", "nhvp", "nhess", "seconds", "info"]
 _JSON = {"problem_params", "optimizer_params", "versions", "instance_params", "local_minima", "cost_model",
-         "identity"}
+         "identity", "metrics"}
 _TRACE_JSON = {"info"}
 
 SCHEMA = f"""
