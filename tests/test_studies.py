@@ -11,7 +11,7 @@ import yaml
 
 import optlab.registry
 from optlab.cli import main
-from optlab.experiment.store import RUN_COLUMNS, Store
+from optlab.experiment.store import RUN_COLUMNS, TRACE_COLUMNS, Store
 from optlab_studies import mlp
 from optlab_studies.maml_sinusoid.evaluation import EVAL_STEPS, EVAL_TASKS, held_out
 
@@ -144,6 +144,7 @@ def test_a_store_written_before_metrics_gets_the_column(tmp_path: Path) -> None:
     old = [c for c in RUN_COLUMNS if c != "metrics"]
     db = sqlite3.connect(tmp_path / "results.sqlite")
     db.execute(f"CREATE TABLE runs ({', '.join(c + (' TEXT PRIMARY KEY' if c == 'run_id' else '') for c in old)})")
+    db.execute(f"CREATE TABLE traces ({', '.join(TRACE_COLUMNS)}, PRIMARY KEY (run_id, iter))")  # as older stores
     db.execute("INSERT INTO runs (run_id, problem, label, seed, scale, status) VALUES ('a', 'p', 'm', 0, 1, 'max_iter')")
     db.commit()
     db.close()
