@@ -101,10 +101,11 @@ def _secular(evals: np.ndarray, c: np.ndarray, lo: float, inv_target: Callable[[
         if np.any(d == 0):
             return -math.inf, math.nan
         norm2 = float(np.sum((c / d) ** 2))
-        if norm2 == 0:
+        if not norm2 > 1e-300:  # h is zero to rounding: past any target
             return math.inf, math.nan
         it, dit = inv_target(lam)
-        return 1.0 / math.sqrt(norm2) - it, float(np.sum(c * c / d ** 3)) / norm2 ** 1.5 - dit
+        hnorm = math.sqrt(norm2)
+        return 1.0 / hnorm - it, float(np.sum((c / hnorm) ** 2 / d ** 3)) / hnorm - dit
 
     scale = max(abs(float(evals[0])), abs(float(evals[-1])), 1.0)
     a = lo
@@ -122,7 +123,7 @@ def _secular(evals: np.ndarray, c: np.ndarray, lo: float, inv_target: Callable[[
             a = lam
         else:
             b = lam
-        if abs(v) <= 1e-13 * abs(inv_target(lam)[0]) or b - a <= 1e-15 * b:
+        if (math.isfinite(v) and abs(v) <= 1e-13 * abs(inv_target(lam)[0])) or b - a <= 1e-15 * b:
             return lam
         new = lam - v / dv if math.isfinite(v) and dv > 0 else math.nan
         lam = new if a < new < b else 0.5 * (a + b)
