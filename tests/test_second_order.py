@@ -83,9 +83,10 @@ def test_arc_sigma_sequence_worked_by_hand():
     assert r.x[0] == pytest.approx(1.180967, abs=1e-6)
 
 
-def test_arc_sigma_follows_cartis_gould_toint_rules_to_the_end():
+@pytest.mark.parametrize("decrease", ["gradient", "factor"])
+def test_arc_sigma_follows_cartis_gould_toint_rules_to_the_end(decrease):
     """The same problem run on: every recorded sigma is what Algorithm 2.1's rules give from the 1-D formula."""
-    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], "arc")
+    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], "arc", decrease=decrease)
     assert r.status_name == "converged" and r.x[0] == pytest.approx(1.0, abs=1e-8)
     x, sigma = 0.6, 1.0
     for row in r.trace[1:]:
@@ -97,7 +98,8 @@ def test_arc_sigma_follows_cartis_gould_toint_rules_to_the_end():
         assert row["info"]["sigma"] == pytest.approx(sigma, rel=1e-9)
         assert row["info"]["accepted"] == (rho >= 0.1)
         x = xn if rho >= 0.1 else x
-        sigma = max(min(sigma, abs(g)), np.finfo(float).eps) if rho > 0.9 else (2 * sigma if rho < 0.1 else sigma)
+        smaller = min(sigma, abs(g)) if decrease == "gradient" else sigma / 2
+        sigma = max(smaller, np.finfo(float).eps) if rho > 0.9 else (2 * sigma if rho < 0.1 else sigma)
 
 
 def _dense_trust_region(H, g, radius):
@@ -169,3 +171,29 @@ def test_every_step_records_its_diagnostics_in_the_trace():
 def test_conformance_suite(name):
     failed = [c for c in run_checks(name) if not c.passed]
     assert not failed, failed
+
+
+TIGHT = {"gtol": 1e-15, "ftol": 1e-20}
+
+
+@pytest.mark.parametrize("name", ["trust-ncg", "trust-exact", "trust-krylov", "arc"])
+def test_brown_badly_scaled_is_solved_once_the_radius_is_not_capped_at_1000(name):
+    """x* = (1e6, 2e-6) from (1, 1): scipy's cap of 1000 on the radius (its trust-ncg: f = 2.5e11 after 1000
+    iterations, every step rho = 1 at the cap) was the stall; ARC's analogue was sigma <- min(sigma, ||g||)."""
+    p = optlab.problems.get("brown_badly_scaled")
+    r = run(registry().get("optimizers", name)(), p, optlab.optim.Budget(iterations=100), optlab.optim.Stopping(**TIGHT))
+    assert r.status_name == "converged" and r.fun <= 1e-12 and r.nit <= 40
+    capped = run(registry().get("optimizers", name)(max_radius=1000.0) if name != "arc" else
+                 registry().get("optimizers", name)(decrease="gradient"), p, optlab.optim.Budget(iterations=100))
+    assert capped.fun > 1e9  # the old behaviour, for the record: still far away after 100 iterations
+
+
+def test_newton_cg_on_powell_badly_scaled_stops_on_the_relative_gradient_test_not_on_a_stall():
+    """newton-cg (ours and scipy's) ends at f = 7e-5 because ||g|| <= 1e-8 ||g0|| holds there (||g0|| = 2e4 comes
+    from the 1e4-scaled residual); run on, it reaches f* = 0: the early stop is the judge's, not the method's."""
+    p = optlab.problems.get("powell_badly_scaled")
+    default = run(registry().get("optimizers", "newton-cg")(), p)
+    assert default.status_name == "converged" and default.message == "converged (gradient)" and default.fun > 1e-5
+    r = run(registry().get("optimizers", "newton-cg")(), p, optlab.optim.Budget(iterations=400),
+            optlab.optim.Stopping(**TIGHT))
+    assert r.status_name == "converged" and r.fun <= 1e-15

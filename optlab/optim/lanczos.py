@@ -33,6 +33,7 @@ class Lanczos:
         self.alpha: list[float] = []
         self.beta: list[float] = []  # beta[k] couples q_{k+1} to q_{k+2}; beta[-1] is the residual's size
         self.products = 0
+        self.broken = False  # an HVP came back non-finite: T_k holds only the finite part
 
     @property
     def size(self) -> int:
@@ -41,7 +42,7 @@ class Lanczos:
     @property
     def exhausted(self) -> bool:
         """The Krylov space is invariant (beta = 0) or has reached its largest size."""
-        return self.size >= self.max_size or (bool(self.beta) and self.beta[-1] == 0.0)
+        return self.broken or self.size >= self.max_size or (bool(self.beta) and self.beta[-1] == 0.0)
 
     def extend(self) -> None:
         """One more product: T grows by a row and a column, and the next residual's size is known."""
@@ -53,7 +54,10 @@ class Lanczos:
         for basis in self.Q:  # full reorthogonalization (twice is enough): keeps Q^T H Q = T to rounding
             w = w - (basis @ w) * basis
         b = float(np.linalg.norm(w))
-        self.alpha.append(a if math.isfinite(a) else math.nan)
+        if not (math.isfinite(a) and math.isfinite(b)):  # a non-finite product: the space stops growing
+            self.broken = True
+            return
+        self.alpha.append(a)
         tiny = 1e-14 * max(abs(a), max((abs(x) for x in self.alpha), default=0.0), 1e-300)
         self.beta.append(0.0 if not b > tiny else b)
         if self.beta[-1] > 0 and self.size < self.max_size:

@@ -11,7 +11,7 @@ and the very-successful rule sigma <- max(min(sigma, ||g||), eps) are those of t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -30,6 +30,8 @@ class RegularizationParams(Params):
     eta2: float = Field(0.9, gt=0, lt=1, description="rho > eta2 is very successful: sigma may decrease")
     gamma: float = Field(2.0, gt=1, description="sigma's growth factor after a failed step")
     sigma_min: float = Field(EPS, gt=0, description="smallest sigma")
+    decrease: Literal["factor", "gradient"] = Field(
+        "factor", description="after a very successful step: sigma / gamma, or CGT sec. 7's min(sigma, ||g||)")
 
     @model_validator(mode="after")
     def _eta1_below_eta2(self) -> RegularizationParams:
@@ -46,11 +48,18 @@ class SigmaUpdate(NamedTuple):
 
 def update_sigma(actual: float, predicted: float, sigma: float, gnorm: float,
                  params: RegularizationParams) -> SigmaUpdate:
-    """rho = actual / predicted; very successful: max(min(sigma, ||g||), sigma_min); successful: sigma;
-    failed (or no predicted decrease, or a non-finite trial): gamma sigma."""
+    """rho = actual / predicted; very successful: sigma / gamma (or min(sigma, ||g||)), at least sigma_min;
+    successful: sigma; failed (or no predicted decrease, or a non-finite trial): gamma sigma.
+
+    Algorithm 2.1 allows any sigma in (0, sigma_k] after a very successful step. CGT's sec. 7 choice
+    min(sigma, ||g||) never decreases sigma while ||g|| > sigma, so on a badly scaled problem
+    (brown_badly_scaled: ||g0|| = 2e6) the step stays near sqrt(||g|| / sigma) for hundreds of iterations;
+    dividing by gamma lets it grow as a trust radius would. Both are offered; "factor" is the default.
+    """
     rho = actual / predicted if predicted > 0 and actual == actual else float("-inf")
     if rho > params.eta2:
-        sigma = max(min(sigma, gnorm), params.sigma_min)
+        smaller = sigma / params.gamma if params.decrease == "factor" else min(sigma, gnorm)
+        sigma = max(smaller, params.sigma_min)
     elif rho < params.eta1:
         sigma = params.gamma * sigma
     return SigmaUpdate(sigma, rho >= params.eta1, rho)

@@ -176,6 +176,8 @@ class GLTRModel:
             return Step(np.zeros(lz.n), 0.0, False, {"lanczos": 0})
         if lz.size == 0:
             lz.extend()
+        if lz.size == 0:  # the first product was not finite: steepest descent to the boundary
+            return Step(-radius * lz.Q[0], radius * lz.gamma, True, {"lanczos": 0, "nonfinite_hvp": True})
         while True:
             small = trust_region_tridiagonal(lz, radius)
             forcing = min(0.5, math.sqrt(self.gnorm)) if small.boundary else min(0.5, self.gnorm)
@@ -208,6 +210,9 @@ class CubicKrylovModel:
             return Step(np.zeros(lz.n), 0.0, False, {"lanczos": 0})
         if lz.size == 0:
             lz.extend()
+        if lz.size == 0:  # the first product was not finite: the Cauchy step of the cubic without curvature
+            t = math.sqrt(lz.gamma / sigma)
+            return Step(-t * lz.Q[0], lz.gamma * t - sigma * t ** 3 / 3, True, {"lanczos": 0, "nonfinite_hvp": True})
         while True:
             small = cubic_tridiagonal(lz, sigma)
             hnorm = float(np.linalg.norm(small.h))
