@@ -197,3 +197,34 @@ def test_newton_cg_on_powell_badly_scaled_stops_on_the_relative_gradient_test_no
     r = run(registry().get("optimizers", "newton-cg")(), p, optlab.optim.Budget(iterations=400),
             optlab.optim.Stopping(**TIGHT))
     assert r.status_name == "converged" and r.fun <= 1e-15
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "bard", "box3", "kowalik_osborne", "osborne1", "osborne2",
+                                     "watson", "gaussian"])
+def test_levenberg_marquardt_finds_scipys_lm_minimizer(problem):
+    """Same minimizer as scipy.optimize.least_squares(method="lm") (MINPACK lmder) from the MGH start."""
+    p = optlab.problems.get(problem)
+    o = Oracle(p)
+    ref = scipy.optimize.least_squares(lambda x: o.residuals(x)[0], p.x0, jac=lambda x: o.residuals(x)[1],
+                                       method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    r = run(registry().get("optimizers", "levenberg-marquardt")(), p, optlab.optim.Budget(iterations=300),
+            optlab.optim.Stopping(gtol=1e-12, ftol=1e-20))
+    assert abs(r.fun - 2 * ref.cost) <= 1e-9 * max(1.0, 2 * ref.cost)
+    np.testing.assert_allclose(r.x, ref.x, rtol=1e-6, atol=1e-6)
+
+
+def test_mgh_residuals_square_to_the_objective():
+    for name in ("rosenbrock", "gulf", "chebyquad", "linear_rank1_zero", "helical_valley"):
+        p = optlab.problems.get(name)
+        o = Oracle(p)
+        x = p.x0 + 0.1
+        r, J = o.residuals(x)
+        f, g = o.f_and_grad(x)
+        assert r @ r == pytest.approx(f, rel=1e-12)
+        np.testing.assert_allclose(2 * J.T @ r, g, rtol=1e-9, atol=1e-9 * np.abs(g).max())
+
+
+def test_gauss_newton_converges_on_a_zero_residual_problem_and_counts_jacobians():
+    r = run(registry().get("optimizers", "gauss-newton")(), optlab.problems.get("helical_valley"))
+    assert r.status_name == "converged" and r.nit <= 15
+    assert r.counts["nhess"] == r.nit  # one Jacobian per step

@@ -144,10 +144,8 @@ def _hard_case(evals: np.ndarray, V: np.ndarray, c: np.ndarray, lam: float, norm
     return V @ coef
 
 
-def trust_region_tridiagonal(lanczos: Lanczos, radius: float) -> Small:
-    """The global minimizer of gamma e_1.h + h.T h / 2 over ||h|| <= radius."""
-    evals, V = lanczos.eig()
-    c = lanczos.gamma * V[0, :]
+def trust_region_eig(evals: np.ndarray, V: np.ndarray, c: np.ndarray, radius: float) -> Small:
+    """The global minimizer of (V^T h).c + h.(V diag(evals) V^T)h / 2 over ||h|| <= radius, c in the eigenbasis."""
     if evals[0] > 0:
         h = V @ (-c / evals)
         if float(np.linalg.norm(h)) <= radius:
@@ -157,6 +155,12 @@ def trust_region_tridiagonal(lanczos: Lanczos, radius: float) -> Small:
     if lam is None:
         return Small(_hard_case(evals, V, c, lo, radius), lo, True, True)
     return Small(V @ (-c / (evals + lam)), lam, True, False)
+
+
+def trust_region_tridiagonal(lanczos: Lanczos, radius: float) -> Small:
+    """The global minimizer of gamma e_1.h + h.T h / 2 over ||h|| <= radius."""
+    evals, V = lanczos.eig()
+    return trust_region_eig(evals, V, lanczos.gamma * V[0, :], radius)
 
 
 def cubic_tridiagonal(lanczos: Lanczos, sigma: float) -> Small:

@@ -17,6 +17,8 @@ class Problem:
     `optlab.autodiff.functions`, so the oracle differentiates it to any order. A problem may also
     give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out); the oracle counts them the same.
     A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
+    A sum of squares f(x) = sum_i r_i(x)^2 may give `residuals(x)`, the vector r written with F: the
+    Gauss-Newton family reads r and its Jacobian (by autodiff) through `Oracle.residuals`.
     """
 
     name: str
@@ -29,6 +31,7 @@ class Problem:
     hessian: Callable[[np.ndarray], np.ndarray] | None = None
     hvp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     resample: Callable[[np.random.Generator], None] | None = None
+    residuals: Callable[[Any], Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
