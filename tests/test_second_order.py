@@ -181,7 +181,8 @@ def test_brown_badly_scaled_is_solved_once_the_radius_is_not_capped_at_1000(name
     """x* = (1e6, 2e-6) from (1, 1): scipy's cap of 1000 on the radius (its trust-ncg: f = 2.5e11 after 1000
     iterations, every step rho = 1 at the cap) was the stall; ARC's analogue was sigma <- min(sigma, ||g||)."""
     p = optlab.problems.get("brown_badly_scaled")
-    r = run(registry().get("optimizers", name)(), p, optlab.optim.Budget(iterations=100), optlab.optim.Stopping(**TIGHT))
+    r = run(registry().get("optimizers", name)(), p, optlab.optim.Budget(iterations=100),
+            optlab.optim.Stopping(**TIGHT))
     assert r.status_name == "converged" and r.fun <= 1e-12 and r.nit <= 40
     capped = run(registry().get("optimizers", name)(max_radius=1000.0) if name != "arc" else
                  registry().get("optimizers", name)(decrease="gradient"), p, optlab.optim.Budget(iterations=100))
