@@ -25,7 +25,8 @@
     `problem_sets`). Runs are not stopped early by the relative tests (Stopping(gtol=1e-12, ftol=1e-20),
     budget 500 iterations / 20 s), then judged by a deliberately small judge, NOT the project's verdict
     module (helper i10 builds that): solved = f within 1e-6 max(1, |m|) of a known minimum value m (f* or a
-    recorded local minimum), or, where none is known, ||g|| <= 1e-8 max(1, ||g0||).
+    recorded local minimum; one unit of the stored value's last digit where that is coarser, since MGH's
+    minima carry the paper's 6 printed digits), or, where none is known, ||g|| <= 1e-8 max(1, ||g0||).
     Weighted cost model: f 1, gradient 1, HVP 1, dense Hessian or Jacobian n (the kernel builds it from n
     passes). Medians: over each method's solved instances, and over the instances every method in the
     table solves ("common"). Goals: our best solves >= scipy's best with no more common median cost;
@@ -267,6 +268,22 @@ def known_minima(problem: Any) -> list[float]:
     return [m for m in ([problem.f_star] + list(problem.local_minima)) if m is not None]
 
 
+def printed_unit(m: float) -> float:
+    """One unit in the last digit of m as stored: MGH minima carry the paper's printed digits (48.9842 for
+    freudenstein_roth's local minimum 48.98425...), so 1e-6 relative cannot be met against them."""
+    text = repr(float(m)).lower()
+    mantissa, _, exponent = text.partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    if mantissa.endswith(".0"):
+        return 0.0
+    return 10.0 ** (-decimals + (int(exponent) if exponent else 0))
+
+
+def near_minimum(f: float, m: float) -> bool:
+    """|f - m| <= max(1e-6 max(1, |m|), one unit of m's last stored digit)."""
+    return abs(f - m) <= max(1e-6 * max(1.0, abs(m)), printed_unit(m))
+
+
 def judged_run(job: tuple[str, str, float]) -> dict[str, Any]:
     """One run of (d), judged by the small judge above (never raises)."""
     method, problem_name, scale = job
@@ -280,7 +297,7 @@ def judged_run(job: tuple[str, str, float]) -> dict[str, Any]:
         minima = known_minima(problem)
         f = float(res.fun)
         if minima:
-            solved = bool(np.isfinite(f)) and any(abs(f - m) <= 1e-6 * max(1.0, abs(m)) for m in minima)
+            solved = bool(np.isfinite(f)) and any(near_minimum(f, m) for m in minima)
         else:
             g0 = res.trace[0]["gnorm"] or 0.0
             gn = res.trace[-1]["gnorm"]

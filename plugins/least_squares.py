@@ -1,6 +1,7 @@
 """Methods for sums of squares f(x) = ||r(x)||^2: gauss-newton (line search) and levenberg-marquardt (More's scaling).
 
-They read r and its Jacobian J through `Oracle.residuals` (one f and one Jacobian, counted as a Hessian);
+They read r and its Jacobian J through `Oracle.residuals` (one f and one Jacobian, counted as a Hessian;
+levenberg-marquardt takes g = 2 J^T r from it and evaluates only f at a trial point);
 on a problem without a residuals view they use the exact Hessian in place of 2 J^T J, so they remain
 Newton-type methods there (the conformance quadratic has none).
 """
@@ -47,7 +48,7 @@ class GaussNewton(Optimizer):
 
 @dataclass(frozen=True)
 class LMState(State):
-    """Levenberg-Marquardt's state: the radius on ||D p||, More's scaling D, and the model while steps fail."""
+    """Levenberg-Marquardt's state: the radius on ||D p||, More's scaling D, and the model (2 J^T J, g) at x."""
 
     radius: float = 0.0
     scale: np.ndarray | None = None
@@ -70,11 +71,22 @@ class LevenbergMarquardt(Optimizer):
         accept: float = Field(1e-4, ge=0, lt=0.25, description="take a step when rho >= accept (MINPACK: 1e-4)")
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> LMState:
-        f, g = oracle.f_and_grad(x0)
-        return LMState(x=x0, f=f, g=g)
+        f, g, model = self._at(oracle, x0, None)
+        return LMState(x=x0, f=f, g=g, model=model)
+
+    @staticmethod
+    def _at(oracle: Oracle, x: np.ndarray, f: float | None) -> tuple[float, np.ndarray, tuple]:
+        """f, g and the model (2 J^T J, 2 J^T r) at x: from one residuals call (g = 2 J^T r needs no gradient
+        call), or from the Hessian where the problem has no residuals view."""
+        if oracle.problem.residuals is None:
+            f_x, g = oracle.f_and_grad(x)
+            return f_x, g, (oracle.hessian(x), g, False)
+        r, J = oracle.residuals(x)
+        g = 2.0 * J.T @ r
+        return (float(r @ r) if f is None else f), g, (2.0 * J.T @ J, g, True)
 
     def step(self, oracle: Oracle, state: LMState) -> LMState:
-        B, c, used_residuals = state.model if state.model is not None else gauss_newton_system(oracle, state.x, state.g)
+        B, c, used_residuals = state.model
         columns = np.sqrt(np.maximum(np.diag(B), 0.0) / 2.0)  # ||J e_j|| (B = 2 J^T J)
         scale = columns if state.scale is None else np.maximum(state.scale, columns)
         scale = np.where(scale > 0, scale, 1.0)
@@ -89,7 +101,7 @@ class LevenbergMarquardt(Optimizer):
         p = q / scale
         predicted = -float(c @ p + 0.5 * p @ (B @ p))
         x_new = state.x + p
-        f_new, g_new = oracle.f_and_grad(x_new)
+        f_new = oracle.f(x_new)  # the trial's value only; g and J come with acceptance
         rho = (state.f - f_new) / predicted if predicted > 0 and np.isfinite(f_new) else -np.inf
         qnorm = float(np.linalg.norm(q))
         if rho < 0.25:
@@ -99,10 +111,11 @@ class LevenbergMarquardt(Optimizer):
         info = {"radius": state.radius, "rho": rho, "accepted": bool(rho >= self.params.accept), "lambda": small.lam,
                 "hard_case": small.hard_case, "residuals": used_residuals}
         if rho >= self.params.accept:
-            return LMState(x=x_new, f=f_new, g=g_new, info=info, radius=radius, scale=scale)
+            f_new, g_new, model = self._at(oracle, x_new, f_new)
+            return LMState(x=x_new, f=f_new, g=g_new, info=info, radius=radius, scale=scale, model=model)
         if not np.isfinite(f_new) and radius < 1e-15 * (1.0 + float(np.linalg.norm(state.x))):
-            return LMState(x=x_new, f=f_new, g=g_new, info=info, radius=radius, scale=scale)
-        return replace(state, info=info, radius=radius, scale=scale, model=(B, c, used_residuals))
+            return LMState(x=x_new, f=f_new, g=None, info=info, radius=radius, scale=scale)  # diverged
+        return replace(state, info=info, radius=radius, scale=scale)
 
 
 @hookimpl

@@ -8,17 +8,18 @@ then the runner is shown that value (diverged).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Callable, Literal
 
 import numpy as np
 import scipy.linalg
 from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import (LineSearchParams, Optimizer, Oracle, Pair, Stalled, State, SteihaugModel,
-                          TrustRegionParams, TrustRegionState, add_pair, forcing_term, line_search_step,
-                          modified_cholesky, shifted_cholesky, solve_ldl, truncated_cg, trust_region_init,
+from optlab.optim import (LineSearchParams, Optimizer, Oracle, Pair, Params, PreconditionedSteihaugModel, Stalled,
+                          State, SteihaugModel, TrustRegionParams, TrustRegionState, add_pair, forcing_term,
+                          line_search_step, modified_cholesky, preconditioned_cg, shifted_cholesky, solve_ldl,
+                          truncated_cg,
                           trust_region_step, two_loop)
 
 
@@ -54,46 +55,90 @@ class Newton(Optimizer):
         return searched(oracle, state, d, self.params)
 
 
+@dataclass(frozen=True)
+class LBFGSState(State):
+    """The newest curvature pairs, oldest first: L-BFGS's memory, and the preconditioner of newton-cg/trust-ncg."""
+
+    pairs: tuple[Pair, ...] = ()
+
+
+class PreconditionerParams(Params):
+    """An optional limited-memory BFGS preconditioner built from the outer iterations' (s, y) pairs
+    (Morales & Nocedal, "Automatic preconditioning by limited memory quasi-Newton updating", SIAM J. Optim.
+    10(4), 2000): M^{-1} = the L-BFGS inverse-Hessian estimate, applied by the two-loop recursion."""
+
+    preconditioner: Literal["none", "lbfgs"] = Field("none", description="CG preconditioner")
+    memory: int = Field(10, ge=1, description="pairs kept by the L-BFGS preconditioner")
+
+
+def _preconditioner(state: State) -> Callable[[np.ndarray], np.ndarray]:
+    pairs = getattr(state, "pairs", ())
+    return (lambda r: two_loop(r, pairs)) if pairs else (lambda r: r)
+
+
+def _with_pair(params: PreconditionerParams, old: State, new: State) -> tuple[Pair, ...]:
+    """The pairs after the step old -> new (unchanged if x did not move or the method is unpreconditioned)."""
+    pairs = getattr(old, "pairs", ())
+    if params.preconditioner == "none" or new.x is old.x:
+        return pairs
+    return add_pair(pairs, new.x - old.x, new.g - old.g, params.memory)
+
+
 class NewtonCG(Optimizer):
-    """Line-search Newton-CG (N&W Algorithm 7.1): truncated CG on HVPs with eta = min(0.5, sqrt||g||)."""
+    """Line-search Newton-CG (N&W Algorithm 7.1): truncated CG on HVPs with eta = min(0.5, sqrt||g||);
+    optionally preconditioned (Morales & Nocedal 2000)."""
 
     name = "newton-cg"
     order = 2
 
-    class Params(LineSearchParams):
+    class Params(LineSearchParams, PreconditionerParams):
         max_cg: int | None = Field(None, ge=1, description="most CG iterations per step (None: n)")
 
-    def step(self, oracle: Oracle, state: State) -> State:
-        x, g = state.x, state.g
+    def init(self, oracle: Oracle, x0: np.ndarray) -> LBFGSState:
+        f, g = oracle.f_and_grad(x0)
+        return LBFGSState(x=x0, f=f, g=g)
+
+    def step(self, oracle: Oracle, state: LBFGSState) -> LBFGSState:
+        x, g, p = state.x, state.g, self.params
         gnorm = float(np.linalg.norm(g))
         eta = forcing_term(gnorm)
-        cg = truncated_cg(lambda v: oracle.hvp(x, v), g, eta * gnorm, self.params.max_cg)
-        return searched(oracle, state, cg.p, self.params, cg_iterations=cg.iterations,
-                        negative_curvature=cg.negative_curvature, forcing=eta)
+        hvp = lambda v: oracle.hvp(x, v)  # noqa: E731
+        cg = (truncated_cg(hvp, g, eta * gnorm, p.max_cg) if p.preconditioner == "none" else
+              preconditioned_cg(hvp, g, _preconditioner(state), eta * gnorm, None, p.max_cg))
+        new = searched(oracle, state, cg.p, p, cg_iterations=cg.iterations, negative_curvature=cg.negative_curvature,
+                       forcing=eta)
+        return LBFGSState(x=new.x, f=new.f, g=new.g, info=new.info, pairs=_with_pair(p, state, new))
+
+
+@dataclass(frozen=True)
+class PreconditionedTrustState(TrustRegionState):
+    """trust-ncg's state: the radius and model, and the preconditioner's pairs."""
+
+    pairs: tuple[Pair, ...] = ()
 
 
 class TrustNCG(Optimizer):
-    """Trust-region Newton-CG: Steihaug-Toint CG on HVPs (N&W Algorithm 7.2) in the shared trust-region loop."""
+    """Trust-region Newton-CG: Steihaug-Toint CG on HVPs (N&W Algorithm 7.2) in the shared trust-region loop;
+    optionally preconditioned, the region then measured in the preconditioner's norm (CGT 2000, Alg. 7.5.1)."""
 
     name = "trust-ncg"
     order = 2
 
-    class Params(TrustRegionParams):
+    class Params(TrustRegionParams, PreconditionerParams):
         max_cg: int | None = Field(None, ge=1, description="most CG iterations per step (None: n)")
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> TrustRegionState:
-        return trust_region_init(oracle, x0, self.params)
+    def init(self, oracle: Oracle, x0: np.ndarray) -> PreconditionedTrustState:
+        f, g = oracle.f_and_grad(x0)
+        return PreconditionedTrustState(x=x0, f=f, g=g, radius=self.params.radius)
 
-    def step(self, oracle: Oracle, state: TrustRegionState) -> TrustRegionState:
-        return trust_region_step(oracle, state, lambda o, x, g: SteihaugModel(o, x, g, self.params.max_cg),
-                                 self.params)
-
-
-@dataclass(frozen=True)
-class LBFGSState(State):
-    """L-BFGS's state: the newest curvature pairs, oldest first."""
-
-    pairs: tuple[Pair, ...] = ()
+    def step(self, oracle: Oracle, state: PreconditionedTrustState) -> PreconditionedTrustState:
+        p = self.params
+        if p.preconditioner == "none":
+            model = lambda o, x, g: SteihaugModel(o, x, g, p.max_cg)  # noqa: E731
+        else:
+            model = lambda o, x, g: PreconditionedSteihaugModel(o, x, g, _preconditioner(state), p.max_cg)  # noqa: E731
+        new = trust_region_step(oracle, state, model, p)
+        return replace(new, pairs=_with_pair(p, state, new))
 
 
 class LBFGS(Optimizer):

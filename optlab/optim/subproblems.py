@@ -11,7 +11,7 @@ import numpy as np
 import scipy.linalg
 from scipy.linalg.lapack import dpotrf
 
-from .krylov import forcing_term, steihaug_cg
+from .krylov import forcing_term, preconditioned_cg, steihaug_cg
 from .lanczos import Lanczos, cubic_tridiagonal, trust_region_tridiagonal
 from .trust_region import Step
 
@@ -27,6 +27,22 @@ class SteihaugModel:
     def solve(self, radius: float) -> Step:
         eta = forcing_term(self.gnorm)
         cg = steihaug_cg(self.hvp, self.g, radius, eta * self.gnorm, self.max_cg)
+        return Step(cg.p, cg.model_decrease(self.g), cg.hits_boundary,
+                    {"cg_iterations": cg.iterations, "negative_curvature": cg.negative_curvature, "forcing": eta})
+
+
+class PreconditionedSteihaugModel(SteihaugModel):
+    """Steihaug-Toint CG preconditioned by `precondition` (M^{-1}), the region measured in M's norm
+    (Conn, Gould & Toint 2000, Algorithm 7.5.1); same forcing term as `SteihaugModel`."""
+
+    def __init__(self, oracle: Any, x: np.ndarray, g: np.ndarray, precondition: Callable[[np.ndarray], np.ndarray],
+                 max_cg: int | None = None) -> None:
+        super().__init__(oracle, x, g, max_cg)
+        self.precondition = precondition
+
+    def solve(self, radius: float) -> Step:
+        eta = forcing_term(self.gnorm)
+        cg = preconditioned_cg(self.hvp, self.g, self.precondition, eta * self.gnorm, radius, self.max_cg)
         return Step(cg.p, cg.model_decrease(self.g), cg.hits_boundary,
                     {"cg_iterations": cg.iterations, "negative_curvature": cg.negative_curvature, "forcing": eta})
 

@@ -111,6 +111,6 @@ def trust_region_step(oracle: Any, state: TrustRegionState, model_at: ModelAt,
                        params.eta)
     info = {"radius": state.radius, "rho": tr.rho, "accepted": tr.accept, **step.info}
     collapsed = not np.isfinite(f_new) and tr.radius < 1e-15 * (1.0 + float(np.linalg.norm(state.x)))
-    if tr.accept or collapsed:
-        return TrustRegionState(x=x_new, f=f_new, g=g_new, info=info, radius=tr.radius)
+    if tr.accept or collapsed:  # `replace` keeps a subclass's own fields (a preconditioner's pairs, say)
+        return replace(state, x=x_new, f=f_new, g=g_new, info=info, radius=tr.radius, model=None)
     return replace(state, info=info, radius=tr.radius, model=model)
