@@ -19,8 +19,9 @@
     jac=oracle.grad, hessp=oracle.hvp), both through the same loop and oracle; median of `--repeats`
     runs, interleaved so both see the same machine noise; goal: ours <= 1.2x scipy's.
 
-(d) `--judged`: every second-order method of ours (newton, newton with Gill-Murray, newton-cg, trust-ncg,
-    trust-exact, trust-krylov, arc, gauss-newton, levenberg-marquardt, lbfgs) and scipy's, per problem set
+(d) `--judged`: every second-order method of ours (newton and its Gill-Murray variant, newton-cg and trust-ncg
+    plain and L-BFGS-preconditioned, trust-exact, trust-krylov, arc, saddle-free-newton, hessian-free,
+    gauss-newton, levenberg-marquardt; lbfgs for reference) and scipy's, per problem set
     (MGH from x0, MGH from 10 x0; S2MPJ n <= 100 when helper i14's `s2mpj.*` problems are registered: see
     `problem_sets`). Runs are not stopped early by the relative tests (Stopping(gtol=1e-12, ftol=1e-20),
     budget 500 iterations / 20 s), then judged by a deliberately small judge, NOT the project's verdict
@@ -236,13 +237,16 @@ def rosenbrock_timing(sizes: list[int], repeats: int) -> None:
               f"{'PASS' if ratio <= 1.2 else 'MISS'}")
 
 
-JUDGED_OURS = ["newton", "newton:gill-murray", "newton-cg", "trust-ncg", "trust-exact", "trust-krylov", "arc",
-               "gauss-newton", "levenberg-marquardt", "lbfgs"]
+JUDGED_OURS = ["newton", "newton:gill-murray", "newton-cg", "newton-cg:lbfgs", "trust-ncg", "trust-ncg:lbfgs",
+               "trust-exact", "trust-krylov", "arc", "saddle-free-newton", "hessian-free", "gauss-newton",
+               "levenberg-marquardt", "lbfgs"]
 JUDGED_SCIPY = ["scipy.newton-cg", "scipy.trust-ncg", "scipy.trust-krylov", "scipy.trust-exact", "scipy.bfgs",
                 "scipy.l-bfgs-b"]
 JUDGED_BUDGET = {"iterations": 500, "seconds": 10.0}
 JUDGED_STOPPING = {"gtol": 1e-12, "ftol": 1e-20}
-VARIANTS = {"newton:gill-murray": ("newton", {"factorization": "gill-murray"})}
+VARIANTS = {"newton:gill-murray": ("newton", {"factorization": "gill-murray"}),
+            "newton-cg:lbfgs": ("newton-cg", {"preconditioner": "lbfgs"}),
+            "trust-ncg:lbfgs": ("trust-ncg", {"preconditioner": "lbfgs"})}
 
 
 def problem_sets(quick: bool) -> dict[str, list[tuple[str, float]]]:

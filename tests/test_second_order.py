@@ -229,3 +229,52 @@ def test_gauss_newton_converges_on_a_zero_residual_problem_and_counts_jacobians(
     r = run(registry().get("optimizers", "gauss-newton")(), optlab.problems.get("helical_valley"))
     assert r.status_name == "converged" and r.nit <= 15
     assert r.counts["nhess"] == r.nit  # one Jacobian per step
+
+
+def test_lbfgs_preconditioner_cuts_hvps_and_keeps_the_answer():
+    p = optlab.problems.get("extended_rosenbrock", n=100)
+    plain, pre = (run(registry().get("optimizers", name)(preconditioner=kind), p)
+                  for name, kind in (("newton-cg", "none"), ("newton-cg", "lbfgs")))
+    assert plain.status_name == pre.status_name == "converged"
+    np.testing.assert_allclose(pre.x, np.ones(100), atol=1e-5)
+    assert pre.counts["nhvp"] < plain.counts["nhvp"]
+    tr = run(registry().get("optimizers", "trust-ncg")(preconditioner="lbfgs"),
+             optlab.problems.get("discrete_boundary_value", n=100), optlab.optim.Budget(iterations=30))
+    assert tr.status_name == "converged"
+
+
+def test_preconditioned_steihaug_stays_in_the_preconditioners_norm():
+    from optlab.optim import preconditioned_cg
+    D, g = np.diag([2.0, -1.0, 0.5]), np.array([1.0, 0.5, -1.0])
+    m = np.array([4.0, 1.0, 0.25])  # M = diag(m)
+    r = preconditioned_cg(lambda v: D @ v, g, lambda v: v / m, tol=1e-12, radius=0.7)
+    assert r.hits_boundary and math.sqrt(float(r.p @ (m * r.p))) == pytest.approx(0.7, rel=1e-12)
+    spd = np.diag([2.0, 1.0, 0.5])
+    inside = preconditioned_cg(lambda v: spd @ v, g, lambda v: v / m, tol=1e-12, radius=100.0)
+    np.testing.assert_allclose(spd @ inside.p, -g, atol=1e-12)
+
+
+def test_saddle_free_newton_leaves_a_saddle_that_newton_is_drawn_to():
+    """f = x^2 - y^2 + y^4/4 has a saddle at 0 and minima at (0, +-sqrt 2); from (1, 1e-3) Newton's step
+    (shifted Hessian aside) heads for the saddle; |H| turns the negative curvature into descent."""
+    fun = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4 / 4  # noqa: E731
+    r = optlab.minimize(fun, [1.0, 1e-3], "saddle-free-newton")
+    assert r.status_name == "converged" and r.fun == pytest.approx(-1.0, abs=1e-9)
+    np.testing.assert_allclose(np.abs(r.x), [0.0, math.sqrt(2.0)], atol=1e-6)
+    assert r.trace[1]["info"]["negative_curvature"]
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "helical_valley", "box3"])
+def test_hessian_free_solves_least_squares_problems(problem):
+    r = run(registry().get("optimizers", "hessian-free")(), optlab.problems.get(problem))
+    assert r.status_name == "converged", r.message
+    assert r.fun <= 1e-10 * r.trace[0]["f"]
+
+
+@pytest.mark.parametrize("name,params", [("saddle-free-newton", {}), ("hessian-free", {}), ("gauss-newton", {}),
+                                         ("levenberg-marquardt", {}), ("newton", {"factorization": "gill-murray"}),
+                                         ("newton-cg", {"preconditioner": "lbfgs"}),
+                                         ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"})])
+def test_conformance_of_the_other_methods(name, params):
+    failed = [c for c in run_checks(name, params) if not c.passed]
+    assert not failed, failed
