@@ -21,7 +21,7 @@ class SaddleFreeNewton(Optimizer):
 
     class Params(LineSearchParams):
         krylov: int = Field(20, ge=1, description="Krylov dimension k (at most n)")
-        damping: float = Field(1e-4, ge=0, description="lambda relative to the largest |eigenvalue| in the Krylov block")
+        damping: float = Field(1e-4, ge=0, description="lambda over the largest |eigenvalue| in the Krylov block")
 
     def step(self, oracle: Oracle, state: State) -> State:
         x, g = state.x, state.g
