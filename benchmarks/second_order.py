@@ -288,14 +288,14 @@ def near_minimum(f: float, m: float) -> bool:
     return abs(f - m) <= max(1e-6 * max(1.0, abs(m)), printed_unit(m))
 
 
-def judged_run(job: tuple[str, str, float]) -> dict[str, Any]:
+def judged_run(job: tuple[str, str, float, dict]) -> dict[str, Any]:
     """One run of (d), judged by the small judge above (never raises)."""
-    method, problem_name, scale = job
+    method, problem_name, scale, budget = job
     row: dict[str, Any] = {"method": method, "problem": problem_name, "scale": scale, "solved": False}
     try:
         problem = optlab.problems.get(problem_name, scale=scale) if scale != 1.0 else optlab.problems.get(problem_name)
         base, params = VARIANTS.get(method, (method, {}))
-        res = run(registry().get("optimizers", base)(**params), problem, Budget(**JUDGED_BUDGET),
+        res = run(registry().get("optimizers", base)(**params), problem, Budget(**budget),
                   Stopping(**JUDGED_STOPPING))
         c, n = res.counts, problem.n
         minima = known_minima(problem)
@@ -313,12 +313,16 @@ def judged_run(job: tuple[str, str, float]) -> dict[str, Any]:
     return row
 
 
-def judged_tables(quick: bool, workers: int) -> None:
+def judged_tables(quick: bool, workers: int, only: str | None = None, seconds: float | None = None) -> None:
     methods = JUDGED_OURS + JUDGED_SCIPY
+    if seconds is not None:
+        JUDGED_BUDGET["seconds"] = seconds
     print(f"\n(d) judged: solved = f within 1e-6 max(1,|m|) of a known minimum (small judge, see docstring); "
           f"cost = nfev + ngev + nhvp + n nhess; budget {JUDGED_BUDGET}; Stopping({JUDGED_STOPPING})")
     for set_name, instances in problem_sets(quick).items():
-        jobs = [(m, p, s) for p, s in instances for m in methods]
+        if only is not None and set_name != only:
+            continue
+        jobs = [(m, p, s, dict(JUDGED_BUDGET)) for p, s in instances for m in methods]
         start = time.perf_counter()
         if workers > 1:
             with ProcessPoolExecutor(workers) as pool:
@@ -328,6 +332,7 @@ def judged_tables(quick: bool, workers: int) -> None:
         solved = {m: {(r["problem"], r["scale"]) for r in rows if r["method"] == m and r["solved"]} for m in methods}
         common = set.intersection(*solved.values()) if solved else set()
         cost = {(r["method"], r["problem"], r["scale"]): r.get("cost") for r in rows}
+        timed_out = sorted(f"{r['method']}/{r['problem']}" for r in rows if r.get("status") == "time_limit")
         print(f"\n{set_name}: {len(instances)} instances, {len(jobs)} runs in {time.perf_counter() - start:.0f} s; "
               f"{len(common)} solved by every method")
         print(f"{'method':22s} {'solved':>8s} {'med cost (own)':>15s} {'med cost (common)':>18s}  unsolved")
@@ -340,6 +345,7 @@ def judged_tables(quick: bool, workers: int) -> None:
         def rank(m: str) -> tuple:
             return len(solved[m]), -(median([cost[(m, p, s)] for p, s in common]) or 0)
         best_ours, best_scipy = max(JUDGED_OURS, key=rank), max(JUDGED_SCIPY, key=rank)
+        print(f"runs stopped by the {JUDGED_BUDGET['seconds']} s limit: {len(timed_out)} {' '.join(timed_out)[:600]}")
         co, cs = (median([cost[(m, p, s)] for p, s in common]) for m in (best_ours, best_scipy))
         ok = len(solved[best_ours]) >= len(solved[best_scipy]) and (co or 0) <= (cs or 0)
         print(f"GOAL our best ({best_ours}, {len(solved[best_ours])}) solves >= scipy's best ({best_scipy}, "
@@ -363,12 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-mgh", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--judged", action="store_true", help="only (d): judged tables per problem set")
+    parser.add_argument("--only-set", help="(d) on one set only, e.g. 'MGH x0'")
+    parser.add_argument("--seconds", type=float, help="(d) seconds per run (default 10)")
     args = parser.parse_args(argv)
     import numpy, scipy  # noqa: E401
     print(f"optlab second-order benchmark; numpy {numpy.__version__}, scipy {scipy.__version__}, "
           f"python {sys.version.split()[0]}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     if args.judged:
-        judged_tables(args.quick, args.workers)
+        judged_tables(args.quick, args.workers, args.only_set, args.seconds)
         return 0
     if not args.skip_mgh:
         mgh_table(QUICK if args.quick else MGH, [1.0] if args.quick else [1.0, 10.0], args.workers)
