@@ -19,6 +19,20 @@
     jac=oracle.grad, hessp=oracle.hvp), both through the same loop and oracle; median of `--repeats`
     runs, interleaved so both see the same machine noise; goal: ours <= 1.2x scipy's.
 
+(d) `--judged`: every second-order method of ours (newton and its Gill-Murray variant, newton-cg and trust-ncg
+    plain and L-BFGS-preconditioned, trust-exact, trust-krylov, arc, saddle-free-newton, hessian-free,
+    gauss-newton, levenberg-marquardt; lbfgs for reference) and scipy's, per problem set
+    (MGH from x0, MGH from 10 x0; S2MPJ n <= 100 when helper i14's `s2mpj.*` problems are registered: see
+    `problem_sets`). Runs are not stopped early by the relative tests (Stopping(gtol=1e-12, ftol=1e-20),
+    budget 500 iterations / 20 s), then judged by a deliberately small judge, NOT the project's verdict
+    module (helper i10 builds that): solved = f within 1e-6 max(1, |m|) of a known minimum value m (f* or a
+    recorded local minimum; one unit of the stored value's last digit where that is coarser, since MGH's
+    minima carry the paper's 6 printed digits), or, where none is known, ||g|| <= 1e-8 max(1, ||g0||).
+    Weighted cost model: f 1, gradient 1, HVP 1, dense Hessian or Jacobian n (the kernel builds it from n
+    passes). Medians: over each method's solved instances, and over the instances every method in the
+    table solves ("common"). Goals: our best solves >= scipy's best with no more common median cost;
+    arc solves >= scipy.trust-krylov; on MGH from x0 our best solves 35 of 35.
+
 --quick: a dozen problems from x0 only, and n = 10^4 only.
 """
 from __future__ import annotations
@@ -223,6 +237,129 @@ def rosenbrock_timing(sizes: list[int], repeats: int) -> None:
               f"{'PASS' if ratio <= 1.2 else 'MISS'}")
 
 
+JUDGED_OURS = ["newton", "newton:gill-murray", "newton-cg", "newton-cg:lbfgs", "trust-ncg", "trust-ncg:lbfgs",
+               "trust-exact", "trust-krylov", "arc", "saddle-free-newton", "hessian-free", "gauss-newton",
+               "levenberg-marquardt", "lbfgs"]
+JUDGED_SCIPY = ["scipy.newton-cg", "scipy.trust-ncg", "scipy.trust-krylov", "scipy.trust-exact", "scipy.bfgs",
+                "scipy.l-bfgs-b"]
+JUDGED_BUDGET = {"iterations": 500, "seconds": 10.0}
+JUDGED_STOPPING = {"gtol": 1e-12, "ftol": 1e-20}
+VARIANTS = {"newton:gill-murray": ("newton", {"factorization": "gill-murray"}),
+            "newton-cg:lbfgs": ("newton-cg", {"preconditioner": "lbfgs"}),
+            "trust-ncg:lbfgs": ("trust-ncg", {"preconditioner": "lbfgs"})}
+
+
+def problem_sets(quick: bool) -> dict[str, list[tuple[str, float]]]:
+    """The instance sets judged in (d). Hook for S2MPJ: any registered problem named `s2mpj.*` with n <= 100
+    joins a third set (helper i14 registers them); nothing else needs to change here."""
+    sets = {"MGH x0": [(p, 1.0) for p in (QUICK if quick else MGH)]}
+    if not quick:
+        sets["MGH 10x0"] = [(p, 10.0) for p in MGH]
+    s2mpj = []
+    for name in optlab.problems.names():
+        if name.startswith("s2mpj."):
+            try:
+                if optlab.problems.get(name).n <= 100:
+                    s2mpj.append((name, 1.0))
+            except Exception:  # a problem that cannot be built is left out of the set, not fatal
+                continue
+    if s2mpj:
+        sets["S2MPJ n<=100"] = s2mpj
+    return sets
+
+
+def known_minima(problem: Any) -> list[float]:
+    return [m for m in ([problem.f_star] + list(problem.local_minima)) if m is not None]
+
+
+def printed_unit(m: float) -> float:
+    """One unit in the last digit of m as stored: MGH minima carry the paper's printed digits (48.9842 for
+    freudenstein_roth's local minimum 48.98425...), so 1e-6 relative cannot be met against them."""
+    text = repr(float(m)).lower()
+    mantissa, _, exponent = text.partition("e")
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    if mantissa.endswith(".0"):
+        return 0.0
+    return 10.0 ** (-decimals + (int(exponent) if exponent else 0))
+
+
+def near_minimum(f: float, m: float) -> bool:
+    """|f - m| <= max(1e-6 max(1, |m|), one unit of m's last stored digit)."""
+    return abs(f - m) <= max(1e-6 * max(1.0, abs(m)), printed_unit(m))
+
+
+def judged_run(job: tuple[str, str, float, dict]) -> dict[str, Any]:
+    """One run of (d), judged by the small judge above (never raises)."""
+    method, problem_name, scale, budget = job
+    row: dict[str, Any] = {"method": method, "problem": problem_name, "scale": scale, "solved": False}
+    try:
+        problem = optlab.problems.get(problem_name, scale=scale) if scale != 1.0 else optlab.problems.get(problem_name)
+        base, params = VARIANTS.get(method, (method, {}))
+        res = run(registry().get("optimizers", base)(**params), problem, Budget(**budget),
+                  Stopping(**JUDGED_STOPPING))
+        c, n = res.counts, problem.n
+        minima = known_minima(problem)
+        f = float(res.fun)
+        if minima:
+            solved = bool(np.isfinite(f)) and any(near_minimum(f, m) for m in minima)
+        else:
+            g0 = res.trace[0]["gnorm"] or 0.0
+            gn = res.trace[-1]["gnorm"]
+            solved = gn is not None and gn <= 1e-8 * max(1.0, g0)
+        row.update(solved=solved, status=res.status_name, f=f, nit=res.nit,
+                   cost=c["nfev"] + c["ngev"] + c["nhvp"] + n * c["nhess"])
+    except Exception as e:  # setup failure: unsolved, never stops the table
+        row.update(status="error", message=f"{type(e).__name__}: {e}"[:160])
+    return row
+
+
+def judged_tables(quick: bool, workers: int, only: str | None = None, seconds: float | None = None) -> None:
+    methods = JUDGED_OURS + JUDGED_SCIPY
+    if seconds is not None:
+        JUDGED_BUDGET["seconds"] = seconds
+    print(f"\n(d) judged: solved = f within 1e-6 max(1,|m|) of a known minimum (small judge, see docstring); "
+          f"cost = nfev + ngev + nhvp + n nhess; budget {JUDGED_BUDGET}; Stopping({JUDGED_STOPPING})")
+    for set_name, instances in problem_sets(quick).items():
+        if only is not None and set_name != only:
+            continue
+        jobs = [(m, p, s, dict(JUDGED_BUDGET)) for p, s in instances for m in methods]
+        start = time.perf_counter()
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                rows = list(pool.map(judged_run, jobs, chunksize=2))
+        else:
+            rows = [judged_run(j) for j in jobs]
+        solved = {m: {(r["problem"], r["scale"]) for r in rows if r["method"] == m and r["solved"]} for m in methods}
+        common = set.intersection(*solved.values()) if solved else set()
+        cost = {(r["method"], r["problem"], r["scale"]): r.get("cost") for r in rows}
+        timed_out = sorted(f"{r['method']}/{r['problem']}" for r in rows if r.get("status") == "time_limit")
+        print(f"\n{set_name}: {len(instances)} instances, {len(jobs)} runs in {time.perf_counter() - start:.0f} s; "
+              f"{len(common)} solved by every method")
+        print(f"{'method':22s} {'solved':>8s} {'med cost (own)':>15s} {'med cost (common)':>18s}  unsolved")
+        for m in methods:
+            own = median([cost[(m, p, s)] for p, s in solved[m]])
+            com = median([cost[(m, p, s)] for p, s in common])
+            missing = sorted(f"{p}" for p, s in set(instances) - solved[m])
+            print(f"{m:22s} {len(solved[m]):>4d}/{len(instances):<3d} {fmt(own):>15s} {fmt(com):>18s}  "
+                  f"{', '.join(missing)[:150]}")
+        def rank(m: str) -> tuple:
+            return len(solved[m]), -(median([cost[(m, p, s)] for p, s in common]) or 0)
+        best_ours, best_scipy = max(JUDGED_OURS, key=rank), max(JUDGED_SCIPY, key=rank)
+        print(f"runs stopped by the {JUDGED_BUDGET['seconds']} s limit: {len(timed_out)} {' '.join(timed_out)[:600]}")
+        co, cs = (median([cost[(m, p, s)] for p, s in common]) for m in (best_ours, best_scipy))
+        ok = len(solved[best_ours]) >= len(solved[best_scipy]) and (co or 0) <= (cs or 0)
+        print(f"GOAL our best ({best_ours}, {len(solved[best_ours])}) solves >= scipy's best ({best_scipy}, "
+              f"{len(solved[best_scipy])}) with no more common median cost ({fmt(co)} vs {fmt(cs)}): "
+              f"{'PASS' if ok else 'MISS'}")
+        arc_ok = len(solved["arc"]) >= len(solved["scipy.trust-krylov"])
+        print(f"GOAL arc solves >= scipy.trust-krylov: {len(solved['arc'])} vs {len(solved['scipy.trust-krylov'])}: "
+              f"{'PASS' if arc_ok else 'MISS'}")
+        if set_name == "MGH x0" and not quick:
+            union = set.union(*(solved[m] for m in JUDGED_OURS))
+            print(f"GOAL on MGH from x0 our best solves 35 of 35: {len(solved[best_ours])} "
+                  f"({'PASS' if len(solved[best_ours]) == 35 else 'MISS'}); some method of ours solves {len(union)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="12 problems from x0 only; n = 10^4 only")
@@ -231,10 +368,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-mgh", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--judged", action="store_true", help="only (d): judged tables per problem set")
+    parser.add_argument("--only-set", help="(d) on one set only, e.g. 'MGH x0'")
+    parser.add_argument("--seconds", type=float, help="(d) seconds per run (default 10)")
     args = parser.parse_args(argv)
     import numpy, scipy  # noqa: E401
     print(f"optlab second-order benchmark; numpy {numpy.__version__}, scipy {scipy.__version__}, "
           f"python {sys.version.split()[0]}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    if args.judged:
+        judged_tables(args.quick, args.workers, args.only_set, args.seconds)
+        return 0
     if not args.skip_mgh:
         mgh_table(QUICK if args.quick else MGH, [1.0] if args.quick else [1.0, 10.0], args.workers)
     if not args.skip_timing:

@@ -39,8 +39,12 @@ def _least_squares(name: str, residuals: Residuals, x0: Sequence[float], scale: 
             total = total + F.sum(r * r)
         return total
 
+    def residual_vector(x: Any) -> Any:
+        return F.concatenate([F.reshape(piece * np.ones(1), (-1,)) for piece in residuals(x)])
+
     objective.__name__ = name
-    return Problem(name=name, objective=objective, x0=scale * np.asarray(x0, dtype=np.float64),
+    return Problem(name=name, objective=objective, residuals=residual_vector,
+                   x0=scale * np.asarray(x0, dtype=np.float64),
                    f_star=f_star, x_star=None if x_star is None else np.asarray(x_star, dtype=np.float64),
                    local_minima=local_minima, params={**params, "scale": scale},
                    reference=reference or (f"f* from {PAPER}" if f_star is not None else ""))

@@ -1,129 +1,144 @@
 """Second-order methods and their quasi-Newton reference: newton, newton-cg, trust-ncg, lbfgs.
 
-Each is a few lines over the shared blocks of `optlab.optim` (line searches, truncated and
-Steihaug CG, the trust-region update); every step leaves f and g of the new iterate in the State.
-A line search that finds no acceptable step raises `Stalled` (the runner ends the run there), unless
-the objective was non-finite everywhere it looked: then the runner is shown that value (diverged).
+Each is a few lines over the shared blocks of `optlab.optim` (line searches, modified Cholesky,
+truncated and Steihaug CG, the trust-region loop, L-BFGS); every step leaves f and g of the new iterate
+in the State and its diagnostics in `State.info`. A line search that finds no acceptable step raises
+`Stalled` (the runner ends the run there), unless the objective was non-finite everywhere it looked:
+then the runner is shown that value (diverged).
 """
 from __future__ import annotations
 
-from collections import deque
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Callable, Literal
 
 import numpy as np
 import scipy.linalg
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import (Optimizer, Oracle, Params, Stalled, State, armijo, forcing_term, steihaug_cg,
-                          strong_wolfe, truncated_cg, update_radius)
+from optlab.optim import (LineSearchParams, Optimizer, Oracle, Pair, Params, PreconditionedSteihaugModel, Stalled,
+                          State, SteihaugModel, TrustRegionParams, TrustRegionState, add_pair, forcing_term,
+                          line_search_step, modified_cholesky, preconditioned_cg, shifted_cholesky, solve_ldl,
+                          truncated_cg,
+                          trust_region_step, two_loop)
 
 
-class LineSearchParams(Params):
-    """Parameters of the line search shared by newton, newton-cg and lbfgs."""
-
-    line_search: Literal["strong_wolfe", "armijo"] = Field("strong_wolfe", description="step-length rule")
-    c1: float = Field(1e-4, gt=0, lt=1, description="sufficient-decrease constant")
-    c2: float = Field(0.9, gt=0, lt=1, description="curvature constant (strong Wolfe)")
-    max_ls: int = Field(30, ge=1, description="most evaluations per line search")
-
-    @model_validator(mode="after")
-    def _c1_below_c2(self) -> LineSearchParams:
-        if not self.c1 < self.c2:
-            raise ValueError(f"c1 ({self.c1}) must be smaller than c2 ({self.c2})")
-        return self
-
-
-def line_search_step(oracle: Oracle, state: State, d: np.ndarray, p: LineSearchParams, step: float = 1.0,
-                     **extra: object) -> State:
-    """Move along d by the configured line search; the new State carries f, g there and the step taken."""
-    if p.line_search == "armijo":
-        r = armijo(oracle, state.x, state.f, state.g, d, step, p.c1, max_steps=p.max_ls)
-    else:
-        r = strong_wolfe(oracle, state.x, state.f, state.g, d, step, p.c1, p.c2, p.max_ls)
-    if r.alpha == 0:
-        raise Stalled(f"the {p.line_search} line search found no acceptable step in {r.nevals} evaluations")
-    return State(x=r.x, f=r.f, g=r.g, extra={**extra, "alpha": r.alpha})
-
-
-def shifted_cholesky(H: np.ndarray, beta: float = 1e-3, tries: int = 64) -> tuple:
-    """Cholesky factor of H + tau I with the smallest tau in beta * 2^k that works (N&W Algorithm 3.3)."""
-    dmin = float(np.min(np.diag(H)))
-    tau = 0.0 if dmin > 0 else beta - dmin
-    for _ in range(tries):
-        try:
-            return scipy.linalg.cho_factor(H + tau * np.eye(len(H)) if tau else H)
-        except np.linalg.LinAlgError:
-            tau = max(2.0 * tau, beta)
-    raise np.linalg.LinAlgError("Hessian could not be made positive definite (not finite?)")
+def searched(oracle: Oracle, state: State, d: np.ndarray, params: LineSearchParams, step: float = 1.0,
+             **info: float) -> State:
+    """The State a line search along d reaches, with the step length and the search's evaluations in `info`."""
+    r = line_search_step(oracle, state.x, state.f, state.g, d, params, step)
+    return State(x=r.x, f=r.f, g=r.g, info={**info, "alpha": r.alpha, "line_search_evaluations": r.nevals})
 
 
 class Newton(Optimizer):
-    """Newton's method on the exact Hessian, shifted by tau I until positive definite, then a line search."""
+    """Newton's method on the exact Hessian made positive definite, then a line search.
+
+    factorization "shift": Cholesky of H + tau I, tau the first of beta * 2^k that works (N&W Algorithm 3.3);
+    "gill-murray": Gill, Murray & Wright's modified Cholesky (Practical Optimization 1981, sec. 4.4.2.2),
+    which changes only the diagonal entries that need it.
+    """
 
     name = "newton"
     order = 2
 
     class Params(LineSearchParams):
         beta: float = Field(1e-3, gt=0, description="first shift tried when the Hessian is not positive definite")
+        factorization: Literal["shift", "gill-murray"] = Field("shift", description="how H is made positive definite")
 
     def step(self, oracle: Oracle, state: State) -> State:
-        d = -scipy.linalg.cho_solve(shifted_cholesky(oracle.hessian(state.x), self.params.beta), state.g)
-        return line_search_step(oracle, state, d, self.params)
+        H = oracle.hessian(state.x)
+        if self.params.factorization == "gill-murray":
+            L, D = modified_cholesky(H)
+            d = -solve_ldl(L, D, state.g)
+        else:
+            d = -scipy.linalg.cho_solve(shifted_cholesky(H, self.params.beta), state.g)
+        return searched(oracle, state, d, self.params)
+
+
+@dataclass(frozen=True)
+class LBFGSState(State):
+    """The newest curvature pairs, oldest first: L-BFGS's memory, and the preconditioner of newton-cg/trust-ncg."""
+
+    pairs: tuple[Pair, ...] = ()
+
+
+class PreconditionerParams(Params):
+    """An optional limited-memory BFGS preconditioner built from the outer iterations' (s, y) pairs
+    (Morales & Nocedal, "Automatic preconditioning by limited memory quasi-Newton updating", SIAM J. Optim.
+    10(4), 2000): M^{-1} = the L-BFGS inverse-Hessian estimate, applied by the two-loop recursion."""
+
+    preconditioner: Literal["none", "lbfgs"] = Field("none", description="CG preconditioner")
+    memory: int = Field(10, ge=1, description="pairs kept by the L-BFGS preconditioner")
+
+
+def _preconditioner(state: State) -> Callable[[np.ndarray], np.ndarray]:
+    pairs = getattr(state, "pairs", ())
+    return (lambda r: two_loop(r, pairs)) if pairs else (lambda r: r)
+
+
+def _with_pair(params: PreconditionerParams, old: State, new: State) -> tuple[Pair, ...]:
+    """The pairs after the step old -> new (unchanged if x did not move or the method is unpreconditioned)."""
+    pairs = getattr(old, "pairs", ())
+    if params.preconditioner == "none" or new.x is old.x:
+        return pairs
+    return add_pair(pairs, new.x - old.x, new.g - old.g, params.memory)
 
 
 class NewtonCG(Optimizer):
-    """Line-search Newton-CG (N&W Algorithm 7.1): truncated CG on HVPs with eta = min(0.5, sqrt||g||)."""
+    """Line-search Newton-CG (N&W Algorithm 7.1): truncated CG on HVPs with eta = min(0.5, sqrt||g||);
+    optionally preconditioned (Morales & Nocedal 2000)."""
 
     name = "newton-cg"
     order = 2
 
-    class Params(LineSearchParams):
+    class Params(LineSearchParams, PreconditionerParams):
         max_cg: int | None = Field(None, ge=1, description="most CG iterations per step (None: n)")
 
-    def step(self, oracle: Oracle, state: State) -> State:
-        x, g = state.x, state.g
+    def init(self, oracle: Oracle, x0: np.ndarray) -> LBFGSState:
+        f, g = oracle.f_and_grad(x0)
+        return LBFGSState(x=x0, f=f, g=g)
+
+    def step(self, oracle: Oracle, state: LBFGSState) -> LBFGSState:
+        x, g, p = state.x, state.g, self.params
         gnorm = float(np.linalg.norm(g))
-        cg = truncated_cg(lambda v: oracle.hvp(x, v), g, forcing_term(gnorm) * gnorm, self.params.max_cg)
-        return line_search_step(oracle, state, cg.p, self.params, cg_iterations=cg.iterations)
+        eta = forcing_term(gnorm)
+        hvp = lambda v: oracle.hvp(x, v)  # noqa: E731
+        cg = (truncated_cg(hvp, g, eta * gnorm, p.max_cg) if p.preconditioner == "none" else
+              preconditioned_cg(hvp, g, _preconditioner(state), eta * gnorm, None, p.max_cg))
+        new = searched(oracle, state, cg.p, p, cg_iterations=cg.iterations, negative_curvature=cg.negative_curvature,
+                       forcing=eta)
+        return LBFGSState(x=new.x, f=new.f, g=new.g, info=new.info, pairs=_with_pair(p, state, new))
+
+
+@dataclass(frozen=True)
+class PreconditionedTrustState(TrustRegionState):
+    """trust-ncg's state: the radius and model, and the preconditioner's pairs."""
+
+    pairs: tuple[Pair, ...] = ()
 
 
 class TrustNCG(Optimizer):
-    """Trust-region Newton-CG: Steihaug-Toint CG on HVPs inside a radius updated by actual/predicted reduction."""
+    """Trust-region Newton-CG: Steihaug-Toint CG on HVPs (N&W Algorithm 7.2) in the shared trust-region loop;
+    optionally preconditioned, the region then measured in the preconditioner's norm (CGT 2000, Alg. 7.5.1)."""
 
     name = "trust-ncg"
     order = 2
 
-    class Params(Params):
-        radius: float = Field(1.0, gt=0, description="initial trust-region radius")
-        max_radius: float = Field(1000.0, gt=0, description="largest radius")
-        eta: float = Field(0.15, ge=0, lt=0.25, description="accept a step when actual/predicted > eta")
+    class Params(TrustRegionParams, PreconditionerParams):
         max_cg: int | None = Field(None, ge=1, description="most CG iterations per step (None: n)")
 
-        @model_validator(mode="after")
-        def _radius_below_max(self) -> TrustNCG.Params:
-            if not self.radius <= self.max_radius:
-                raise ValueError(f"radius ({self.radius}) must not exceed max_radius ({self.max_radius})")
-            return self
+    def init(self, oracle: Oracle, x0: np.ndarray) -> PreconditionedTrustState:
+        f, g = oracle.f_and_grad(x0)
+        return PreconditionedTrustState(x=x0, f=f, g=g, radius=self.params.radius)
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
-        state = super().init(oracle, x0)
-        state.extra["radius"] = self.params.radius
-        return state
-
-    def step(self, oracle: Oracle, state: State) -> State:
-        p, x, g = self.params, state.x, state.g
-        gnorm = float(np.linalg.norm(g))
-        cg = steihaug_cg(lambda v: oracle.hvp(x, v), g, state.extra["radius"], forcing_term(gnorm) * gnorm, p.max_cg)
-        x_new = x + cg.p
-        f_new, g_new = oracle.f_and_grad(x_new)
-        tr = update_radius(state.f - f_new, cg.model_decrease(g), state.extra["radius"], cg.hits_boundary,
-                           p.max_radius, p.eta)
-        extra = {"radius": tr.radius, "rho": tr.rho, "cg_iterations": cg.iterations}
-        # A non-finite trial is rejected and the radius shrinks; once no representable step is left,
-        # hand the trial to the runner, which ends the run as diverged instead of shrinking forever.
-        collapsed = not np.isfinite(f_new) and tr.radius < 1e-15 * (1.0 + float(np.linalg.norm(x)))
-        return State(x_new, f_new, g_new, extra) if tr.accept or collapsed else State(x, state.f, g, extra)
+    def step(self, oracle: Oracle, state: PreconditionedTrustState) -> PreconditionedTrustState:
+        p = self.params
+        if p.preconditioner == "none":
+            model = lambda o, x, g: SteihaugModel(o, x, g, p.max_cg)  # noqa: E731
+        else:
+            model = lambda o, x, g: PreconditionedSteihaugModel(o, x, g, _preconditioner(state), p.max_cg)  # noqa: E731
+        new = trust_region_step(oracle, state, model, p)
+        return replace(new, pairs=_with_pair(p, state, new))
 
 
 class LBFGS(Optimizer):
@@ -135,45 +150,26 @@ class LBFGS(Optimizer):
     class Params(LineSearchParams):
         memory: int = Field(10, ge=1, description="number of (s, y) pairs kept")
 
-    def init(self, oracle: Oracle, x0: np.ndarray) -> State:
-        state = super().init(oracle, x0)
-        state.extra["pairs"] = deque(maxlen=self.params.memory)
-        return state
+    def init(self, oracle: Oracle, x0: np.ndarray) -> LBFGSState:
+        f, g = oracle.f_and_grad(x0)
+        return LBFGSState(x=x0, f=f, g=g)
 
-    def step(self, oracle: Oracle, state: State) -> State:
-        pairs = deque(state.extra["pairs"], maxlen=self.params.memory)
+    def step(self, oracle: Oracle, state: LBFGSState) -> LBFGSState:
+        pairs, restarted = state.pairs, False
         try:
             new = self._search(oracle, state, pairs)
         except Stalled:
             if not pairs:
                 raise
-            pairs.clear()  # restart from steepest descent
+            pairs, restarted = (), True  # restart from steepest descent
             new = self._search(oracle, state, pairs)
-        s, y = new.x - state.x, new.g - state.g
-        sy = float(s @ y)
-        if sy > 1e-10 * float(np.linalg.norm(s) * np.linalg.norm(y)):  # keep H positive definite
-            pairs.append((s, y, 1.0 / sy))
-        return new
+        pairs = add_pair(pairs, new.x - state.x, new.g - state.g, self.params.memory)
+        return LBFGSState(x=new.x, f=new.f, g=new.g, info={**new.info, "restarted": restarted}, pairs=pairs)
 
-    def _search(self, oracle: Oracle, state: State, pairs: deque) -> State:
+    def _search(self, oracle: Oracle, state: State, pairs: tuple[Pair, ...]) -> State:
         """Line search along -H g; without pairs, steepest descent with a first step of length <= 1."""
         first = 1.0 if pairs else min(1.0, 1.0 / max(float(np.linalg.norm(state.g)), 1e-300))
-        return line_search_step(oracle, state, -two_loop(state.g, pairs), self.params, first, pairs=pairs)
-
-
-def two_loop(g: np.ndarray, pairs: deque) -> np.ndarray:
-    """H g for the L-BFGS inverse-Hessian estimate, H0 = (s.y / y.y) I from the newest pair (N&W Alg. 7.4)."""
-    q, alphas = g.copy(), []
-    for s, y, rho in reversed(pairs):
-        a = rho * float(s @ q)
-        q -= a * y
-        alphas.append(a)
-    if pairs:
-        s, y, rho = pairs[-1]
-        q *= 1.0 / (rho * float(y @ y))
-    for (s, y, rho), a in zip(pairs, reversed(alphas)):
-        q += (a - rho * float(y @ q)) * s
-    return q
+        return searched(oracle, state, -two_loop(state.g, pairs), self.params, first)
 
 
 @hookimpl

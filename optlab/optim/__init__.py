@@ -1,13 +1,29 @@
-"""Shared pieces of optimizers: the counting oracle, the Optimizer base and loop, line searches, CG, trust regions."""
+"""Shared pieces of optimizers: the counting oracle, the Optimizer base and loop, line searches, CG, trust regions,
+Lanczos subproblems, adaptive regularization, modified Cholesky and L-BFGS."""
 from .base import Optimizer, ParameterError, Params, Stalled, State
-from .krylov import CGResult, forcing_term, steihaug_cg, truncated_cg
-from .linesearch import LineSearchResult, armijo, strong_wolfe
+from .cholesky import modified_cholesky, shifted_cholesky, solve_ldl
+from .krylov import CGResult, forcing_term, preconditioned_cg, steihaug_cg, truncated_cg
+from .lanczos import Lanczos, cubic_tridiagonal, trust_region_tridiagonal
+from .lbfgs import Pair, add_pair, two_loop
+from .linesearch import LineSearchParams, LineSearchResult, armijo, line_search_step, strong_wolfe
 from .loop import STATUS, run
 from .oracle import BudgetExhausted, Counts, Oracle, TimeLimit
 from .problem import Problem
+from .regularization import (RegularizationParams, RegularizationState, SigmaUpdate, regularization_init,
+                             regularization_step, update_sigma)
 from .stopping import Budget, Stopping
-from .trust_region import RadiusUpdate, update_radius
+from .subproblems import (CubicKrylovModel, GLTRModel, MoreSorensenModel, PreconditionedSteihaugModel, SteihaugModel,
+                          smallest_singular_value)
+from .trust_region import (Model, RadiusUpdate, Step, TrustRegionParams, TrustRegionState, trust_region_init,
+                           trust_region_step, update_radius)
 
-__all__ = ["Budget", "BudgetExhausted", "CGResult", "Counts", "LineSearchResult", "Optimizer", "Oracle",
-           "ParameterError", "Params", "Problem", "RadiusUpdate", "STATUS", "Stalled", "State", "Stopping", "TimeLimit",
-           "armijo", "forcing_term", "run", "steihaug_cg", "strong_wolfe", "truncated_cg", "update_radius"]
+__all__ = ["Budget", "BudgetExhausted", "CGResult", "Counts", "CubicKrylovModel", "GLTRModel", "Lanczos",
+           "LineSearchParams", "LineSearchResult", "Model", "MoreSorensenModel", "Optimizer", "Oracle", "Pair",
+           "ParameterError", "Params", "PreconditionedSteihaugModel", "Problem", "RadiusUpdate",
+           "RegularizationParams", "RegularizationState", "STATUS", "SigmaUpdate", "Stalled", "State",
+           "SteihaugModel", "Step", "Stopping", "TimeLimit", "TrustRegionParams", "TrustRegionState", "add_pair",
+           "armijo", "cubic_tridiagonal", "forcing_term", "line_search_step", "modified_cholesky",
+           "preconditioned_cg", "regularization_init", "regularization_step", "run", "shifted_cholesky",
+           "smallest_singular_value", "solve_ldl", "steihaug_cg", "strong_wolfe", "truncated_cg",
+           "trust_region_init", "trust_region_step", "trust_region_tridiagonal", "two_loop", "update_radius",
+           "update_sigma"]

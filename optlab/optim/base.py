@@ -43,14 +43,21 @@ def validate_params(model: type[Params], owner: str, params: dict[str, Any]) -> 
         raise ParameterError("; ".join(problems)) from None
 
 
-@dataclass
+@dataclass(frozen=True)
 class State:
-    """Where an optimizer stands: the iterate, its value and gradient (None if not computed), and its own fields."""
+    """Where an optimizer stands: the iterate, its value and gradient (None if not computed), and its own fields.
+
+    Frozen, as optax's states: a step returns a new State. A method with memory of its own subclasses it
+    with typed fields (`optlab.optim.TrustRegionState` keeps the radius); `extra` is the untyped pocket
+    older plugins use. `info` holds this step's diagnostics (numbers and flags: subproblem iterations,
+    negative curvature met, radius, accepted); the run loop copies it into the trace row.
+    """
 
     x: np.ndarray
     f: float
     g: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, float | int | bool] = field(default_factory=dict)
 
 
 class Optimizer:

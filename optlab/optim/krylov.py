@@ -88,3 +88,50 @@ def steihaug_cg(hvp: HVP, g: np.ndarray, radius: float, tol: float, max_iter: in
     (positive root tau); on negative curvature, at whichever boundary point along d has the lower model value.
     """
     return _cg(hvp, g, tol, max_iter, radius)
+
+
+def preconditioned_cg(hvp: HVP, g: np.ndarray, precondition: Callable[[np.ndarray], np.ndarray], tol: float,
+                      radius: float | None = None, max_iter: int | None = None) -> CGResult:
+    """Preconditioned CG on H p = -g; with a `radius`, Steihaug-Toint in the preconditioner's norm ||p||_M <= radius.
+
+    `precondition(r)` applies M^{-1}. ||p||_M is carried by the recurrences of Conn, Gould & Toint (Trust-Region
+    Methods, 2000, Algorithm 7.5.1): ||p + a d||_M^2 = ||p||_M^2 + 2a p.Md + a^2 d.Md, p.Md <- beta (p.Md + alpha d.Md),
+    d.Md <- r.z + beta^2 d.Md, so M itself is never needed. Exits as `steihaug_cg` / `truncated_cg`, measured in M.
+    """
+    max_iter = g.size if max_iter is None else max_iter
+    p, r = np.zeros_like(g), g
+    z = precondition(r)
+    d, rz = -z, float(r @ z)
+    pMp, pMd, dMd = 0.0, 0.0, rz
+
+    def to_boundary() -> tuple[float, float]:
+        a, b, c = dMd, 2.0 * pMd, pMp - radius * radius
+        sq = math.sqrt(max(b * b - 4.0 * a * c, 0.0))
+        q = -0.5 * (b + math.copysign(sq, b))
+        t1, t2 = (q / a, c / q) if q != 0 else (-math.sqrt(-c / a), math.sqrt(-c / a))
+        return min(t1, t2), max(t1, t2)
+
+    for k in range(max_iter):
+        if math.sqrt(float(r @ r)) <= tol:
+            return CGResult(p, r - g, False, False, k)
+        Hd = hvp(d)
+        dHd = float(d @ Hd)
+        if not dHd > 0:
+            if radius is None:
+                return CGResult(d, Hd, False, True, 1) if k == 0 else CGResult(p, r - g, False, True, k + 1)
+            ta, tb = to_boundary()
+            rd = float(r @ d)
+            t = ta if ta * rd + 0.5 * ta * ta * dHd < tb * rd + 0.5 * tb * tb * dHd else tb
+            return CGResult(p + t * d, r - g + t * Hd, True, True, k + 1)
+        alpha = rz / dHd
+        if radius is not None and pMp + 2.0 * alpha * pMd + alpha * alpha * dMd >= radius * radius:
+            tb = to_boundary()[1]
+            return CGResult(p + tb * d, r - g + tb * Hd, True, False, k + 1)
+        p, r = p + alpha * d, r + alpha * Hd
+        pMp += 2.0 * alpha * pMd + alpha * alpha * dMd
+        z = precondition(r)
+        rz_next = float(r @ z)
+        beta = rz_next / rz
+        pMd, dMd = beta * (pMd + alpha * dMd), rz_next + beta * beta * dMd
+        d, rz = -z + beta * d, rz_next
+    return CGResult(p, r - g, False, False, max_iter)

@@ -11,9 +11,12 @@ divergence and ends the run instead of stalling.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal, NamedTuple
 
 import numpy as np
+from pydantic import Field, model_validator
+
+from .base import Params, Stalled
 
 FG = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -150,3 +153,30 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
         return _failed(x, f, g, last, n)
     a, xa, fa, ga = best
     return LineSearchResult(a, xa, fa, ga, False, n)
+
+
+class LineSearchParams(Params):
+    """Parameters of a line-search method: the rule, its constants, and the evaluations allowed per search."""
+
+    line_search: Literal["strong_wolfe", "armijo"] = Field("strong_wolfe", description="step-length rule")
+    c1: float = Field(1e-4, gt=0, lt=1, description="sufficient-decrease constant")
+    c2: float = Field(0.9, gt=0, lt=1, description="curvature constant (strong Wolfe)")
+    max_ls: int = Field(30, ge=1, description="most evaluations per line search")
+
+    @model_validator(mode="after")
+    def _c1_below_c2(self) -> LineSearchParams:
+        if not self.c1 < self.c2:
+            raise ValueError(f"c1 ({self.c1}) must be smaller than c2 ({self.c2})")
+        return self
+
+
+def line_search_step(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, params: LineSearchParams,
+                     step: float = 1.0) -> LineSearchResult:
+    """Search along d by the rule `params` names; raise `Stalled` when it finds no acceptable step."""
+    if params.line_search == "armijo":
+        r = armijo(oracle, x, f, g, d, step, params.c1, max_steps=params.max_ls)
+    else:
+        r = strong_wolfe(oracle, x, f, g, d, step, params.c1, params.c2, params.max_ls)
+    if r.alpha == 0:
+        raise Stalled(f"the {params.line_search} line search found no acceptable step in {r.nevals} evaluations")
+    return r

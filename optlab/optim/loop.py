@@ -28,13 +28,15 @@ class Tracker:
         self.best: tuple[np.ndarray, float, np.ndarray | None] | None = None
         self.scaled_gradient = np.inf  # at the last iterate, with the default typical sizes (for the judge)
 
-    def record(self, x: np.ndarray, f: float, g: np.ndarray | None) -> str | None:
-        """Record iterate x; return the run's end status if it should stop here, else None."""
+    def record(self, x: np.ndarray, f: float, g: np.ndarray | None, info: dict | None = None) -> str | None:
+        """Record iterate x (with the step's diagnostics `info`, if any); return the end status if it should stop."""
         gnorm = None if g is None else float(np.linalg.norm(g))
         c = self.oracle.counts
         self.trace.append({"iter": len(self.trace), "f": float(f), "gnorm": gnorm, "nfev": c.nfev,
                            "ngev": c.ngev, "nhvp": c.nhvp, "nhess": c.nhess,
                            "seconds": time.perf_counter() - self.start})
+        if info:
+            self.trace[-1]["info"] = dict(info)
         self.best = (x, float(f), g)
         self.scaled_gradient = scaled_gradient(x, float(f), g)
         if self.callback is not None:
@@ -82,7 +84,7 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
             if problem.resample is not None:
                 problem.resample(rng)
             state = optimizer.init(oracle, x0)
-            status = tracker.record(state.x, state.f, state.g)
+            status = tracker.record(state.x, state.f, state.g, getattr(state, "info", None))
             while status is None:
                 if len(tracker.trace) > budget.iterations:
                     status = "max_iter"
@@ -90,7 +92,7 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
                 if problem.resample is not None:
                     problem.resample(rng)
                 state = optimizer.step(oracle, state)
-                status = tracker.record(state.x, state.f, state.g)
+                status = tracker.record(state.x, state.f, state.g, getattr(state, "info", None))
             return _result(tracker, status, _message(status, tracker))
         except BudgetExhausted as e:
             return _result(tracker, e.status, str(e))

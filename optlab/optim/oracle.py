@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..autodiff import Variable, functional, gradients, hessian as hessian_of
+from ..autodiff import Variable, functional, gradients, hessian as hessian_of, jacobian as jacobian_of
 from .problem import Problem
 
 
@@ -112,6 +112,22 @@ class Oracle:
         if self.problem.hessian is not None:
             return self._timed("nhvp", lambda: np.asarray(self.problem.hessian(x)) @ v)
         return self._timed("nhvp", lambda: functional.hvp(self._objective, x, v))
+
+    def residuals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """r(x) and its Jacobian for a sum-of-squares problem (`Problem.residuals`), counted as one f and one
+        Hessian: like a dense Hessian, a dense Jacobian costs the kernel one pass per variable."""
+        if self.problem.residuals is None:
+            raise ValueError(f"problem {self.problem.name!r} has no residuals view")
+        residuals = self.problem.residuals
+
+        def both() -> tuple[np.ndarray, np.ndarray]:
+            r = residuals(x)
+            r = np.asarray(r.data if isinstance(r, Variable) else r, dtype=float)
+            return r, np.asarray(jacobian_of(residuals)(x), dtype=float).reshape(r.size, x.size)
+
+        r, J = self._timed("nhess", both)
+        self.counts.nfev += 1
+        return r, J
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         if self.problem.hessian is not None:

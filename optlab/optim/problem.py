@@ -18,6 +18,8 @@ class Problem:
     give analytic `gradient`, `hessian` or `hvp` (numpy in, numpy out), and `value_and_gradient` when one
     call yields both (S2MPJ's fgx); the oracle counts them the same.
     A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
+    A sum of squares f(x) = sum_i r_i(x)^2 may give `residuals(x)`, the vector r written with F: the
+    Gauss-Newton family reads r and its Jacobian (by autodiff) through `Oracle.residuals`.
 
     Reference values, which the judge compares final values with: `f_star` (the global minimum),
     `local_minima` (values of other known local minima) and `reference` (where they come from: a paper,
@@ -36,6 +38,7 @@ class Problem:
     hessian: Callable[[np.ndarray], np.ndarray] | None = None
     hvp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     resample: Callable[[np.random.Generator], None] | None = None
+    residuals: Callable[[Any], Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

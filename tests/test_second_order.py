@@ -1,0 +1,280 @@
+"""The second-order methods of issue 16 against references: scipy's iterates, hand-worked ARC, dense solutions."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.optimize
+
+import optlab
+import optlab.autodiff.functions as F
+import optlab.problems
+from optlab.conformance import run_checks
+from optlab.optim import (Lanczos, Oracle, Problem, cubic_tridiagonal, modified_cholesky, run, solve_ldl,
+                          trust_region_tridiagonal)
+from optlab.registry import registry
+
+NEW_METHODS = ["trust-exact", "trust-krylov", "arc"]
+
+
+def iterates(name: str, problem: Problem, steps: int) -> np.ndarray:
+    """Our iterates x_0, x_1, ... (a rejected step repeats x), through the public init/step."""
+    o, opt = Oracle(problem), registry().get("optimizers", name)()
+    state = opt.init(o, problem.x0.copy())
+    xs = [state.x]
+    for _ in range(steps):
+        state = opt.step(o, state)
+        xs.append(state.x)
+    return np.array(xs)
+
+
+def scipy_iterates(method: str, problem: Problem, steps: int) -> np.ndarray:
+    """scipy's iterates on the same oracle (its callback sees every iteration, rejected or not)."""
+    o = Oracle(problem)
+    xs = [problem.x0.copy()]
+    second = {"hess": o.hessian} if method == "trust-exact" else {"hessp": o.hvp}
+    scipy.optimize.minimize(o.f, problem.x0.copy(), jac=o.grad, method=method, callback=lambda x: xs.append(x.copy()),
+                            options={"gtol": 1e-300, "maxiter": steps}, **second)
+    return np.array(xs)
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "beale", "helical_valley", "box3"])
+def test_trust_exact_iterates_equal_scipys(problem):
+    p = optlab.problems.get(problem)
+    theirs = scipy_iterates("trust-exact", p, 60)
+    ours = iterates("trust-exact", p, len(theirs) - 1)
+    scale = np.maximum(1.0, np.abs(theirs).max(axis=1, keepdims=True))
+    assert np.max(np.abs(ours - theirs) / scale) <= 1e-10
+
+
+def test_trust_exact_solves_and_spends_one_hessian_per_accepted_step():
+    r = optlab.minimize(lambda x: F.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2), [-1.2, 1.0],
+                        "trust-exact")
+    assert r.status_name == "converged"
+    np.testing.assert_allclose(r.x, [1.0, 1.0], atol=1e-8)
+    # a Hessian at x0 and at every accepted iterate a step is taken from; none for a rejected step
+    accepted_then_stepped = sum(bool(t["info"]["accepted"]) for t in r.trace[1:-1])
+    assert r.counts["nhess"] == 1 + accepted_then_stepped < len(r.trace) - 1
+
+
+@pytest.mark.parametrize("problem,agree", [("beale", 12), ("helical_valley", 20), ("wood", 60)])
+def test_trust_krylov_follows_scipys_trust_krylov(problem, agree):
+    """scipy's trust-krylov (trlib's GLTR) and ours take the same steps while the subproblems are solved to
+    the same accuracy; near the solution the two stopping tests part and the iterates may differ in the last digits."""
+    p = optlab.problems.get(problem)
+    theirs = scipy_iterates("trust-krylov", p, agree)
+    ours = iterates("trust-krylov", p, agree)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9 * max(1.0, float(np.abs(theirs).max())))
+    r = run(registry().get("optimizers", "trust-krylov")(), p)
+    assert r.status_name == "converged" and r.fun <= 1e-10 * r.trace[0]["f"]
+
+
+def test_arc_sigma_sequence_worked_by_hand():
+    """f = x^4 - 2x^2 from 0.6, sigma0 = 1: g = -1.536, H = 0.32; the 1-D cubic step is
+    t = (-H + sqrt(H^2 + 4 sigma |g|)) / (2 sigma). sigma = 1: t = 1.0896, f(1.6896) = 2.44 > f0 = -0.5904,
+    fail; sigma = 2: t = 0.8000, f(1.4) = -0.0784 > f0, fail; sigma = 4: t = 0.580967, f(1.180967) = -0.844225,
+    rho = 0.253825 / 0.576909 = 0.43998: successful, sigma stays 4."""
+    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], "arc", budget={"iterations": 3})
+    infos = [t["info"] for t in r.trace[1:]]
+    assert [i["sigma"] for i in infos] == [1.0, 2.0, 4.0]
+    assert [i["accepted"] for i in infos] == [False, False, True]
+    assert infos[2]["rho"] == pytest.approx(0.43998, abs=1e-5)
+    assert r.x[0] == pytest.approx(1.180967, abs=1e-6)
+
+
+@pytest.mark.parametrize("decrease", ["gradient", "factor"])
+def test_arc_sigma_follows_cartis_gould_toint_rules_to_the_end(decrease):
+    """The same problem run on: every recorded sigma is what Algorithm 2.1's rules give from the 1-D formula."""
+    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], "arc", decrease=decrease)
+    assert r.status_name == "converged" and r.x[0] == pytest.approx(1.0, abs=1e-8)
+    x, sigma = 0.6, 1.0
+    for row in r.trace[1:]:
+        g, H, f = 4 * x ** 3 - 4 * x, 12 * x ** 2 - 4, x ** 4 - 2 * x ** 2
+        t = (-H + math.sqrt(H * H + 4 * sigma * abs(g))) / (2 * sigma)
+        s = -math.copysign(t, g)
+        xn = x + s
+        rho = (f - (xn ** 4 - 2 * xn ** 2)) / -(g * s + 0.5 * H * s * s + sigma * t ** 3 / 3)
+        assert row["info"]["sigma"] == pytest.approx(sigma, rel=1e-9)
+        assert row["info"]["accepted"] == (rho >= 0.1)
+        x = xn if rho >= 0.1 else x
+        smaller = min(sigma, abs(g)) if decrease == "gradient" else sigma / 2
+        sigma = max(smaller, np.finfo(float).eps) if rho > 0.9 else (2 * sigma if rho < 0.1 else sigma)
+
+
+def _dense_trust_region(H, g, radius):
+    """The trust-region minimizer from H's eigendecomposition (the reference)."""
+    evals, V = np.linalg.eigh(H)
+    c = V.T @ g
+    if evals[0] > 0 and np.linalg.norm(c / evals) <= radius:
+        return -V @ (c / evals)
+    lam = scipy.optimize.brentq(lambda lam: np.linalg.norm(c / (evals + lam)) - radius,
+                                max(0, -evals[0]) + 1e-12, 1e6)
+    return -V @ (c / (evals + lam))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lanczos_subproblems_match_the_dense_solutions(seed):
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((8, 8))
+    H, g = (M + M.T) / 2, rng.standard_normal(8)
+    lz = Lanczos(lambda v: H @ v, g, 8)
+    while not lz.exhausted:
+        lz.extend()
+    for radius in (0.05, 0.5, 5.0):
+        s = lz.expand(trust_region_tridiagonal(lz, radius).h)
+        np.testing.assert_allclose(s, _dense_trust_region(H, g, radius), atol=1e-8)
+    for sigma in (0.1, 1.0, 10.0):
+        small = cubic_tridiagonal(lz, sigma)
+        s = lz.expand(small.h)
+        # first- and second-order conditions of the cubic model's global minimizer (CGT 2011, Thm 3.1)
+        np.testing.assert_allclose(H @ s + g + sigma * np.linalg.norm(s) * s, 0, atol=1e-9)
+        assert np.linalg.eigvalsh(H + sigma * np.linalg.norm(s) * np.eye(8))[0] >= -1e-9
+
+
+def test_gltr_stays_in_an_invariant_krylov_space():
+    """g orthogonal to the lowest eigenvector: the Krylov space from g is invariant at size 2 and never sees
+    the negative curvature, so GLTR returns the minimizer over that space (the theory leaves it no other)."""
+    H, g = np.diag([-2.0, 1.0, 3.0]), np.array([0.0, 1.0, 1.0])
+    lz = Lanczos(lambda v: H @ v, g, 3)
+    while not lz.exhausted:
+        lz.extend()
+    s = lz.expand(trust_region_tridiagonal(lz, 2.0).h)
+    assert lz.size == 2
+    np.testing.assert_allclose(s, [0.0, -1.0, -1.0 / 3.0], atol=1e-14)
+
+
+def test_modified_cholesky_is_exact_on_positive_definite_and_fixes_indefinite():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((6, 6))
+    A = M @ M.T + np.eye(6)
+    L, D = modified_cholesky(A)
+    np.testing.assert_allclose(L @ np.diag(D) @ L.T, A, atol=1e-12)  # E = 0 when A is safely positive definite
+    B = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues -1, 3
+    L, D = modified_cholesky(B)
+    E = L @ np.diag(D) @ L.T - B
+    assert np.all(D > 0) and np.allclose(E, np.diag(np.diag(E))) and np.all(np.diag(E) >= 0)
+    b = np.array([1.0, -1.0])
+    np.testing.assert_allclose((B + E) @ solve_ldl(L, D, b), b, atol=1e-12)
+
+
+def test_every_step_records_its_diagnostics_in_the_trace():
+    r = optlab.minimize(lambda x: F.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2), [-1.2, 1.0],
+                        "trust-krylov")
+    for row in r.trace[1:]:
+        info = row["info"]
+        assert {"radius", "rho", "accepted", "lanczos", "negative_curvature"} <= set(info)
+    assert any(not row["info"]["accepted"] for row in r.trace[1:])  # Rosenbrock rejects some steps
+
+
+@pytest.mark.parametrize("name", NEW_METHODS)
+def test_conformance_suite(name):
+    failed = [c for c in run_checks(name) if not c.passed]
+    assert not failed, failed
+
+
+TIGHT = {"gtol": 1e-15, "ftol": 1e-20}
+
+
+@pytest.mark.parametrize("name", ["trust-ncg", "trust-exact", "trust-krylov", "arc"])
+def test_brown_badly_scaled_is_solved_once_the_radius_is_not_capped_at_1000(name):
+    """x* = (1e6, 2e-6) from (1, 1): scipy's cap of 1000 on the radius (its trust-ncg: f = 2.5e11 after 1000
+    iterations, every step rho = 1 at the cap) was the stall; ARC's analogue was sigma <- min(sigma, ||g||)."""
+    p = optlab.problems.get("brown_badly_scaled")
+    r = run(registry().get("optimizers", name)(), p, optlab.optim.Budget(iterations=100),
+            optlab.optim.Stopping(**TIGHT))
+    assert r.status_name == "converged" and r.fun <= 1e-12 and r.nit <= 40
+    capped = run(registry().get("optimizers", name)(max_radius=1000.0) if name != "arc" else
+                 registry().get("optimizers", name)(decrease="gradient"), p, optlab.optim.Budget(iterations=100))
+    assert capped.fun > 1e9  # the old behaviour, for the record: still far away after 100 iterations
+
+
+def test_newton_cg_on_powell_badly_scaled_stops_on_the_relative_gradient_test_not_on_a_stall():
+    """newton-cg (ours and scipy's) ends at f = 7e-5 because ||g|| <= 1e-8 ||g0|| holds there (||g0|| = 2e4 comes
+    from the 1e4-scaled residual); run on, it reaches f* = 0: the early stop is the judge's, not the method's."""
+    p = optlab.problems.get("powell_badly_scaled")
+    default = run(registry().get("optimizers", "newton-cg")(), p)
+    assert default.status_name == "converged" and default.message == "converged (gradient)" and default.fun > 1e-5
+    r = run(registry().get("optimizers", "newton-cg")(), p, optlab.optim.Budget(iterations=400),
+            optlab.optim.Stopping(**TIGHT))
+    assert r.status_name == "converged" and r.fun <= 1e-15
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "bard", "box3", "kowalik_osborne", "osborne1", "osborne2",
+                                     "watson", "gaussian"])
+def test_levenberg_marquardt_finds_scipys_lm_minimizer(problem):
+    """Same minimizer as scipy.optimize.least_squares(method="lm") (MINPACK lmder) from the MGH start."""
+    p = optlab.problems.get(problem)
+    o = Oracle(p)
+    ref = scipy.optimize.least_squares(lambda x: o.residuals(x)[0], p.x0, jac=lambda x: o.residuals(x)[1],
+                                       method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    r = run(registry().get("optimizers", "levenberg-marquardt")(), p, optlab.optim.Budget(iterations=300),
+            optlab.optim.Stopping(gtol=1e-12, ftol=1e-20))
+    assert abs(r.fun - 2 * ref.cost) <= 1e-9 * max(1.0, 2 * ref.cost)
+    np.testing.assert_allclose(r.x, ref.x, rtol=1e-6, atol=1e-6)
+
+
+def test_mgh_residuals_square_to_the_objective():
+    for name in ("rosenbrock", "gulf", "chebyquad", "linear_rank1_zero", "helical_valley"):
+        p = optlab.problems.get(name)
+        o = Oracle(p)
+        x = p.x0 + 0.1
+        r, J = o.residuals(x)
+        f, g = o.f_and_grad(x)
+        assert r @ r == pytest.approx(f, rel=1e-12)
+        np.testing.assert_allclose(2 * J.T @ r, g, rtol=1e-9, atol=1e-9 * np.abs(g).max())
+
+
+def test_gauss_newton_converges_on_a_zero_residual_problem_and_counts_jacobians():
+    r = run(registry().get("optimizers", "gauss-newton")(), optlab.problems.get("helical_valley"))
+    assert r.status_name == "converged" and r.nit <= 15
+    assert r.counts["nhess"] == r.nit  # one Jacobian per step
+
+
+def test_lbfgs_preconditioner_cuts_hvps_and_keeps_the_answer():
+    p = optlab.problems.get("extended_rosenbrock", n=100)
+    plain, pre = (run(registry().get("optimizers", name)(preconditioner=kind), p)
+                  for name, kind in (("newton-cg", "none"), ("newton-cg", "lbfgs")))
+    assert plain.status_name == pre.status_name == "converged"
+    np.testing.assert_allclose(pre.x, np.ones(100), atol=1e-5)
+    assert pre.counts["nhvp"] < plain.counts["nhvp"]
+    tr = run(registry().get("optimizers", "trust-ncg")(preconditioner="lbfgs"),
+             optlab.problems.get("discrete_boundary_value", n=100), optlab.optim.Budget(iterations=30))
+    assert tr.status_name == "converged"
+
+
+def test_preconditioned_steihaug_stays_in_the_preconditioners_norm():
+    from optlab.optim import preconditioned_cg
+    D, g = np.diag([2.0, -1.0, 0.5]), np.array([1.0, 0.5, -1.0])
+    m = np.array([4.0, 1.0, 0.25])  # M = diag(m)
+    r = preconditioned_cg(lambda v: D @ v, g, lambda v: v / m, tol=1e-12, radius=0.7)
+    assert r.hits_boundary and math.sqrt(float(r.p @ (m * r.p))) == pytest.approx(0.7, rel=1e-12)
+    spd = np.diag([2.0, 1.0, 0.5])
+    inside = preconditioned_cg(lambda v: spd @ v, g, lambda v: v / m, tol=1e-12, radius=100.0)
+    np.testing.assert_allclose(spd @ inside.p, -g, atol=1e-12)
+
+
+def test_saddle_free_newton_leaves_a_saddle_that_newton_is_drawn_to():
+    """f = x^2 - y^2 + y^4/4 has a saddle at 0 and minima at (0, +-sqrt 2); from (1, 1e-3) Newton's step
+    (shifted Hessian aside) heads for the saddle; |H| turns the negative curvature into descent."""
+    fun = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4 / 4  # noqa: E731
+    r = optlab.minimize(fun, [1.0, 1e-3], "saddle-free-newton")
+    assert r.status_name == "converged" and r.fun == pytest.approx(-1.0, abs=1e-9)
+    np.testing.assert_allclose(np.abs(r.x), [0.0, math.sqrt(2.0)], atol=1e-6)
+    assert r.trace[1]["info"]["negative_curvature"]
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "helical_valley", "box3"])
+def test_hessian_free_solves_least_squares_problems(problem):
+    r = run(registry().get("optimizers", "hessian-free")(), optlab.problems.get(problem))
+    assert r.status_name == "converged", r.message
+    assert r.fun <= 1e-10 * r.trace[0]["f"]
+
+
+@pytest.mark.parametrize("name,params", [("saddle-free-newton", {}), ("hessian-free", {}), ("gauss-newton", {}),
+                                         ("levenberg-marquardt", {}), ("newton", {"factorization": "gill-murray"}),
+                                         ("newton-cg", {"preconditioner": "lbfgs"}),
+                                         ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"})])
+def test_conformance_of_the_other_methods(name, params):
+    failed = [c for c in run_checks(name, params) if not c.passed]
+    assert not failed, failed
