@@ -152,7 +152,7 @@ class Store:
 
     def write(self, run: dict[str, Any], trace: Iterable[dict[str, Any]]) -> None:
         """Store one finished run and its trace atomically: after a crash it is there whole or not at all."""
-        row = [json.dumps(run.get(c), sort_keys=True) if c in _JSON else run.get(c) for c in RUN_COLUMNS]
+        row = [_json(run.get(c)) if c in _JSON else run.get(c) for c in RUN_COLUMNS]
         with self.db:
             self.db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(RUN_COLUMNS))})", row)
             self.db.execute("DELETE FROM traces WHERE run_id = ?", (run["run_id"],))
@@ -250,4 +250,9 @@ def _damaged(path: Path, detail: str) -> str:
 
 def _trace_value(point: dict[str, Any], column: str) -> Any:
     value = point.get(column)
-    return json.dumps(value, sort_keys=True) if column in _TRACE_JSON and value is not None else value
+    return _json(value) if column in _TRACE_JSON and value is not None else value
+
+
+def _json(value: Any) -> str:
+    """JSON text of plain data; numpy scalars and arrays (a method's diagnostics) as Python numbers and lists."""
+    return json.dumps(value, sort_keys=True, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
