@@ -15,9 +15,12 @@ import numpy as np
 
 
 class Config:
-    """Global switch: record the graph or not (see `no_grad`)."""
+    """Global state: record the graph or not (see `no_grad`), and the level of the innermost running
+    transform (0 outside every transform; see `transform_level`)."""
 
     enable_backprop = True
+    level = 0
+    forward_mode = False  # a jvp is carrying its tangent through f on Duals
 
 
 class using_config:  # noqa: N801 (used like a function, as DeZero's)
@@ -50,6 +53,47 @@ def enable_grad() -> using_config:
     return using_config("enable_backprop", True)
 
 
+# ----------------------------------------------------------------------------------------------
+# Levels: a value's generation also says which transform made it, so no transform confuses its own
+# perturbation with an enclosing one's (JAX's trace levels, HIPS autograd's boxes).
+#
+# A transform running at level L (1 outermost) makes its leaves with generation -L * 2**40; outside every
+# transform leaves start at 0, as in DeZero. An operation's generation is the max over its inputs plus one,
+# so a value's generation lies in [-L * 2**40, -(L - 1) * 2**40) exactly when everything it depends on
+# was made at level L or deeper. At or above -(L - 1) * 2**40 it depends on something from outside the
+# transform (a Variable held by a closure, an enclosing transform's input): `made_outside` tells the
+# transform to record its derivative's graph and return Variables, so the enclosing transform can
+# differentiate it. The ordering backprop needs (a creator's generation below its consumer's) holds as
+# before, since generations still grow by one along every edge.
+
+_LEVEL_SHIFT = 40  # 10**12 operations deep within one level
+_DUAL = 1 << 62  # a Dual's generation: above any recorded one, so the max over inputs spots a Dual
+_NO_VARIABLE = -(1 << 63)  # below every generation: "no Variable among the inputs"
+
+
+def level_base() -> int:
+    """The generation of a leaf made now: the innermost running transform's level, shifted."""
+    return -(Config.level << _LEVEL_SHIFT)
+
+
+class transform_level:  # noqa: N801 (used like a function, as using_config)
+    """Run a transform's body one level deeper than the running one; `as` gives its level."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> int:
+        Config.level += 1
+        return Config.level
+
+    def __exit__(self, *exc: Any) -> None:
+        Config.level -= 1
+
+
+def made_outside(y: Any, level: int) -> bool:
+    """Whether y depends on a value made outside the transform running at `level` (see above)."""
+    return isinstance(y, Variable) and y.generation >= -((level - 1) << _LEVEL_SHIFT)
+
+
 def as_data(data: Any, where: str = "Variable") -> np.ndarray:
     """Convert to a float ndarray: floats keep their dtype, bool and int become float64."""
     if isinstance(data, Variable):
@@ -77,7 +121,7 @@ class Variable:
         self.name = name
         self.grad: Variable | None = None
         self.creator: Function | None = None
-        self.generation = 0
+        self.generation = level_base()  # a leaf of the innermost running transform (see `transform_level`)
 
     shape = property(lambda self: self.data.shape)
     ndim = property(lambda self: self.data.ndim)
@@ -145,6 +189,7 @@ def _caller_grads(grads: Sequence[Any], seed: Any) -> list[Variable | None]:
                 g = np.array(g)
             seen.add(id(g))
             g = _new_variable(g)
+            g.generation = level_base()
         out.append(g)
     return out
 
@@ -227,7 +272,7 @@ class Function:
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         xs = []
-        generation = -1
+        generation = _NO_VARIABLE
         for x in inputs:
             if isinstance(x, Variable):
                 xs.append(x.data)
@@ -239,13 +284,15 @@ class Function:
             y = self.forward(*xs, **kwargs)
         except _FORWARD_ERRORS as e:
             raise _forward_error(type(self).__name__, e, xs) from None
-        if generation < 0:
+        if generation == _NO_VARIABLE:
             return y  # no Variable in sight: a plain array, nothing to record
         if generation >= _DUAL:
             return _dual_output(self, inputs, xs, y, kwargs)
         out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
         if Config.enable_backprop:
             _link(self, inputs, kwargs, generation, out)
+        else:
+            out.generation = level_base()  # a constant of the running transform
         return out
 
     def forward(self, *xs: Any, **kwargs: Any) -> np.ndarray:
@@ -334,7 +381,7 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
                 break
         else:
             return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
-        generation = -1
+        generation = _NO_VARIABLE
         xs = []
         for a in args:
             if isinstance(a, Variable):
@@ -355,6 +402,8 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
         out.generation = 0
         if Config.enable_backprop:
             _link(cls(), args, kwargs, generation, out)
+        else:
+            out.generation = level_base()  # a constant of the running transform
         return out
 
     new = Variable.__new__
@@ -364,7 +413,6 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
 # ----------------------------------------------------------------------------------------------
 # Forward mode: values that carry a tangent through every primitive, by its JVP rules.
 
-_DUAL = 1 << 62  # a Dual's generation: above any recorded one, so the max over inputs spots a Dual
 
 
 class Dual(Variable):
@@ -441,7 +489,7 @@ def _output_variable(f: Function) -> Variable | None:
     return v
 
 
-def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = 0,
+def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = -_DUAL,
               retain_graph: bool = True, only: set[int] | None = None) -> tuple[dict[int, Any], list[Variable]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
 
@@ -594,7 +642,7 @@ def gradients(y: Variable, inputs: Sequence[Variable], grad: Any = None, create_
     keys = [_resolve(x)[0] for x in inputs]
     keep = set(keys)
     generations = {x.generation for x in inputs}
-    stop = min(generations, default=0)
+    stop = min(generations, default=-_DUAL)
     # Inputs made inside the graph at different depths (MAML's adapted parameters) let the generation bound
     # through the history of the deeper ones, which backprop would walk for nothing: then visit only the
     # functions that lead to an input.

@@ -18,7 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import functions as F
-from .core import Dual, MixedModesError, Variable, _caller_grads, _data, enable_grad, gradients
+from .core import (Config, Dual, MixedModesError, Variable, _caller_grads, _data, enable_grad, gradients,
+                   made_outside, transform_level, using_config)
 
 identity = F.primitive("identity", lambda x: x, lambda g, y, x: g)
 F.def_self_adjoint(identity)
@@ -60,7 +61,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         nested = any(isinstance(a, Variable) for a in args)
         _check_argnums("grad", nums, len(args))
         args = list(args)
-        with enable_grad():
+        with enable_grad(), transform_level() as level:
             xs = [_start(args[i]) for i in nums]
             for i, x in zip(nums, xs):
                 args[i] = x
@@ -68,8 +69,9 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
             if y.size != 1:
                 raise ValueError(f"grad: {getattr(f, '__name__', 'f')} must return a scalar, "
                                  f"got shape {y.shape}; use jacobian or vjp for vector outputs")
+            nested = nested or made_outside(y, level)
             gs = gradients(y, xs, create_graph=nested, retain_graph=nested)  # a graph only we hold
-        gs = [_finish(g, x, nested) for g, x in zip(gs, xs)]
+            gs = [_finish(g, x, nested) for g, x in zip(gs, xs)]
         return (y if nested else y.data), (gs[0] if single else tuple(gs))
 
     return value_and_grad_f
@@ -88,16 +90,18 @@ def grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
 def vjp(f: Callable, x: Any) -> tuple[Any, Callable]:
     """f(x) and the pullback v -> v^T J, reusable for many cotangents v."""
     nested = isinstance(x, Variable)
-    with enable_grad():
+    with enable_grad(), transform_level() as level:
         xv = _start(x)
         y = _as_output(f(xv))
+        nested = nested or made_outside(y, level)
 
     def pullback(v: Any) -> Any:
         if np.shape(v) != y.shape:
             raise ValueError(f"vjp: cotangent has shape {np.shape(v)} but f(x) has shape {y.shape}")
+        record = nested or isinstance(v, Variable)
         with enable_grad():
-            (g,) = gradients(y, [xv], grad=v, create_graph=nested or isinstance(v, Variable))
-        return _finish(g, xv, nested or isinstance(v, Variable))
+            (g,) = gradients(y, [xv], grad=v, create_graph=record)
+            return _finish(g, xv, record)
 
     return (y if nested else y.data), pullback
 
@@ -106,22 +110,26 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
     """f(x) and J v: forward mode on arrays; on Variables (nested, or when f itself differentiates),
     the double-VJP trick: J v is the gradient of u -> <J^T u, v> in u."""
     nested = isinstance(x, Variable) or isinstance(v, Variable)
-    if not nested:
+    if not nested and not Config.forward_mode:
+        # One tangent per pass: a jvp inside this one (which could meet this Dual through a closure) takes
+        # the reverse path below, so tangents of two transforms never mix.
         xd = Dual(x)
         if np.shape(v) != xd.shape:
             raise ValueError(f"jvp: tangent has shape {np.shape(v)} but x has shape {xd.shape}")
         xd.tangent = np.asarray(v, dtype=xd.dtype)
         try:
-            y = f(xd)
+            with using_config("forward_mode", True), transform_level():
+                y = f(xd)
         except (MixedModesError, NotImplementedError):  # f differentiates, or lacks JVP rules
             pass
         else:
             t = y.tangent if isinstance(y, Dual) else None
             y = np.asarray(_data(y))
             return y, np.zeros_like(y) if t is None else _caller_grads([t], xd.tangent)[0].data
-    with enable_grad():
+    with enable_grad(), transform_level() as level:
         xv = _start(x)
         y = _as_output(f(xv))
+        nested = nested or made_outside(y, level)
         u = Variable(np.zeros_like(y.data))
         (g,) = gradients(y, [xv], grad=u, create_graph=True)
         if g is None:
@@ -132,17 +140,18 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
             if np.shape(v) != g.shape:
                 raise ValueError(f"jvp: tangent has shape {np.shape(v)} but x has shape {g.shape}")
             (jv,) = gradients(g, [u], grad=v, create_graph=nested, retain_graph=nested)
-    return (y if nested else y.data), _finish(jv, y, nested)
+        return (y if nested else y.data), _finish(jv, y, nested)
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
     """Hessian of scalar f at x times v, by reverse-over-reverse (double backprop)."""
     nested = isinstance(x, Variable) or isinstance(v, Variable)
-    with enable_grad():
+    with enable_grad(), transform_level() as level:
         xv = _start(x)
         y = _as_output(f(xv))
         if y.size != 1:
             raise ValueError(f"hvp: f must return a scalar, got shape {y.shape}")
+        nested = nested or made_outside(y, level)
         if np.shape(v) != xv.shape:
             raise ValueError(f"hvp: v has shape {np.shape(v)} but x has shape {xv.shape}")
         (g,) = gradients(y, [xv], create_graph=True)
@@ -150,7 +159,7 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
             hv = None  # f is at most linear in x
         else:
             (hv,) = gradients(g, [xv], grad=v, create_graph=nested, retain_graph=nested)
-    return _finish(hv, xv, nested)
+        return _finish(hv, xv, nested)
 
 
 def jacobian(f: Callable, argnums: int = 0) -> Callable:
@@ -160,17 +169,18 @@ def jacobian(f: Callable, argnums: int = 0) -> Callable:
         nested = any(isinstance(a, Variable) for a in args)
         _check_argnums("jacobian", (argnums,), len(args))
         args = list(args)
-        with enable_grad():
+        with enable_grad(), transform_level() as level:
             xv = args[argnums] = _start(args[argnums])
             y = _as_output(f(*args, **kwargs))
+            nested = nested or made_outside(y, level)
             rows = []
             for i in range(y.size):
                 seed = np.zeros(y.size, dtype=y.dtype)
                 seed[i] = 1.0
                 (g,) = gradients(y, [xv], grad=seed.reshape(y.shape), create_graph=nested)
                 rows.append(_finish(g, xv, nested))
-        if nested:
-            return F.reshape(F.stack(rows), y.shape + xv.shape) if rows else Variable(np.zeros(y.shape + xv.shape))
+            if nested:
+                return F.reshape(F.stack(rows), y.shape + xv.shape) if rows else Variable(np.zeros(y.shape + xv.shape))
         return np.stack(rows).reshape(y.shape + xv.shape) if rows else np.zeros(y.shape + xv.shape)
 
     return jacobian_f
