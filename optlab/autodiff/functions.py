@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .core import Function, Variable, _data, _hold_plans, _primitive_apply, _shape  # _data: masks, indices
+from .core import NUMPY_TWINS, Function, Variable, _data, _hold_plans, _primitive_apply, _shape  # _data: masks
 
 Shape = Sequence[int]
 
@@ -66,7 +66,7 @@ def def_self_adjoint(*fns: Callable) -> None:
 
 
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
-    if axis is None:
+    if axis is None or ndim == 0:  # numpy lets a 0-d array be reduced over axis 0 or -1: nothing to do
         return tuple(range(ndim))
     return tuple(a % ndim for a in ((axis,) if np.isscalar(axis) else axis))
 
@@ -241,7 +241,7 @@ mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), l
 div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
                 lambda g, y, a, b: sum_to(-g * y / b, b.shape))
 neg = primitive("neg", np.negative, lambda g, y, x: -g)
-pow = primitive("pow", operator.pow, lambda g, y, a, b: sum_to(_pow_grad(g, a, b), a.shape),
+pow = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
                 lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape))
 exp = primitive("exp", np.exp, lambda g, y, x: g * y)
 log = primitive("log", np.log, lambda g, y, x: g / x)
@@ -253,27 +253,28 @@ tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y))
 tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y))
 sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)))
 softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x))
-relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: g * (_data(y) > 0))
-abs = primitive("abs", np.abs, lambda g, y, x: g * np.sign(_data(x)))
-maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(g * (_data(a) >= _data(b)), a.shape),
-                    lambda g, y, a, b: sum_to(g * (_data(a) < _data(b)), b.shape))
-minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(g * (_data(a) <= _data(b)), a.shape),
-                    lambda g, y, a, b: sum_to(g * (_data(a) > _data(b)), b.shape))
+relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0))
+abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g))  # JAX: slope 1 at 0
+maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), a.shape),
+                    lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), b.shape))
+minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), a.shape),
+                    lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), b.shape))
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
                    lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
-clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: g * ((_data(x) >= lo) & (_data(x) <= hi)), None, None)
-def_self_adjoint(neg, exp, log, log1p, sqrt, sin, cos, tan, tanh, sigmoid, softplus, relu, abs, clip)
+_clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: where((_data(x) >= lo) & (_data(x) <= hi), g, 0.0),
+                  None, None)
+def_self_adjoint(neg, exp, log, log1p, sqrt, sin, cos, tan, tanh, sigmoid, softplus, relu, abs, _clip)
 def_bilinear(mul)
 defjvp(add, lambda t, y, a, b: t, lambda t, y, a, b: t)
 defjvp(sub, lambda t, y, a, b: t, lambda t, y, a, b: -t)
 defjvp(div, lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b)
 defjvp(pow, lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a))
-defjvp(maximum, lambda t, y, a, b: t * (_data(a) >= _data(b)), lambda t, y, a, b: t * (_data(a) < _data(b)))
-defjvp(minimum, lambda t, y, a, b: t * (_data(a) <= _data(b)), lambda t, y, a, b: t * (_data(a) > _data(b)))
+defjvp(maximum, lambda t, y, a, b: _share(t, a, b), lambda t, y, a, b: _share(t, b, a))
+defjvp(minimum, lambda t, y, a, b: _share(t, b, a), lambda t, y, a, b: _share(t, a, b))
 defjvp(_where, None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t))
 for _fn in (exp, sqrt, tan, tanh, sigmoid, relu):
     defreads(_fn, (Y,))
-for _fn in (log, log1p, sin, cos, softplus, abs, clip):
+for _fn in (log, log1p, sin, cos, softplus, abs, _clip):
     defreads(_fn, (0,))
 defreads(add, (), ())
 defreads(sub, (), ())
@@ -287,14 +288,42 @@ defreads(_where, (), (0,), (0,))  # the condition is a constant array
 
 
 def _pow_grad(g: Any, a: Any, b: Any) -> Any:
-    """g * d(a ** b)/da. For the common a ** 2 it is (g * 2) * a: no a ** 1, and a constant g (a seed)
-    makes one recorded product instead of two, so the gradient's graph is smaller to differentiate."""
-    return g * 2 * a if np.isscalar(b) and b == 2 else g * (b * a ** (b - 1))
+    """g * d(a ** b)/da, b * a ** (b - 1) except 0 where b == 0 (so 0 ** 0 has slope 0, as HIPS, torch
+    and JAX's integer powers; a ** 1 has slope 1 at 0). For the common a ** 2 it is (g * 2) * a: no
+    a ** 1, and a constant g (a seed) makes one recorded product instead of two. None: no gradient."""
+    if np.isscalar(b):
+        return None if b == 0 else g * 2 * a if b == 2 else g * (b * a ** (b - 1))
+    return g * (b * a ** where(_data(b) == 0, 1.0, b - 1.0))  # where b == 0 the factor b makes it 0
+
+
+def _sum_to_or_none(g: Any, shape: Shape) -> Any:
+    return None if g is None else sum_to(g, shape)
 
 
 def _log_base(a: Any) -> Any:
-    """log of a pow base; a Python number stays a Python float so float32 exponents stay float32."""
-    return float(np.log(a)) if isinstance(a, (int, float)) else log(a)
+    """d(a ** b)/db / (a ** b): log a, taken as 0 where a == 0 (0 ** b is flat in b there, as JAX has it).
+    A Python number stays a Python float so float32 exponents stay float32."""
+    if isinstance(a, (int, float)):
+        return 0.0 if a == 0 else float(np.log(a))
+    zero = _data(a) == 0
+    return where(zero, 0.0, log(where(zero, 1.0, a))) if np.any(zero) else log(a)
+
+
+def _share(g: Any, a: Any, b: Any) -> Any:
+    """g where a wins over b, half of it at ties (maximum, minimum; JAX's convention), 0 elsewhere, by
+    selection: an inf or nan in g never leaks into the loser's gradient as 0 * inf would."""
+    a, b = _data(a), _data(b)
+    tie = a == b
+    if not np.any(tie):
+        return where(a > b, g, 0.0)
+    return where(a > b, g, where(tie, 0.5 * g, 0.0))
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    """numpy's clip; the gradient passes where a_min <= x <= a_max (bounds are constants; None: none)."""
+    lo = -np.inf if a_min is None else _data(a_min)
+    hi = np.inf if a_max is None else _data(a_max)
+    return _clip(x, lo, hi)
 
 
 def where(condition: Any, a: Any, b: Any) -> Any:
@@ -348,7 +377,8 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    """Vector norm along `axis` (2 by default; 1 and inf too). Not differentiable at 0 for ord 2."""
+    """Vector norm along `axis` (2 by default; 1 and inf too). At 0 the 2-norm's gradient is nan, as
+    JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon under the root where 0 can occur."""
     if ord is None or ord == 2:
         return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
@@ -479,3 +509,17 @@ def _install_operators() -> None:
 
 
 _install_operators()
+
+
+def _install_numpy_twins() -> None:
+    """numpy's functions that dispatch to F when given a Variable (`Variable.__array_function__`)."""
+    data = lambda f: lambda x, *args, **kwargs: f(_data(x), *args, **kwargs)  # noqa: E731  (no gradient)
+    twins = {np.sum: sum, np.mean: mean, np.max: max, np.amax: max, np.min: min, np.amin: min,
+             np.reshape: reshape, np.transpose: transpose, np.concatenate: concatenate, np.stack: stack,
+             np.where: where, np.clip: clip, np.dot: dot, np.outer: outer, np.squeeze: squeeze,
+             np.expand_dims: expand_dims, np.broadcast_to: broadcast_to, np.linalg.norm: norm,
+             np.linalg.solve: solve, np.shape: data(np.shape), np.ndim: data(np.ndim), np.size: data(np.size)}
+    NUMPY_TWINS.update(twins)
+
+
+_install_numpy_twins()
