@@ -9,6 +9,7 @@ follows numpy; `sum_to` undoes it in the backward pass.
 """
 from __future__ import annotations
 
+import builtins
 import operator
 from typing import Any, Callable, Sequence
 
@@ -491,6 +492,468 @@ def binary_cross_entropy_with_logits(x: Any, t: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------
+# The rest of the numpy surface an objective is written with. Most are compositions of the primitives
+# above (their derivatives, of any order and in both modes, follow); the rest are primitives here.
+
+def _numpy_axis(axis: int, ndim: int, name: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of bounds for an array of dimension {ndim}")
+    return axis % ndim
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Any:
+    nd = len(_shape(x))
+    src = [_numpy_axis(a, nd, "moveaxis") for a in np.atleast_1d(source)]
+    dst = [_numpy_axis(a, nd, "moveaxis") for a in np.atleast_1d(destination)]
+    order = [a for a in range(nd) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return x if order == list(range(nd)) else transpose(x, tuple(order))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
+    nd = len(_shape(x))
+    order = list(range(nd))
+    a, b = _numpy_axis(axis1, nd, "swapaxes"), _numpy_axis(axis2, nd, "swapaxes")
+    order[a], order[b] = order[b], order[a]
+    return transpose(x, tuple(order))
+
+
+def flip(x: Any, axis: Any = None) -> Any:
+    nd = len(_shape(x))
+    axes = _axes(axis, nd)
+    return getitem(x, index=tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(nd)))
+
+
+def _take(x: Any, index: np.ndarray, axis: int) -> Any:
+    """x's elements at integer positions `index` along `axis` (getitem's gradient adds up repeats)."""
+    return getitem(x, index=(slice(None),) * axis + (index,))
+
+
+def repeat(x: Any, repeats: Any, axis: int | None = None) -> Any:
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis = _numpy_axis(axis, len(_shape(x)), "repeat")
+    return _take(x, np.repeat(np.arange(_shape(x)[axis]), repeats), axis)
+
+
+def tile(x: Any, reps: Any) -> Any:
+    reps = (reps,) if np.isscalar(reps) else tuple(reps)
+    shape = _shape(x)
+    if len(reps) > len(shape):
+        shape = (1,) * (len(reps) - len(shape)) + shape
+        x = reshape(x, shape)
+    reps = (1,) * (len(shape) - len(reps)) + reps
+    return getitem(x, index=np.ix_(*[np.tile(np.arange(n), r) for n, r in zip(shape, reps)]))
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    return _roll(x, shift=shift, axis=axis)
+
+
+_roll = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis),
+                  lambda g, y, x, shift, axis: _roll(g, shift=_negate(shift), axis=axis))
+def_linear(_roll)
+defreads(_roll, ())
+
+
+def _negate(shift: Any) -> Any:
+    return tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    """numpy's split: a list of slices of x (each a getitem node)."""
+    axis = _numpy_axis(axis, len(_shape(x)), "split")
+    n = _shape(x)[axis]
+    if np.isscalar(indices_or_sections):
+        k = int(indices_or_sections)
+        if n % k:
+            raise ValueError(f"split: array split does not result in an equal division ({n} into {k})")
+        bounds = list(range(0, n + 1, n // k))
+    else:
+        bounds = [0, *indices_or_sections, n]
+    pre = (slice(None),) * axis
+    return [getitem(x, index=pre + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def vstack(xs: Sequence[Any]) -> Any:
+    return concatenate([reshape(x, (1, -1)) if len(_shape(x)) < 2 else x for x in xs], axis=0)
+
+
+def hstack(xs: Sequence[Any]) -> Any:
+    return concatenate([reshape(x, (1,)) if len(_shape(x)) == 0 else x for x in xs],
+                       axis=0 if all(len(_shape(x)) <= 1 for x in xs) else 1)
+
+
+def _pad_slices(pad_width: Any, ndim: int) -> tuple[slice, ...]:
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (ndim, 2))
+    return tuple(slice(int(a), -int(b) if b else None) for a, b in widths)
+
+
+_pad = primitive("pad", lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
+                 lambda g, y, x, pad_width, value: getitem(g, index=_pad_slices(pad_width, len(x.shape))))
+defjvp(_pad, lambda t, y, x, pad_width, value: _pad(t, pad_width=pad_width, value=0.0))
+defreads(_pad, ())
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Any:
+    """numpy's pad, constant mode (the padding is a constant; x's gradient is the inner slice)."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
+    return _pad(x, pad_width=pad_width, value=float(constant_values))
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """numpy's diagonal (the diagonal axis last), as an indexing node."""
+    x = moveaxis(x, (axis1, axis2), (-2, -1))
+    n, m = _shape(x)[-2:]
+    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    return getitem(x, index=(Ellipsis, rows, rows + offset))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def diag(x: Any, k: int = 0) -> Any:
+    """numpy's diag: a 1-D input becomes the k-th diagonal of a square matrix, a 2-D one gives it."""
+    shape = _shape(x)
+    if len(shape) == 2:
+        return diagonal(x, k)
+    if len(shape) != 1:
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {shape}")
+    n = shape[0] + builtins.abs(k)
+    rows = np.arange(shape[0]) + builtins.max(0, -k)
+    return _getitem_grad(x, index=(rows, rows + k), shape=(n, n))
+
+
+def _tri_mask(shape: Shape, k: int, lower: bool) -> np.ndarray:
+    n, m = shape[-2:]
+    return np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
+
+
+def tril(x: Any, k: int = 0) -> Any:
+    return where(_tri_mask(_shape(x), k, True), x, 0.0)
+
+
+def triu(x: Any, k: int = 0) -> Any:
+    return where(_tri_mask(_shape(x), k, False), x, 0.0)
+
+
+def sort(x: Any, axis: int = -1) -> Any:
+    """Sorted along `axis`; the gradient goes back to where each element came from."""
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    order = np.argsort(_data(x), axis=axis, kind="stable")
+    return _take_along(x, order, axis)
+
+
+def _take_along(x: Any, index: np.ndarray, axis: int) -> Any:
+    """numpy's take_along_axis as one advanced-indexing node."""
+    axis = _numpy_axis(axis, index.ndim, "take_along_axis")
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[axis] = index
+    return getitem(x, index=tuple(grid))
+
+
+# Elementwise functions of one input: derivative in x (or in the output y), self-adjoint Jacobians.
+expm1 = primitive("expm1", np.expm1, lambda g, y, x: g * (y + 1.0))
+sinh = primitive("sinh", np.sinh, lambda g, y, x: g * cosh(x))
+cosh = primitive("cosh", np.cosh, lambda g, y, x: g * sinh(x))
+arcsin = primitive("arcsin", np.arcsin, lambda g, y, x: g / sqrt(1.0 - x * x))
+arccos = primitive("arccos", np.arccos, lambda g, y, x: -g / sqrt(1.0 - x * x))
+arctan = primitive("arctan", np.arctan, lambda g, y, x: g / (1.0 + x * x))
+arcsinh = primitive("arcsinh", np.arcsinh, lambda g, y, x: g / sqrt(x * x + 1.0))
+arctanh = primitive("arctanh", np.arctanh, lambda g, y, x: g / (1.0 - x * x))
+erf = primitive("erf", scipy.special.erf, lambda g, y, x: g * float(2.0 / np.sqrt(np.pi)) * exp(-x * x))
+sign = primitive("sign", np.sign, None)  # flat almost everywhere: no gradient (JAX's 0)
+def_self_adjoint(expm1, sinh, cosh, arcsin, arccos, arctan, arcsinh, arctanh, erf, sign)
+defreads(expm1, (Y,))
+for _fn in (sinh, cosh, arcsin, arccos, arctan, arcsinh, arctanh, erf):
+    defreads(_fn, (0,))
+defreads(sign, ())
+
+logaddexp = primitive("logaddexp", np.logaddexp, lambda g, y, a, b: sum_to(g * exp(a - y), a.shape),
+                      lambda g, y, a, b: sum_to(g * exp(b - y), b.shape))
+arctan2 = primitive("arctan2", np.arctan2, lambda g, y, a, b: sum_to(g * b / (a * a + b * b), a.shape),
+                    lambda g, y, a, b: sum_to(-g * a / (a * a + b * b), b.shape))
+defjvp(logaddexp, lambda t, y, a, b: t * exp(a - y), lambda t, y, a, b: t * exp(b - y))
+defjvp(arctan2, lambda t, y, a, b: t * b / (a * a + b * b), lambda t, y, a, b: -t * a / (a * a + b * b))
+defreads(logaddexp, (0, Y), (1, Y))
+defreads(arctan2, (0, 1), (0, 1))
+
+
+def log2(x: Any) -> Any:
+    return log(x) * (1.0 / float(np.log(2.0)))
+
+
+def log10(x: Any) -> Any:
+    return log(x) * (1.0 / float(np.log(10.0)))
+
+
+def reciprocal(x: Any) -> Any:
+    return 1.0 / x
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return where(_data(x) > 0, x, negative_slope * x)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x for x > 0, alpha (e^x - 1) below (expm1 of min(x, 0): no overflow in the unselected branch)."""
+    return where(_data(x) > 0, x, alpha * expm1(minimum(x, 0.0)))
+
+
+def gelu(x: Any) -> Any:
+    """The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2."""
+    return 0.5 * x * (1.0 + erf(x * float(1.0 / np.sqrt(2.0))))
+
+
+def logsigmoid(x: Any) -> Any:
+    return -softplus(-x)
+
+
+# Reductions.
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    n = np.size(_data(x)) // builtins.max(1, np.size(np.sum(_data(x), axis=axis)))
+    d = x - mean(x, axis=axis, keepdims=True)
+    return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
+
+
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def _others_product(y: Any, x: Any, axis: Any) -> Any:
+    """Per element of x, the product of the other elements reduced with it: y / x, or, where x has
+    zeros, each element's row of x with that element replaced by 1, multiplied out (differentiable too)."""
+    if not np.any(_data(x) == 0):
+        return _unreduce(y, x.shape, axis) / x
+    shape = _shape(x)
+    axes = _axes(axis, len(shape))
+    ends = tuple(range(len(shape) - len(axes), len(shape)))
+    moved = moveaxis(x, axes, ends)
+    kept = _shape(moved)[:len(shape) - len(axes)]
+    rows = reshape(moved, kept + (-1,))
+    n = _shape(rows)[-1]
+    others = prod(where(np.eye(n, dtype=bool), 1.0, expand_dims(rows, -2)), axis=-1)
+    return moveaxis(reshape(others, _shape(moved)), ends, axes)
+
+
+def _prod_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _unreduce(g, x.shape, axis) * _others_product(y, x, axis)
+
+
+prod = primitive("prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp)
+defjvp(prod, lambda t, y, x, axis=None, keepdims=False: sum(t * _others_product(y, x, axis), axis=axis,
+                                                            keepdims=keepdims))
+defreads(prod, (0, Y))
+
+
+def _reverse_cumsum(g: Any, axis: Any) -> Any:
+    return flip(cumsum(flip(g, axis), axis), axis)
+
+
+def _cumsum_vjp(g: Any, y: Any, x: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return reshape(_reverse_cumsum(g, 0), x.shape)
+    return _reverse_cumsum(g, axis)
+
+
+_cumsum = primitive("cumsum", lambda x, axis=None: np.cumsum(x, axis=axis), _cumsum_vjp)
+def_linear(_cumsum)
+defreads(_cumsum, ())
+
+
+def cumsum(x: Any, axis: int | None = None) -> Any:
+    return _cumsum(x, axis=axis)
+
+
+# Linear algebra.
+
+def _einsum_parse(subscripts: str, n: int) -> tuple[list[str], str]:
+    subscripts = subscripts.replace(" ", "")
+    if "." in subscripts:
+        raise ValueError("einsum: ellipses are not supported; name every axis")
+    ins, _, out = subscripts.partition("->")
+    parts = ins.split(",")
+    if len(parts) != n:
+        raise ValueError(f"einsum: {len(parts)} operand subscripts for {n} operands")
+    if "->" not in subscripts:
+        letters = "".join(parts)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for p in parts:
+        if len(set(p)) != len(p):
+            raise ValueError(f"einsum: a repeated index within one operand ({p!r}) is not differentiable "
+                             f"here; use F.diagonal or F.trace")
+    return parts, out
+
+
+class Einsum(Function):
+    """numpy's einsum (explicit indices, no ellipsis, no index repeated within an operand). It is linear
+    in each operand: the gradient of one is an einsum of the output's gradient with the others."""
+
+    __slots__ = ()
+
+    def forward(self, *xs: np.ndarray, subscripts: str) -> np.ndarray:
+        return np.einsum(subscripts, *xs)
+
+    def backward(self, gy: Any, y: Any, *xs: Any, subscripts: str) -> list:
+        parts, out = _einsum_parse(subscripts, len(xs))
+        grads = []
+        for i, (x, given) in enumerate(zip(xs, self.inputs)):
+            if not isinstance(given, (Variable, Function)):
+                grads.append(None)
+                continue
+            others = [(p, xs[j]) for j, p in enumerate(parts) if j != i]
+            available = set(out).union(*[set(p) for p, _ in others])
+            kept = "".join(c for c in parts[i] if c in available)
+            spec = ",".join([out] + [p for p, _ in others]) + "->" + kept
+            g = einsum(spec, gy, *[o for _, o in others])
+            shape = _shape(x)
+            kept_shape = tuple(s if c in available else 1 for c, s in zip(parts[i], shape))
+            grads.append(broadcast_to(reshape(g, kept_shape), shape))
+        return grads
+
+    def jvp(self, ts: Sequence[Any], y: Any, *xs: Any, subscripts: str) -> Any:
+        t = None
+        for i, ti in enumerate(ts):
+            if ti is not None:
+                c = np.einsum(subscripts, *[ti if j == i else x for j, x in enumerate(xs)])
+                t = c if t is None else t + c
+        return t
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    _einsum_parse(subscripts, len(operands))
+    return Einsum()(*operands, subscripts=subscripts)
+
+
+def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
+    """numpy's tensordot, as an einsum."""
+    na, nb = len(_shape(a)), len(_shape(b))
+    if np.isscalar(axes):
+        ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        ax_a, ax_b = [list(np.atleast_1d(x)) for x in axes]
+    ax_a, ax_b = [int(i) % na for i in ax_a], [int(i) % nb for i in ax_b]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    sa = [next(letters) for _ in range(na)]
+    sb = [next(letters) for _ in range(nb)]
+    for i, j in zip(ax_a, ax_b):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in ax_a] + [c for j, c in enumerate(sb) if j not in ax_b]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
+
+
+def inner(a: Any, b: Any) -> Any:
+    """numpy's inner: a sum over the last axes (a product for scalars)."""
+    if len(_shape(a)) == 0 or len(_shape(b)) == 0:
+        return a * b
+    return tensordot(a, b, axes=([-1], [-1]))
+
+
+inv = primitive("inv", np.linalg.inv, lambda g, y, a: -_matmul(_matmul_tn(y, g), _mT(y)))
+defjvp(inv, lambda t, y, a: -_matmul(_matmul(y, t), y))
+defreads(inv, (Y,))
+
+det = primitive("det", np.linalg.det, lambda g, y, a: _unreduce2(g * y) * _mT(inv(a)))
+defjvp(det, lambda t, y, a: y * trace(solve(a, t), axis1=-2, axis2=-1))
+defreads(det, (0, Y))
+
+
+def _unreduce2(g: Any) -> Any:
+    """A batch of scalars (one per matrix) against a batch of matrices."""
+    return reshape(g, _shape(g) + (1, 1))
+
+
+_logabsdet = primitive("logabsdet", lambda a: np.linalg.slogdet(a)[1], lambda g, y, a: _unreduce2(g) * _mT(inv(a)))
+defjvp(_logabsdet, lambda t, y, a: trace(solve(a, t), axis1=-2, axis2=-1))
+defreads(_logabsdet, (0,))
+
+
+def slogdet(a: Any) -> tuple[np.ndarray, Any]:
+    """(sign, log |det a|): the sign is a constant array, the log differentiable."""
+    return np.linalg.slogdet(_data(a))[0], _logabsdet(a)
+
+
+def _sym(a: Any) -> Any:
+    return 0.5 * (a + _mT(a))
+
+
+def _phi(x: Any) -> Any:
+    """The lower triangle with its diagonal halved (Murray 2016's Phi)."""
+    n = _shape(x)[-1]
+    return where(np.tri(n, dtype=bool), x, 0.0) - 0.5 * where(np.eye(n, dtype=bool), x, 0.0)
+
+
+def _cholesky_vjp(g: Any, y: Any, a: Any) -> Any:
+    """L^-T Phi(L^T gL) L^-1, symmetrized (Murray 2016, eq. 10)."""
+    p = _phi(_matmul_tn(y, g))
+    m = _mT(solve(_mT(y), _mT(p)))  # P L^-1
+    return _sym(solve(_mT(y), m))
+
+
+def _cholesky_jvp(t: Any, y: Any, a: Any) -> Any:
+    """L Phi(L^-1 dA L^-T), dA symmetrized."""
+    x = solve(y, _sym(t))
+    return _matmul(y, _phi(_mT(solve(y, _mT(x)))))
+
+
+_cholesky = primitive("cholesky", np.linalg.cholesky, _cholesky_vjp)
+defjvp(_cholesky, _cholesky_jvp)
+defreads(_cholesky, (Y,))
+
+
+def cholesky(a: Any) -> Any:
+    """The lower Cholesky factor of the symmetric part of a (as JAX's symmetrize_input=True)."""
+    return _cholesky(_sym(a))
+
+
+def _eigh_gap(w: Any) -> Any:
+    """1 / (w_j - w_i) off the diagonal, 0 on it (differentiable in w): eigenvalues must be distinct."""
+    eye = np.eye(_shape(w)[-1], dtype=bool)
+    return where(eye, 0.0, 1.0 / where(eye, 1.0, expand_dims(w, -2) - expand_dims(w, -1)))
+
+
+def _eigvals_vjp(g: Any, y: Any, a: Any) -> Any:
+    v = _eigvecs(a)
+    return _matmul_nt(v * expand_dims(g, -2), v)
+
+
+def _eigvecs_vjp(g: Any, y: Any, a: Any) -> Any:
+    w = _eigvals(a)
+    return _sym(_matmul_nt(_matmul(y, _matmul_tn(y, g) * _eigh_gap(w)), y))
+
+
+_eigvals = primitive("eigvalsh", lambda a: np.linalg.eigh(a)[0], _eigvals_vjp)
+_eigvecs = primitive("eigvecs", lambda a: np.linalg.eigh(a)[1], _eigvecs_vjp)
+defjvp(_eigvals, lambda t, y, a: diagonal(_matmul_tn(_eigvecs(a), _matmul(_sym(t), _eigvecs(a))), 0, -2, -1))
+defjvp(_eigvecs, lambda t, y, a: _matmul(y, _matmul_tn(y, _matmul(_sym(t), y)) * _eigh_gap(_eigvals(a))))
+defreads(_eigvals, (0,))
+defreads(_eigvecs, (0, Y))
+
+
+def eigh(a: Any) -> tuple[Any, Any]:
+    """Eigenvalues (ascending) and eigenvectors of the symmetric part of a; the eigenvectors'
+    derivative needs distinct eigenvalues (it divides by their gaps)."""
+    s = _sym(a)
+    return _eigvals(s), _eigvecs(s)
+
+
+def pinv(a: Any) -> Any:
+    """The pseudo-inverse of a full-rank matrix: (A^T A)^-1 A^T, or A^T (A A^T)^-1 when wide."""
+    m, n = _shape(a)[-2:]
+    return solve(_matmul_tn(a, a), _mT(a)) if m >= n else _mT(solve(_matmul_nt(a, a), a))
+
+
+def lstsq(a: Any, b: Any) -> Any:
+    """The least-squares solution of a x = b for a of full column rank (the normal equations)."""
+    return solve(_matmul_tn(a, a), matmul(_mT(a), b))
+
+
+# ----------------------------------------------------------------------------------------------
 # Operators on Variable.
 
 def _install_operators() -> None:
@@ -518,7 +981,14 @@ def _install_numpy_twins() -> None:
              np.reshape: reshape, np.transpose: transpose, np.concatenate: concatenate, np.stack: stack,
              np.where: where, np.clip: clip, np.dot: dot, np.outer: outer, np.squeeze: squeeze,
              np.expand_dims: expand_dims, np.broadcast_to: broadcast_to, np.linalg.norm: norm,
-             np.linalg.solve: solve, np.shape: data(np.shape), np.ndim: data(np.ndim), np.size: data(np.size)}
+             np.linalg.solve: solve, np.shape: data(np.shape), np.ndim: data(np.ndim), np.size: data(np.size),
+             np.var: var, np.std: std, np.prod: prod, np.cumsum: cumsum, np.einsum: einsum,
+             np.tensordot: tensordot, np.swapaxes: swapaxes, np.moveaxis: moveaxis, np.inner: inner,
+             np.trace: trace, np.diag: diag, np.diagonal: diagonal, np.tril: tril, np.triu: triu,
+             np.repeat: repeat, np.tile: tile, np.pad: pad, np.flip: flip, np.roll: roll, np.split: split,
+             np.vstack: vstack, np.hstack: hstack, np.sort: sort, np.linalg.cholesky: cholesky,
+             np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.inv: inv, np.linalg.eigh: eigh,
+             np.linalg.pinv: pinv}
     NUMPY_TWINS.update(twins)
 
 
