@@ -19,8 +19,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import functions as F
-from .core import (Config, Dual, MixedModesError, Variable, _caller_grads, _data, enable_grad, gradients,
-                   made_outside, transform_level, using_config)
+from .backprop import _caller_grads, gradients
+from .config import Config, enable_grad, transform_level, using_config
+from .node import Dual, MixedModesError, Variable, _data, made_outside
 from .tree import TreeDef, flatten, is_leaf, tree_map, unflatten
 
 identity = F.primitive("identity", lambda x: x, lambda g, y, x: g)

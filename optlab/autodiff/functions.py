@@ -16,54 +16,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .core import NUMPY_TWINS, Function, Variable, _data, _hold_plans, _primitive_apply, _shape  # _data: masks
+from .node import NUMPY_TWINS, Function, Variable, _data, _shape  # _data: masks, indices
+from .primitive import Y, def_bilinear, def_linear, def_self_adjoint, defjvp, defreads, primitive
 
 Shape = Sequence[int]
-
-
-def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
-    """A differentiable function from a numpy `forward` and one VJP per input (None: not differentiable)."""
-    cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
-    apply = _primitive_apply(cls, forward)
-    apply.__name__ = apply.__qualname__ = name
-    apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
-    apply.Function = cls
-    return apply
-
-
-Y = -1  # in `defreads`: the output
-
-
-def defreads(fn: Callable, *reads: tuple[int, ...]) -> None:
-    """What each VJP of primitive fn reads: input positions, or Y for the output (see `Function.reads`);
-    an input that no VJP reads is not kept alive by the graph."""
-    fn.Function.reads = reads
-    fn.Function.hold = _hold_plans(reads)
-
-
-def defjvp(fn: Callable, *jvps: Callable | None) -> None:
-    """Forward mode for primitive fn: per input, ``jvp(t, y, *xs)`` maps its tangent t to the output's."""
-    fn.Function.jvps = jvps
-
-
-def def_linear(*fns: Callable) -> None:
-    """Primitives linear in their first input (the rest are settings): the JVP is the function itself,
-    applied to the tangent."""
-    for fn in fns:
-        defjvp(fn, lambda t, y, x, *settings, _fn=fn, **kwargs: _fn(t, *settings, **kwargs))
-
-
-def def_bilinear(*fns: Callable) -> None:
-    """Primitives linear in each of two inputs (products): the tangent takes that input's place."""
-    for fn in fns:
-        defjvp(fn, lambda t, y, a, b, _fn=fn: _fn(t, b), lambda t, y, a, b, _fn=fn: _fn(a, t))
-
-
-def def_self_adjoint(*fns: Callable) -> None:
-    """Primitives whose Jacobian is symmetric (elementwise functions of one input, softmax, swapping two
-    axes): the JVP is the VJP, with the tangent in place of the cotangent."""
-    for fn in fns:
-        fn.Function.jvps = fn.Function.vjps
 
 
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:

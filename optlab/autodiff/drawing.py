@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Function, Variable
+from .node import Function, Variable
 
 FORMATS = ("png", "svg", "pdf")
 

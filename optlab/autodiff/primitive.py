@@ -1,0 +1,99 @@
+"""The extension API: a primitive is a numpy forward and its derivative rules, one callable.
+
+`primitive` builds it; `defjvp`, `def_linear`, `def_bilinear`, `def_self_adjoint` give its forward-mode
+rules and `defreads` what its VJPs read (what the graph keeps).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import _DUAL, _NO_VARIABLE, Config, level_base
+from .node import _FORWARD_ERRORS, Function, Variable, _dual_output, _forward_error, _hold_plans, _link
+
+
+def _primitive_apply(cls: type, forward: Any) -> Any:
+    """The callable of a primitive: `Function.__call__` for a `cls` node, written out in one frame.
+
+    Recording is the per-op overhead of every graph (forward passes and create_graph backward passes
+    alike), so the node is built right here rather than through ``cls()(*args)``.
+    """
+    def apply(*args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if isinstance(a, Variable):
+                break
+        else:
+            return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
+        generation = _NO_VARIABLE
+        xs = []
+        for a in args:
+            if isinstance(a, Variable):
+                xs.append(a.data)
+                if a.generation > generation:
+                    generation = a.generation
+            else:
+                xs.append(a)
+        try:
+            y = forward(*xs, **kwargs)
+        except _FORWARD_ERRORS as e:
+            raise _forward_error(cls.__name__, e, xs) from None
+        if generation >= _DUAL:
+            return _dual_output(cls(), args, xs, y, kwargs)
+        out = new(Variable)  # _new_variable, inlined
+        out.data = y if y.__class__ is np.ndarray else np.asarray(y)
+        out.name = out.grad = out.creator = None
+        out.generation = 0
+        if Config.enable_backprop:
+            _link(cls(), args, kwargs, generation, out)
+        else:
+            out.generation = level_base()  # a constant of the running transform
+        return out
+
+    new = Variable.__new__
+    return apply
+
+
+def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
+    """A differentiable function from a numpy `forward` and one VJP per input (None: not differentiable)."""
+    cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
+    apply = _primitive_apply(cls, forward)
+    apply.__name__ = apply.__qualname__ = name
+    apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
+    apply.Function = cls
+    return apply
+
+
+Y = -1  # in `defreads`: the output
+
+
+def defreads(fn: Callable, *reads: tuple[int, ...]) -> None:
+    """What each VJP of primitive fn reads: input positions, or Y for the output (see `Function.reads`);
+    an input that no VJP reads is not kept alive by the graph."""
+    fn.Function.reads = reads
+    fn.Function.hold = _hold_plans(reads)
+
+
+def defjvp(fn: Callable, *jvps: Callable | None) -> None:
+    """Forward mode for primitive fn: per input, ``jvp(t, y, *xs)`` maps its tangent t to the output's."""
+    fn.Function.jvps = jvps
+
+
+def def_linear(*fns: Callable) -> None:
+    """Primitives linear in their first input (the rest are settings): the JVP is the function itself,
+    applied to the tangent."""
+    for fn in fns:
+        defjvp(fn, lambda t, y, x, *settings, _fn=fn, **kwargs: _fn(t, *settings, **kwargs))
+
+
+def def_bilinear(*fns: Callable) -> None:
+    """Primitives linear in each of two inputs (products): the tangent takes that input's place."""
+    for fn in fns:
+        defjvp(fn, lambda t, y, a, b, _fn=fn: _fn(t, b), lambda t, y, a, b, _fn=fn: _fn(a, t))
+
+
+def def_self_adjoint(*fns: Callable) -> None:
+    """Primitives whose Jacobian is symmetric (elementwise functions of one input, softmax, swapping two
+    axes): the JVP is the VJP, with the tangent in place of the cotangent."""
+    for fn in fns:
+        fn.Function.jvps = fn.Function.vjps
