@@ -1,11 +1,11 @@
 """Differentiable functions (imported as F): each forward and its derivative side by side.
 
-A primitive is a numpy forward and one vector-Jacobian product per input, ``vjp(gy, y, *xs)``,
-written with these same functions, so derivatives of any order come for free. After each group come
-its forward-mode rules, one Jacobian-vector product per input, ``jvp(t, y, *xs)`` (`defjvp` and
-helpers), and what its VJPs read (`defreads`), which is all the graph keeps. Given bare arrays a
-function returns a bare array: that is how first-order backward runs at numpy speed. Broadcasting
-follows numpy; `sum_to` undoes it in the backward pass.
+Each primitive is one statement: a numpy forward, one vector-Jacobian product per input,
+``vjp(gy, y, *xs)``, written with these same functions (so derivatives of any order come for free),
+its forward-mode rules (`jvp=`: one ``jvp(t, y, *xs)`` per input, or LINEAR, BILINEAR, SELF_ADJOINT)
+and what its VJPs read (`reads=`), which is all the graph keeps. Given bare arrays a function returns
+a bare array: that is how first-order backward runs at numpy speed. Broadcasting follows numpy;
+`sum_to` undoes it in the backward pass.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import numpy as np
 import scipy.special
 
 from .node import NUMPY_TWINS, Function, Variable, _data, _shape  # _data: masks, indices
-from .primitive import Y, def_bilinear, def_linear, def_self_adjoint, defjvp, defreads, primitive
+from .primitive import (BILINEAR, LINEAR, SELF_ADJOINT, Y, def_bilinear, def_linear, def_self_adjoint, defjvp,  # noqa: F401
+                        defreads, primitive)  # the extension API, public as F.primitive etc.
 
 Shape = Sequence[int]
 
@@ -43,14 +44,14 @@ def _numpy_sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
     return np.add.reduce(x, axis=axes, keepdims=True).reshape(shape)  # np.sum without its Python wrapper
 
 
-_reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape))
-_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape))
-_sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape))
+_reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape),
+                     jvp=LINEAR, reads=((),))
+_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape),
+                          jvp=LINEAR, reads=((),))
+_sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape),
+                    jvp=LINEAR, reads=((),))
 
 
-def_linear(_reshape, _broadcast_to, _sum_to)
-for _fn in (_reshape, _broadcast_to, _sum_to):
-    defreads(_fn, ())
 
 
 def reshape(x: Any, shape: Shape) -> Any:
@@ -76,16 +77,14 @@ def _inverse_axes(axes: Any, ndim: int) -> Any:
 
 
 transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
-                      lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)))
+                      lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)),
+                      jvp=LINEAR, reads=((),))
 
 
 # Swap the last two axes (matrix transpose over a batch): its own VJP, cheaper to record and to
 # differentiate than a general transpose (whose VJP inverts its axes). solve's VJP uses it.
-_mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g))
-def_linear(transpose)
-def_self_adjoint(_mT)
-defreads(transpose, ())
-defreads(_mT, ())
+_mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g),
+                jvp=SELF_ADJOINT, reads=((),))
 
 
 def _numpy_shape(name: str, f: Callable, x: Any, axis: Any) -> tuple[int, ...]:
@@ -136,16 +135,13 @@ def _numpy_index_add(acc: np.ndarray, g: np.ndarray, index: Any) -> np.ndarray:
 
 
 getitem = primitive("getitem", lambda x, index: x[index],
-                    lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape))
-_getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index))
+                    lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape),
+                    jvp=LINEAR, reads=((),))
+_getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index),
+                          jvp=LINEAR, reads=((),))
 _index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, index: g,
-                      lambda g, y, acc, gx, index: getitem(g, index=index))
-def_linear(getitem, _getitem_grad)
-defjvp(_index_add, lambda t, y, acc, gx, index: t,
-       lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape))
-defreads(getitem, ())
-defreads(_getitem_grad, ())
-defreads(_index_add, (), ())
+                      lambda g, y, acc, gx, index: getitem(g, index=index),
+                       jvp=(lambda t, y, acc, gx, index: t, lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape)), reads=((), ()))
 # Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
 # create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
 getitem.Function.add_grad_into = staticmethod(_add_at)
@@ -192,56 +188,56 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Any:
 # ----------------------------------------------------------------------------------------------
 # Elementwise: forward, then d/d(each input), one line each.
 
-add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(g, b.shape))
-sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape))
-mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), lambda g, y, a, b: sum_to(g * a, b.shape))
+add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(g, b.shape),
+                jvp=(lambda t, y, a, b: t, lambda t, y, a, b: t), reads=((), ()))
+sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape),
+                jvp=(lambda t, y, a, b: t, lambda t, y, a, b: -t), reads=((), ()))
+mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), lambda g, y, a, b: sum_to(g * a, b.shape),
+                jvp=BILINEAR, reads=((1,), (0,)))
 div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
-                lambda g, y, a, b: sum_to(-g * y / b, b.shape))
-neg = primitive("neg", np.negative, lambda g, y, x: -g)
+                lambda g, y, a, b: sum_to(-g * y / b, b.shape),
+                jvp=(lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b), reads=((1,), (Y, 1)))
+neg = primitive("neg", np.negative, lambda g, y, x: -g,
+                jvp=SELF_ADJOINT, reads=((),))
 pow = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
-                lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape))
-exp = primitive("exp", np.exp, lambda g, y, x: g * y)
-log = primitive("log", np.log, lambda g, y, x: g / x)
-log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x))
-sqrt = primitive("sqrt", np.sqrt, lambda g, y, x: g / (2.0 * y))
-sin = primitive("sin", np.sin, lambda g, y, x: g * cos(x))
-cos = primitive("cos", np.cos, lambda g, y, x: -g * sin(x))
-tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y))
-tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y))
-sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)))
-softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x))
-relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0))
-abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g))  # JAX: slope 1 at 0
+                lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape),
+                jvp=(lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a)), reads=((0, 1), (Y, 0)))
+exp = primitive("exp", np.exp, lambda g, y, x: g * y,
+                jvp=SELF_ADJOINT, reads=((Y,),))
+log = primitive("log", np.log, lambda g, y, x: g / x,
+                jvp=SELF_ADJOINT, reads=((0,),))
+log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x),
+                  jvp=SELF_ADJOINT, reads=((0,),))
+sqrt = primitive("sqrt", np.sqrt, lambda g, y, x: g / (2.0 * y),
+                 jvp=SELF_ADJOINT, reads=((Y,),))
+sin = primitive("sin", np.sin, lambda g, y, x: g * cos(x),
+                jvp=SELF_ADJOINT, reads=((0,),))
+cos = primitive("cos", np.cos, lambda g, y, x: -g * sin(x),
+                jvp=SELF_ADJOINT, reads=((0,),))
+tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y),
+                jvp=SELF_ADJOINT, reads=((Y,),))
+tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y),
+                 jvp=SELF_ADJOINT, reads=((Y,),))
+sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)),
+                    jvp=SELF_ADJOINT, reads=((Y,),))
+softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x),
+                     jvp=SELF_ADJOINT, reads=((0,),))
+relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0),
+                 jvp=SELF_ADJOINT, reads=((Y,),))
+abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g),
+                jvp=SELF_ADJOINT, reads=((0,),))  # JAX: slope 1 at 0
 maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), a.shape),
-                    lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), b.shape))
+                    lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), b.shape),
+                    jvp=(lambda t, y, a, b: _share(t, a, b), lambda t, y, a, b: _share(t, b, a)), reads=((0, 1), (0, 1)))
 minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), a.shape),
-                    lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), b.shape))
+                    lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), b.shape),
+                    jvp=(lambda t, y, a, b: _share(t, b, a), lambda t, y, a, b: _share(t, a, b)), reads=((0, 1), (0, 1)))
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
-                   lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
+                   lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape),
+                   jvp=(None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t)), reads=((), (0,), (0,)))
 _clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: where((_data(x) >= lo) & (_data(x) <= hi), g, 0.0),
-                  None, None)
-def_self_adjoint(neg, exp, log, log1p, sqrt, sin, cos, tan, tanh, sigmoid, softplus, relu, abs, _clip)
-def_bilinear(mul)
-defjvp(add, lambda t, y, a, b: t, lambda t, y, a, b: t)
-defjvp(sub, lambda t, y, a, b: t, lambda t, y, a, b: -t)
-defjvp(div, lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b)
-defjvp(pow, lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a))
-defjvp(maximum, lambda t, y, a, b: _share(t, a, b), lambda t, y, a, b: _share(t, b, a))
-defjvp(minimum, lambda t, y, a, b: _share(t, b, a), lambda t, y, a, b: _share(t, a, b))
-defjvp(_where, None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t))
-for _fn in (exp, sqrt, tan, tanh, sigmoid, relu):
-    defreads(_fn, (Y,))
-for _fn in (log, log1p, sin, cos, softplus, abs, _clip):
-    defreads(_fn, (0,))
-defreads(add, (), ())
-defreads(sub, (), ())
-defreads(neg, ())
-defreads(mul, (1,), (0,))
-defreads(div, (1,), (Y, 1))
-defreads(pow, (0, 1), (Y, 0))
-defreads(maximum, (0, 1), (0, 1))
-defreads(minimum, (0, 1), (0, 1))
-defreads(_where, (), (0,), (0,))  # the condition is a constant array
+                  None, None,
+                  jvp=SELF_ADJOINT, reads=((0,),))
 
 
 def _pow_grad(g: Any, a: Any, b: Any) -> Any:
@@ -301,7 +297,8 @@ def _unreduce(g: Any, shape: Shape, axis: Any) -> Any:
 
 
 sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
-                lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape))
+                lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape),
+                jvp=LINEAR, reads=((),))
 
 
 def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
@@ -311,21 +308,16 @@ def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
 
 
 max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
-                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis))
+                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
+                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
-                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis))
+                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
+                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 logsumexp = primitive(
     "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
-    lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)))
-def_linear(sum)
-defreads(sum, ())
-defreads(max, (0, Y))
-defreads(min, (0, Y))
-defreads(logsumexp, (0, Y))
-defjvp(max, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
-defjvp(min, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
-defjvp(logsumexp, lambda t, y, x, axis=None, keepdims=False:
-       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims))
+    lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)),
+                      jvp=(lambda t, y, x, axis=None, keepdims=False:
+       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -352,16 +344,16 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # may enter transposed: a @ b^T (nt) and a^T @ b (tn). Each VJP is another member of the family, so a
 # backward pass records one node per product and never a transpose.
 _matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul_nt(g, b), a.shape),
-                    lambda g, y, a, b: sum_to(_matmul_tn(a, g), b.shape))
+                    lambda g, y, a, b: sum_to(_matmul_tn(a, g), b.shape),
+                    jvp=BILINEAR, reads=((1,), (0,)))
 _matmul_nt = primitive("matmul_nt", lambda a, b: np.matmul(a, np.swapaxes(b, -1, -2)),
                        lambda g, y, a, b: sum_to(_matmul(g, b), a.shape),
-                       lambda g, y, a, b: sum_to(_matmul_tn(g, a), b.shape))
+                       lambda g, y, a, b: sum_to(_matmul_tn(g, a), b.shape),
+                       jvp=BILINEAR, reads=((1,), (0,)))
 _matmul_tn = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2), b),
                        lambda g, y, a, b: sum_to(_matmul_nt(b, g), a.shape),
-                       lambda g, y, a, b: sum_to(_matmul(a, g), b.shape))
-def_bilinear(_matmul, _matmul_nt, _matmul_tn)
-for _fn in (_matmul, _matmul_nt, _matmul_tn):
-    defreads(_fn, (1,), (0,))
+                       lambda g, y, a, b: sum_to(_matmul(a, g), b.shape),
+                       jvp=BILINEAR, reads=((1,), (0,)))
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -399,9 +391,8 @@ def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
     return -outer(gb, y) if np.ndim(_data(y)) == 1 else -_matmul_nt(gb, y)
 
 
-solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g))
-defjvp(solve, lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t))  # d(A^-1 b)
-defreads(solve, (0, Y), (0,))
+solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g),
+                  jvp=(lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t)), reads=((0, Y), (0,)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -418,9 +409,8 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 softmax = primitive("softmax", _softmax,
-                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)))
-def_self_adjoint(softmax)
-defreads(softmax, (Y,))
+                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)),
+                    jvp=SELF_ADJOINT, reads=((Y,),))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
@@ -508,9 +498,8 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Any:
 
 
 _roll = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis),
-                  lambda g, y, x, shift, axis: _roll(g, shift=_negate(shift), axis=axis))
-def_linear(_roll)
-defreads(_roll, ())
+                  lambda g, y, x, shift, axis: _roll(g, shift=_negate(shift), axis=axis),
+                  jvp=LINEAR, reads=((),))
 
 
 def _negate(shift: Any) -> Any:
@@ -547,9 +536,8 @@ def _pad_slices(pad_width: Any, ndim: int) -> tuple[slice, ...]:
 
 
 _pad = primitive("pad", lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
-                 lambda g, y, x, pad_width, value: getitem(g, index=_pad_slices(pad_width, len(x.shape))))
-defjvp(_pad, lambda t, y, x, pad_width, value: _pad(t, pad_width=pad_width, value=0.0))
-defreads(_pad, ())
+                 lambda g, y, x, pad_width, value: getitem(g, index=_pad_slices(pad_width, len(x.shape))),
+                 jvp=(lambda t, y, x, pad_width, value: _pad(t, pad_width=pad_width, value=0.0),), reads=((),))
 
 
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Any:
@@ -613,30 +601,33 @@ def _take_along(x: Any, index: np.ndarray, axis: int) -> Any:
 
 
 # Elementwise functions of one input: derivative in x (or in the output y), self-adjoint Jacobians.
-expm1 = primitive("expm1", np.expm1, lambda g, y, x: g * (y + 1.0))
-sinh = primitive("sinh", np.sinh, lambda g, y, x: g * cosh(x))
-cosh = primitive("cosh", np.cosh, lambda g, y, x: g * sinh(x))
-arcsin = primitive("arcsin", np.arcsin, lambda g, y, x: g / sqrt(1.0 - x * x))
-arccos = primitive("arccos", np.arccos, lambda g, y, x: -g / sqrt(1.0 - x * x))
-arctan = primitive("arctan", np.arctan, lambda g, y, x: g / (1.0 + x * x))
-arcsinh = primitive("arcsinh", np.arcsinh, lambda g, y, x: g / sqrt(x * x + 1.0))
-arctanh = primitive("arctanh", np.arctanh, lambda g, y, x: g / (1.0 - x * x))
-erf = primitive("erf", scipy.special.erf, lambda g, y, x: g * float(2.0 / np.sqrt(np.pi)) * exp(-x * x))
-sign = primitive("sign", np.sign, None)  # flat almost everywhere: no gradient (JAX's 0)
-def_self_adjoint(expm1, sinh, cosh, arcsin, arccos, arctan, arcsinh, arctanh, erf, sign)
-defreads(expm1, (Y,))
-for _fn in (sinh, cosh, arcsin, arccos, arctan, arcsinh, arctanh, erf):
-    defreads(_fn, (0,))
-defreads(sign, ())
+expm1 = primitive("expm1", np.expm1, lambda g, y, x: g * (y + 1.0),
+                  jvp=SELF_ADJOINT, reads=((Y,),))
+sinh = primitive("sinh", np.sinh, lambda g, y, x: g * cosh(x),
+                 jvp=SELF_ADJOINT, reads=((0,),))
+cosh = primitive("cosh", np.cosh, lambda g, y, x: g * sinh(x),
+                 jvp=SELF_ADJOINT, reads=((0,),))
+arcsin = primitive("arcsin", np.arcsin, lambda g, y, x: g / sqrt(1.0 - x * x),
+                   jvp=SELF_ADJOINT, reads=((0,),))
+arccos = primitive("arccos", np.arccos, lambda g, y, x: -g / sqrt(1.0 - x * x),
+                   jvp=SELF_ADJOINT, reads=((0,),))
+arctan = primitive("arctan", np.arctan, lambda g, y, x: g / (1.0 + x * x),
+                   jvp=SELF_ADJOINT, reads=((0,),))
+arcsinh = primitive("arcsinh", np.arcsinh, lambda g, y, x: g / sqrt(x * x + 1.0),
+                    jvp=SELF_ADJOINT, reads=((0,),))
+arctanh = primitive("arctanh", np.arctanh, lambda g, y, x: g / (1.0 - x * x),
+                    jvp=SELF_ADJOINT, reads=((0,),))
+erf = primitive("erf", scipy.special.erf, lambda g, y, x: g * float(2.0 / np.sqrt(np.pi)) * exp(-x * x),
+                jvp=SELF_ADJOINT, reads=((0,),))
+sign = primitive("sign", np.sign, None,
+                 jvp=SELF_ADJOINT, reads=((),))  # flat almost everywhere: no gradient (JAX's 0)
 
 logaddexp = primitive("logaddexp", np.logaddexp, lambda g, y, a, b: sum_to(g * exp(a - y), a.shape),
-                      lambda g, y, a, b: sum_to(g * exp(b - y), b.shape))
+                      lambda g, y, a, b: sum_to(g * exp(b - y), b.shape),
+                      jvp=(lambda t, y, a, b: t * exp(a - y), lambda t, y, a, b: t * exp(b - y)), reads=((0, Y), (1, Y)))
 arctan2 = primitive("arctan2", np.arctan2, lambda g, y, a, b: sum_to(g * b / (a * a + b * b), a.shape),
-                    lambda g, y, a, b: sum_to(-g * a / (a * a + b * b), b.shape))
-defjvp(logaddexp, lambda t, y, a, b: t * exp(a - y), lambda t, y, a, b: t * exp(b - y))
-defjvp(arctan2, lambda t, y, a, b: t * b / (a * a + b * b), lambda t, y, a, b: -t * a / (a * a + b * b))
-defreads(logaddexp, (0, Y), (1, Y))
-defreads(arctan2, (0, 1), (0, 1))
+                    lambda g, y, a, b: sum_to(-g * a / (a * a + b * b), b.shape),
+                    jvp=(lambda t, y, a, b: t * b / (a * a + b * b), lambda t, y, a, b: -t * a / (a * a + b * b)), reads=((0, 1), (0, 1)))
 
 
 def log2(x: Any) -> Any:
@@ -701,10 +692,9 @@ def _prod_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) 
     return _unreduce(g, x.shape, axis) * _others_product(y, x, axis)
 
 
-prod = primitive("prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp)
-defjvp(prod, lambda t, y, x, axis=None, keepdims=False: sum(t * _others_product(y, x, axis), axis=axis,
-                                                            keepdims=keepdims))
-defreads(prod, (0, Y))
+prod = primitive("prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp,
+                 jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _others_product(y, x, axis), axis=axis,
+                                                            keepdims=keepdims),), reads=((0, Y),))
 
 
 def _reverse_cumsum(g: Any, axis: Any) -> Any:
@@ -717,9 +707,8 @@ def _cumsum_vjp(g: Any, y: Any, x: Any, axis: Any = None) -> Any:
     return _reverse_cumsum(g, axis)
 
 
-_cumsum = primitive("cumsum", lambda x, axis=None: np.cumsum(x, axis=axis), _cumsum_vjp)
-def_linear(_cumsum)
-defreads(_cumsum, ())
+_cumsum = primitive("cumsum", lambda x, axis=None: np.cumsum(x, axis=axis), _cumsum_vjp,
+                    jvp=LINEAR, reads=((),))
 
 
 def cumsum(x: Any, axis: int | None = None) -> Any:
@@ -810,13 +799,11 @@ def inner(a: Any, b: Any) -> Any:
     return tensordot(a, b, axes=([-1], [-1]))
 
 
-inv = primitive("inv", np.linalg.inv, lambda g, y, a: -_matmul(_matmul_tn(y, g), _mT(y)))
-defjvp(inv, lambda t, y, a: -_matmul(_matmul(y, t), y))
-defreads(inv, (Y,))
+inv = primitive("inv", np.linalg.inv, lambda g, y, a: -_matmul(_matmul_tn(y, g), _mT(y)),
+                jvp=(lambda t, y, a: -_matmul(_matmul(y, t), y),), reads=((Y,),))
 
-det = primitive("det", np.linalg.det, lambda g, y, a: _unreduce2(g * y) * _mT(inv(a)))
-defjvp(det, lambda t, y, a: y * trace(solve(a, t), axis1=-2, axis2=-1))
-defreads(det, (0, Y))
+det = primitive("det", np.linalg.det, lambda g, y, a: _unreduce2(g * y) * _mT(inv(a)),
+                jvp=(lambda t, y, a: y * trace(solve(a, t), axis1=-2, axis2=-1),), reads=((0, Y),))
 
 
 def _unreduce2(g: Any) -> Any:
@@ -824,9 +811,8 @@ def _unreduce2(g: Any) -> Any:
     return reshape(g, _shape(g) + (1, 1))
 
 
-_logabsdet = primitive("logabsdet", lambda a: np.linalg.slogdet(a)[1], lambda g, y, a: _unreduce2(g) * _mT(inv(a)))
-defjvp(_logabsdet, lambda t, y, a: trace(solve(a, t), axis1=-2, axis2=-1))
-defreads(_logabsdet, (0,))
+_logabsdet = primitive("logabsdet", lambda a: np.linalg.slogdet(a)[1], lambda g, y, a: _unreduce2(g) * _mT(inv(a)),
+                       jvp=(lambda t, y, a: trace(solve(a, t), axis1=-2, axis2=-1),), reads=((0,),))
 
 
 def slogdet(a: Any) -> tuple[np.ndarray, Any]:
@@ -857,9 +843,8 @@ def _cholesky_jvp(t: Any, y: Any, a: Any) -> Any:
     return _matmul(y, _phi(_mT(solve(y, _mT(x)))))
 
 
-_cholesky = primitive("cholesky", np.linalg.cholesky, _cholesky_vjp)
-defjvp(_cholesky, _cholesky_jvp)
-defreads(_cholesky, (Y,))
+_cholesky = primitive("cholesky", np.linalg.cholesky, _cholesky_vjp,
+                      jvp=(_cholesky_jvp,), reads=((Y,),))
 
 
 def cholesky(a: Any) -> Any:
@@ -883,12 +868,10 @@ def _eigvecs_vjp(g: Any, y: Any, a: Any) -> Any:
     return _sym(_matmul_nt(_matmul(y, _matmul_tn(y, g) * _eigh_gap(w)), y))
 
 
-_eigvals = primitive("eigvalsh", lambda a: np.linalg.eigh(a)[0], _eigvals_vjp)
-_eigvecs = primitive("eigvecs", lambda a: np.linalg.eigh(a)[1], _eigvecs_vjp)
-defjvp(_eigvals, lambda t, y, a: diagonal(_matmul_tn(_eigvecs(a), _matmul(_sym(t), _eigvecs(a))), 0, -2, -1))
-defjvp(_eigvecs, lambda t, y, a: _matmul(y, _matmul_tn(y, _matmul(_sym(t), y)) * _eigh_gap(_eigvals(a))))
-defreads(_eigvals, (0,))
-defreads(_eigvecs, (0, Y))
+_eigvals = primitive("eigvalsh", lambda a: np.linalg.eigh(a)[0], _eigvals_vjp,
+                     jvp=(lambda t, y, a: diagonal(_matmul_tn(_eigvecs(a), _matmul(_sym(t), _eigvecs(a))), 0, -2, -1),), reads=((0,),))
+_eigvecs = primitive("eigvecs", lambda a: np.linalg.eigh(a)[1], _eigvecs_vjp,
+                     jvp=(lambda t, y, a: _matmul(y, _matmul_tn(y, _matmul(_sym(t), y)) * _eigh_gap(_eigvals(a))),), reads=((0, Y),))
 
 
 def eigh(a: Any) -> tuple[Any, Any]:

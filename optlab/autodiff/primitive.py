@@ -54,13 +54,28 @@ def _primitive_apply(cls: type, forward: Any) -> Any:
     return apply
 
 
-def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
-    """A differentiable function from a numpy `forward` and one VJP per input (None: not differentiable)."""
+LINEAR = "linear"  # jvp=LINEAR: linear in the first input (the rest are settings): the JVP is the function
+BILINEAR = "bilinear"  # jvp=BILINEAR: linear in each of two inputs (products): the tangent takes its place
+SELF_ADJOINT = "self_adjoint"  # jvp=SELF_ADJOINT: a symmetric Jacobian (elementwise): the JVP is the VJP
+
+
+def primitive(name: str, forward: Callable, *vjps: Callable | None, jvp: Any = None,
+              reads: tuple | None = None) -> Callable:
+    """A differentiable function, in one statement: a numpy `forward`, one VJP per input
+    ``vjp(g, y, *xs)`` (None: no gradient), its forward mode `jvp` (one ``jvp(t, y, *xs)`` per input, or
+    LINEAR, BILINEAR, SELF_ADJOINT) and what each VJP `reads` (input positions, Y for the output; see
+    `Function.reads`), which is all the graph keeps. Without `reads` everything is kept."""
     cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
     apply = _primitive_apply(cls, forward)
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
     apply.Function = cls
+    if isinstance(jvp, str):
+        _JVP_FAMILIES[jvp](apply)
+    elif jvp is not None:
+        defjvp(apply, *(jvp if isinstance(jvp, tuple) else (jvp,)))
+    if reads is not None:
+        defreads(apply, *reads)
     return apply
 
 
@@ -97,3 +112,6 @@ def def_self_adjoint(*fns: Callable) -> None:
     axes): the JVP is the VJP, with the tangent in place of the cotangent."""
     for fn in fns:
         fn.Function.jvps = fn.Function.vjps
+
+
+_JVP_FAMILIES = {LINEAR: def_linear, BILINEAR: def_bilinear, SELF_ADJOINT: def_self_adjoint}
