@@ -8,7 +8,7 @@ ndarrays, at numpy speed: a function given no Variable returns a plain array and
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -193,29 +193,7 @@ class Function:
             cls.hold = _hold_plans(cls.reads)
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
-        xs = []
-        generation = _NO_VARIABLE
-        for x in inputs:
-            if isinstance(x, Variable):
-                xs.append(x.data)
-                if x.generation > generation:
-                    generation = x.generation
-            else:
-                xs.append(x)
-        try:
-            y = self.forward(*xs, **kwargs)
-        except _FORWARD_ERRORS as e:
-            raise _forward_error(type(self).__name__, e, xs) from None
-        if generation == _NO_VARIABLE:
-            return y  # no Variable in sight: a plain array, nothing to record
-        if generation >= _DUAL:
-            return _dual_output(self, inputs, xs, y, kwargs)
-        out = _new_variable(y if y.__class__ is np.ndarray else np.asarray(y))
-        if Config.enable_backprop:
-            _link(self, inputs, kwargs, generation, out)
-        else:
-            out.generation = level_base()  # a constant of the running transform
-        return out
+        return recorder(self)(*inputs, **kwargs)
 
     def forward(self, *xs: Any, **kwargs: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -235,6 +213,51 @@ class Function:
     def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
         return [vjp(gy, y, *xs, **kwargs) if vjp is not None and isinstance(x, _NODES) else None
                 for x, vjp in zip(self.inputs, self.vjps)]
+
+
+def recorder(op: Any) -> Callable:
+    """The one recording routine, for `op`: a primitive's node class (the routine is then that
+    primitive's callable, so a call is one Python frame) or a Function instance (`Function.__call__`).
+    A tracer hooks here. Without a Variable among the arguments the routine returns the forward's bare
+    array (every VJP of a first-order backward pass takes that path); with Duals, a Dual (forward mode);
+    otherwise a Variable whose creator is the node (unless under no_grad)."""
+    forward, make_node = op.forward, op.__class__ is type
+
+    def record(*args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if isinstance(a, Variable):
+                break
+        else:
+            return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
+        generation = _NO_VARIABLE
+        xs = []
+        for a in args:
+            if isinstance(a, Variable):
+                xs.append(a.data)
+                if a.generation > generation:
+                    generation = a.generation
+            else:
+                xs.append(a)
+        node = op() if make_node else op
+        try:
+            y = forward(*xs, **kwargs)
+        except _FORWARD_ERRORS as e:
+            raise _forward_error(type(node).__name__, e, xs) from None
+        if generation >= _DUAL:
+            return _dual_output(node, args, xs, y, kwargs)
+        out = _new(Variable)  # _new_variable, inlined: recording is the per-op cost of every graph
+        out.data = y if y.__class__ is np.ndarray else np.asarray(y)
+        out.name = out.grad = out.creator = None
+        if Config.enable_backprop:
+            _link(node, args, kwargs, generation, out)
+        else:
+            out.generation = level_base()  # a constant of the running transform
+        return out
+
+    return record
+
+
+_new = object.__new__
 
 
 def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variable) -> None:

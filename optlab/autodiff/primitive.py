@@ -7,51 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import numpy as np
-
-from .config import _DUAL, _NO_VARIABLE, Config, level_base
-from .node import _FORWARD_ERRORS, Function, Variable, _dual_output, _forward_error, _hold_plans, _link
-
-
-def _primitive_apply(cls: type, forward: Any) -> Any:
-    """The callable of a primitive: `Function.__call__` for a `cls` node, written out in one frame.
-
-    Recording is the per-op overhead of every graph (forward passes and create_graph backward passes
-    alike), so the node is built right here rather than through ``cls()(*args)``.
-    """
-    def apply(*args: Any, **kwargs: Any) -> Any:
-        for a in args:
-            if isinstance(a, Variable):
-                break
-        else:
-            return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
-        generation = _NO_VARIABLE
-        xs = []
-        for a in args:
-            if isinstance(a, Variable):
-                xs.append(a.data)
-                if a.generation > generation:
-                    generation = a.generation
-            else:
-                xs.append(a)
-        try:
-            y = forward(*xs, **kwargs)
-        except _FORWARD_ERRORS as e:
-            raise _forward_error(cls.__name__, e, xs) from None
-        if generation >= _DUAL:
-            return _dual_output(cls(), args, xs, y, kwargs)
-        out = new(Variable)  # _new_variable, inlined
-        out.data = y if y.__class__ is np.ndarray else np.asarray(y)
-        out.name = out.grad = out.creator = None
-        out.generation = 0
-        if Config.enable_backprop:
-            _link(cls(), args, kwargs, generation, out)
-        else:
-            out.generation = level_base()  # a constant of the running transform
-        return out
-
-    new = Variable.__new__
-    return apply
+from .node import Function, _hold_plans, recorder
 
 
 LINEAR = "linear"  # jvp=LINEAR: linear in the first input (the rest are settings): the JVP is the function
@@ -66,7 +22,7 @@ def primitive(name: str, forward: Callable, *vjps: Callable | None, jvp: Any = N
     LINEAR, BILINEAR, SELF_ADJOINT) and what each VJP `reads` (input positions, Y for the output; see
     `Function.reads`), which is all the graph keeps. Without `reads` everything is kept."""
     cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
-    apply = _primitive_apply(cls, forward)
+    apply = recorder(cls)
     apply.__name__ = apply.__qualname__ = name
     apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
     apply.Function = cls
