@@ -57,6 +57,34 @@ def _output_variable(f: Function) -> Variable | None:
     return v
 
 
+def _run_vjps(f: Function, gy: Any, create_graph: bool) -> Sequence[Any]:
+    """f's input gradients from its output's gy. With create_graph the VJPs get Variables and record the
+    gradient's graph; else bare arrays (an edge stays an edge: its VJP reads only its shape). A None VJP
+    gives its input no gradient (HIPS's zeros)."""
+    inputs = f.inputs
+    if create_graph:
+        y, xs = _output_variable(f), inputs
+    else:
+        y, xs = f.saved, [x.data if isinstance(x, Variable) else x for x in inputs]
+    if not f.primitive:
+        return f.backward(gy, y, *xs, **f.kwargs)
+    if len(inputs) == 1 and f.vjps[0] is not None:  # most functions: one input, no list to build
+        return (f.vjps[0](gy, y, *xs, **f.kwargs),)
+    return [vjp(gy, y, *xs, **f.kwargs) if vjp is not None and isinstance(x, _NODES) else None
+            for x, vjp in zip(inputs, f.vjps)]
+
+
+def _check_not_freed(f: Function) -> None:
+    if f.inputs is None:
+        raise RuntimeError(f"backward through a {type(f).__name__} node whose graph was already freed by a "
+                           f"pass with retain_graph=False")
+
+
+def _wrong_shape(f: Function, gx: Any, shape: tuple) -> None:
+    raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape {np.shape(gx)} for an "
+                       f"input of shape {shape}")
+
+
 def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = -_DUAL,
               retain_graph: bool = True, only: set[int] | None = None) -> tuple[dict[int, Any], list[Variable]]:
     """Push `seed` from y back through its graph in decreasing generation order (a heap, no recursion).
@@ -111,47 +139,45 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
             owned.add(k)
         f.add_grad_into(buf, gy, **f.kwargs)
 
+    def shortcut(f: Function, gy: Any) -> bool:
+        """getitem's shortcuts (`Function.add_grad_into`): gy added into its input's gradient directly."""
+        x = f.inputs[0]
+        if not isinstance(x, _NODES):
+            return False
+        if not create_graph:
+            scatter_into(f, x, gy)
+            return True
+        k = _resolve(x)[0]
+        if k not in grads:
+            return False
+        grads[k] = f.add_grad_onto(grads[k], gy, **f.kwargs)
+        return True
+
     if f is not None:
         push(f, None)
     keep_all = keep is True
     heappop, heappush, ndarray = heapq.heappop, heapq.heappush, np.ndarray  # locals: this loop is hot
     with using_config("enable_backprop", create_graph):
         while heap:
+            # 1. the next function by generation, and its output's gradient
             f = heappop(heap)[2]
             k = id(f)
             gy = grads[k] if keep_all or (keep and k in keep) else grads.pop(k)
             owned.discard(k)  # gy may now be passed on as is (add's backward): no longer private
             inputs = f.inputs
             if not inputs:
-                if inputs is None:
-                    raise RuntimeError(f"backward through a {type(f).__name__} node whose graph was already "
-                                       f"freed by a pass with retain_graph=False")
+                _check_not_freed(f)
                 continue  # cut off by unchain
-            gxs: Sequence[Any] = ()  # the shortcuts below add into grads themselves
-            k0 = _resolve(inputs[0])[0] if f.add_grad_into is not None and isinstance(inputs[0], _NODES) else None
-            if create_graph and k0 in grads:
-                grads[k0] = f.add_grad_onto(grads[k0], gy, **f.kwargs)
-            elif not create_graph and k0 is not None:
-                scatter_into(f, inputs[0], gy)
-            else:
-                # with create_graph the VJPs get Variables and record the gradient's graph; else bare arrays
-                # (an edge stays an edge: its VJP reads only its shape)
-                y_, xs = (_output_variable(f), inputs) if create_graph else (
-                    f.saved, [x.data if isinstance(x, Variable) else x for x in inputs])
-                if f.primitive:  # call its VJPs right here (None: the input gets no gradient, HIPS's zeros)
-                    if len(inputs) == 1 and f.vjps[0] is not None:
-                        gxs = (f.vjps[0](gy, y_, *xs, **f.kwargs),)
-                    else:
-                        gxs = [vjp(gy, y_, *xs, **f.kwargs) if vjp is not None and isinstance(x, _NODES) else None
-                               for x, vjp in zip(inputs, f.vjps)]
-                else:
-                    gxs = f.backward(gy, y_, *xs, **f.kwargs)
+            # 2. its VJPs (or a shortcut that adds into the gradients itself)
+            gxs = () if f.add_grad_into is not None and shortcut(f, gy) else _run_vjps(f, gy, create_graph)
             if not retain_graph:  # `inputs` stays alive here until its gradients are passed on
                 f.inputs = f.saved = None
+            # 3. each input's part: added to its gradient, or its creator pushed on first arrival.
+            # Written out in the loop (with _resolve and push inlined): it runs once per edge of the graph.
             for x, gx in zip(inputs, gxs):
                 if gx is None:
                     continue
-                if isinstance(x, Variable):  # _resolve, inlined for the usual case
+                if isinstance(x, Variable):
                     g = x.creator
                     k, v, shape = (id(x) if g is None else id(g)), x, x.data.shape
                 elif isinstance(x, Function):  # an edge
@@ -160,12 +186,11 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 else:
                     continue
                 if (gx.shape if gx.__class__ is ndarray else _shape(gx)) != shape:
-                    raise RuntimeError(f"{type(f).__name__}.backward returned a gradient of shape "
-                                       f"{np.shape(gx)} for an input of shape {shape}")
+                    _wrong_shape(f, gx, shape)
                 if k in grads:
                     accumulate(k, gx)
                     continue
-                grads[k] = gx  # first arrival: push, inlined
+                grads[k] = gx
                 if g is None:
                     reached.append(v)
                     continue
