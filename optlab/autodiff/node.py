@@ -166,6 +166,12 @@ class Function:
     """
 
     __slots__ = ("inputs", "output", "generation", "kwargs", "shape", "saved")
+    inputs: tuple | None  # what the node holds of its inputs (None once freed by a retain_graph=False pass)
+    output: Any  # a weak reference to the output Variable
+    generation: int
+    kwargs: dict
+    shape: tuple  # the output's shape, when the node stands for a value nobody holds (an edge)
+    saved: Any  # the output's array, when a VJP reads it
     vjps: tuple = ()
     # What each VJP reads: reads[j] holds the positions of the inputs VJP j reads and -1 for the output
     # (entries past its end read nothing). An intermediate input that no VJP of this node reads is not
