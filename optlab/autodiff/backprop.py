@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .config import _DUAL, level_base, using_config
-from .node import _NODES, Dual, Function, MixedModesError, Variable, _cast, _new_variable, _resolve, _shape, as_data
+from .node import _NODES, Dual, Edge, Function, MixedModesError, Variable, _cast, _new_variable, _resolve, _shape, as_data
 
 
 def _caller_grads(grads: Sequence[Any], seed: Any) -> list[Variable | None]:
@@ -180,9 +180,10 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 if isinstance(x, Variable):
                     g = x.creator
                     k, v, shape = (id(x) if g is None else id(g)), x, x.data.shape
-                elif isinstance(x, Function):  # an edge
-                    v, shape = x.output(), x.shape
-                    k, g = (id(v), None) if v is not None and v.creator is None else (id(x), x)
+                elif x.__class__ is Edge:
+                    g, shape = x.creator, x.shape
+                    v = g.output()
+                    k, g = (id(v), None) if v is not None and v.creator is None else (id(g), g)
                 else:
                     continue
                 if (gx.shape if gx.__class__ is ndarray else _shape(gx)) != shape:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import scipy.special
 
-from .node import NUMPY_TWINS, Function, Variable, _data, _shape  # _data: masks, indices
+from .node import NUMPY_TWINS, Edge, Function, Variable, _data, _shape  # _data: masks, indices
 from .primitive import (BILINEAR, LINEAR, SELF_ADJOINT, Y, def_bilinear, def_linear, def_self_adjoint, defjvp,  # noqa: F401
                         defreads, primitive)  # the extension API, public as F.primitive etc.
 
@@ -162,7 +162,7 @@ class Concatenate(Function):
         grads, start = [], 0
         for x, given in zip(xs, self.inputs):
             stop = start + _shape(x)[axis]
-            if isinstance(given, (Variable, Function)):
+            if isinstance(given, (Variable, Edge)):
                 grads.append(getitem(gy, index=(slice(None),) * axis + (slice(start, stop),)))
             else:
                 grads.append(None)
@@ -748,7 +748,7 @@ class Einsum(Function):
         parts, out = _einsum_parse(subscripts, len(xs))
         grads = []
         for i, (x, given) in enumerate(zip(xs, self.inputs)):
-            if not isinstance(given, (Variable, Function)):
+            if not isinstance(given, (Variable, Edge)):
                 grads.append(None)
                 continue
             others = [(p, xs[j]) for j, p in enumerate(parts) if j != i]

@@ -122,7 +122,7 @@ def _shape(x: Any) -> tuple[int, ...]:
         return x.shape
     if isinstance(x, Variable):
         return x.data.shape
-    if isinstance(x, Function):  # an edge standing for the function's output
+    if x.__class__ is Edge:
         return x.shape
     return np.shape(x)
 
@@ -165,17 +165,16 @@ class Function:
     one JVP per input in `jvps` (forward mode) and what the VJPs read in `reads` (what the graph keeps).
     """
 
-    __slots__ = ("inputs", "output", "generation", "kwargs", "shape", "saved")
+    __slots__ = ("inputs", "output", "generation", "kwargs", "saved")
     inputs: tuple | None  # what the node holds of its inputs (None once freed by a retain_graph=False pass)
     output: Any  # a weak reference to the output Variable
     generation: int
     kwargs: dict
-    shape: tuple  # the output's shape, when the node stands for a value nobody holds (an edge)
     saved: Any  # the output's array, when a VJP reads it
     vjps: tuple = ()
     # What each VJP reads: reads[j] holds the positions of the inputs VJP j reads and -1 for the output
     # (entries past its end read nothing). An intermediate input that no VJP of this node reads is not
-    # held: `inputs` keeps its creator instead (an edge, with `shape` and `ndim` for the VJPs), so its
+    # held: `inputs` keeps an `Edge` to its creator instead (with the shape and dtype the VJPs ask), so its
     # array is freed as soon as nothing else holds it, as torch keeps only saved tensors. The output's
     # array is kept in `saved` only when read. None (any class-based Function): everything is kept.
     reads: tuple | None = None
@@ -188,7 +187,6 @@ class Function:
     # Forward mode: one JVP per input, ``jvp(t, y, *xs, **kwargs)``, the output's tangent from that input's
     # tangent t, on bare arrays (None: the input is a constant). See `jvp` and `Dual`.
     jvps: tuple = ()
-    ndim = property(lambda self: len(self.shape))  # an edge's, for VJPs that ask their input's ndim
 
     primitive = True  # backward is the VJPs in `vjps` (set per class: False when backward is overridden)
 
@@ -296,14 +294,24 @@ def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variab
     out.generation = generation + 1
 
 
+class Edge:
+    """What a node holds of an intermediate input that none of its VJPs reads: the way back to the
+    input's creator, and the shape and dtype the VJPs may ask; not the array, which is freed as soon as
+    nothing else holds it (torch keeps only its saved tensors the same way)."""
+
+    __slots__ = ("creator", "dtype", "shape")
+
+    def __init__(self, creator: Function, shape: tuple, dtype: Any) -> None:
+        self.creator, self.shape, self.dtype = creator, shape, dtype
+
+    ndim = property(lambda self: len(self.shape))
+
+
 def _edge(x: Variable) -> Any:
-    """What a node holds of an input it does not read: the input's creator (which learns the shape the
-    VJPs may ask), or the input itself when it is a leaf."""
+    """What a node holds of an input it does not read: an `Edge` to its creator, or the input itself
+    when it is a leaf."""
     f = x.creator
-    if f is None:
-        return x
-    f.shape = x.data.shape
-    return f
+    return x if f is None else Edge(f, x.data.shape, x.data.dtype)
 
 
 def _plan(reads: tuple, is_variable: Sequence[bool]) -> tuple[bool, ...]:
@@ -374,19 +382,20 @@ def _dual_output(f: Function, args: Sequence[Any], xs: Sequence[Any], y: Any, kw
     return _new_dual(y, f.jvp([a.tangent if a.__class__ is Dual else None for a in args], y, *xs, **kwargs))
 
 
-_NODES = (Variable, Function)  # what an input entry that carries a gradient is (a Function: an edge)
+_NODES = (Variable, Edge)  # what an input entry that carries a gradient is
 
 
 def _resolve(x: Any) -> tuple[int, Function | None, Variable | None]:
-    """An input entry (a Variable, or an edge: the creator of a value nobody reads) as its gradient's key
-    (the creator's id, or a leaf's own), its creator (None for a leaf) and its Variable if alive."""
+    """An input entry (a Variable, or an `Edge`) as its gradient's key (the creator's id, or a leaf's
+    own), its creator (None for a leaf) and its Variable if alive."""
     if isinstance(x, Variable):
         f = x.creator
         return (id(x) if f is None else id(f)), f, x
-    v = x.output()
+    f = x.creator
+    v = f.output()
     if v is not None and v.creator is None:  # unchained since it was recorded: a leaf now
         return id(v), None, v
-    return id(x), x, v
+    return id(f), f, v
 
 
 def made_outside(y: Any, level: int) -> bool:
