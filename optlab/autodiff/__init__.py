@@ -1,10 +1,13 @@
 """optlab's define-by-run autodiff kernel: derivatives of any order on numpy arrays."""
-from . import functions
+from . import functions, tree
 from .check import GradcheckError, gradcheck, gradgradcheck
-from .core import Config, Function, Variable, enable_grad, gradients, no_grad, using_config
-from .functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
-from .graph import plot_graph, to_dot
+from .backprop import gradients
+from .config import Config, enable_grad, no_grad, using_config
+from .node import Function, Variable
+from .functional import elementwise_grad, ggnvp, grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from .drawing import plot_graph, to_dot
 
-__all__ = ["Config", "Function", "GradcheckError", "Variable", "enable_grad", "functions", "grad",
+__all__ = ["Config", "Function", "GradcheckError", "Variable", "elementwise_grad", "enable_grad", "functions",
+           "ggnvp", "grad",
            "gradcheck", "gradgradcheck", "gradients", "hessian", "hvp", "jacobian", "jvp", "no_grad",
-           "plot_graph", "to_dot", "using_config", "value_and_grad", "vjp"]
+           "plot_graph", "to_dot", "tree", "using_config", "value_and_grad", "vjp"]

@@ -6,7 +6,9 @@ from typing import Any, Callable
 import numpy as np
 
 from . import functions as F
-from .core import Variable, enable_grad, gradients, no_grad
+from .backprop import gradients
+from .config import enable_grad, no_grad
+from .node import Variable
 
 
 class GradcheckError(AssertionError):

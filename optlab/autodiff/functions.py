@@ -1,72 +1,30 @@
 """Differentiable functions (imported as F): each forward and its derivative side by side.
 
-A primitive is a numpy forward and one vector-Jacobian product per input, ``vjp(gy, y, *xs)``,
-written with these same functions, so derivatives of any order come for free. After each group come
-its forward-mode rules, one Jacobian-vector product per input, ``jvp(t, y, *xs)`` (`defjvp` and
-helpers), and what its VJPs read (`defreads`), which is all the graph keeps. Given bare arrays a
-function returns a bare array: that is how first-order backward runs at numpy speed. Broadcasting
-follows numpy; `sum_to` undoes it in the backward pass.
+Each primitive is one statement: a numpy forward, one vector-Jacobian product per input,
+``vjp(gy, y, *xs)``, written with these same functions (so derivatives of any order come for free),
+its forward-mode rules (`jvp=`: one ``jvp(t, y, *xs)`` per input, or LINEAR, BILINEAR, SELF_ADJOINT)
+and what its VJPs read (`reads=`), which is all the graph keeps. Given bare arrays a function returns
+a bare array: that is how first-order backward runs at numpy speed. Broadcasting follows numpy;
+`sum_to` undoes it in the backward pass.
 """
 from __future__ import annotations
 
+import builtins
 import operator
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.special
 
-from .core import Function, Variable, _data, _hold_plans, _primitive_apply, _shape  # _data: masks, indices
+from .node import NUMPY_TWINS, Edge, Function, Variable, _data, _shape  # _data: masks, indices
+from .primitive import (BILINEAR, LINEAR, SELF_ADJOINT, Y, def_bilinear, def_linear, def_self_adjoint, defjvp,  # noqa: F401
+                        defreads, primitive)  # the extension API, public as F.primitive etc.
 
 Shape = Sequence[int]
 
 
-def primitive(name: str, forward: Callable, *vjps: Callable | None) -> Callable:
-    """A differentiable function from a numpy `forward` and one VJP per input (None: not differentiable)."""
-    cls = type(name, (Function,), {"__slots__": (), "forward": staticmethod(forward), "vjps": vjps})
-    apply = _primitive_apply(cls, forward)
-    apply.__name__ = apply.__qualname__ = name
-    apply.__doc__ = f"Differentiable {name} (numpy semantics); records a `{name}` node on Variables."
-    apply.Function = cls
-    return apply
-
-
-Y = -1  # in `defreads`: the output
-
-
-def defreads(fn: Callable, *reads: tuple[int, ...]) -> None:
-    """What each VJP of primitive fn reads: input positions, or Y for the output (see `Function.reads`);
-    an input that no VJP reads is not kept alive by the graph."""
-    fn.Function.reads = reads
-    fn.Function.hold = _hold_plans(reads)
-
-
-def defjvp(fn: Callable, *jvps: Callable | None) -> None:
-    """Forward mode for primitive fn: per input, ``jvp(t, y, *xs)`` maps its tangent t to the output's."""
-    fn.Function.jvps = jvps
-
-
-def def_linear(*fns: Callable) -> None:
-    """Primitives linear in their first input (the rest are settings): the JVP is the function itself,
-    applied to the tangent."""
-    for fn in fns:
-        defjvp(fn, lambda t, y, x, *settings, _fn=fn, **kwargs: _fn(t, *settings, **kwargs))
-
-
-def def_bilinear(*fns: Callable) -> None:
-    """Primitives linear in each of two inputs (products): the tangent takes that input's place."""
-    for fn in fns:
-        defjvp(fn, lambda t, y, a, b, _fn=fn: _fn(t, b), lambda t, y, a, b, _fn=fn: _fn(a, t))
-
-
-def def_self_adjoint(*fns: Callable) -> None:
-    """Primitives whose Jacobian is symmetric (elementwise functions of one input, softmax, swapping two
-    axes): the JVP is the VJP, with the tangent in place of the cotangent."""
-    for fn in fns:
-        fn.Function.jvps = fn.Function.vjps
-
-
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
-    if axis is None:
+    if axis is None or ndim == 0:  # numpy lets a 0-d array be reduced over axis 0 or -1: nothing to do
         return tuple(range(ndim))
     return tuple(a % ndim for a in ((axis,) if np.isscalar(axis) else axis))
 
@@ -86,14 +44,14 @@ def _numpy_sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
     return np.add.reduce(x, axis=axes, keepdims=True).reshape(shape)  # np.sum without its Python wrapper
 
 
-_reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape))
-_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape))
-_sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape))
+_reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape),
+                     jvp=LINEAR, reads=((),))
+_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape),
+                          jvp=LINEAR, reads=((),))
+_sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape),
+                    jvp=LINEAR, reads=((),))
 
 
-def_linear(_reshape, _broadcast_to, _sum_to)
-for _fn in (_reshape, _broadcast_to, _sum_to):
-    defreads(_fn, ())
 
 
 def reshape(x: Any, shape: Shape) -> Any:
@@ -119,16 +77,14 @@ def _inverse_axes(axes: Any, ndim: int) -> Any:
 
 
 transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
-                      lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)))
+                      lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)),
+                      jvp=LINEAR, reads=((),))
 
 
 # Swap the last two axes (matrix transpose over a batch): its own VJP, cheaper to record and to
 # differentiate than a general transpose (whose VJP inverts its axes). solve's VJP uses it.
-_mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g))
-def_linear(transpose)
-def_self_adjoint(_mT)
-defreads(transpose, ())
-defreads(_mT, ())
+_mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g),
+                jvp=SELF_ADJOINT, reads=((),))
 
 
 def _numpy_shape(name: str, f: Callable, x: Any, axis: Any) -> tuple[int, ...]:
@@ -179,16 +135,13 @@ def _numpy_index_add(acc: np.ndarray, g: np.ndarray, index: Any) -> np.ndarray:
 
 
 getitem = primitive("getitem", lambda x, index: x[index],
-                    lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape))
-_getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index))
+                    lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape),
+                    jvp=LINEAR, reads=((),))
+_getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index),
+                          jvp=LINEAR, reads=((),))
 _index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, index: g,
-                      lambda g, y, acc, gx, index: getitem(g, index=index))
-def_linear(getitem, _getitem_grad)
-defjvp(_index_add, lambda t, y, acc, gx, index: t,
-       lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape))
-defreads(getitem, ())
-defreads(_getitem_grad, ())
-defreads(_index_add, (), ())
+                      lambda g, y, acc, gx, index: getitem(g, index=index),
+                       jvp=(lambda t, y, acc, gx, index: t, lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape)), reads=((), ()))
 # Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
 # create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
 getitem.Function.add_grad_into = staticmethod(_add_at)
@@ -209,7 +162,7 @@ class Concatenate(Function):
         grads, start = [], 0
         for x, given in zip(xs, self.inputs):
             stop = start + _shape(x)[axis]
-            if isinstance(given, (Variable, Function)):
+            if isinstance(given, (Variable, Edge)):
                 grads.append(getitem(gy, index=(slice(None),) * axis + (slice(start, stop),)))
             else:
                 grads.append(None)
@@ -235,66 +188,95 @@ def stack(xs: Sequence[Any], axis: int = 0) -> Any:
 # ----------------------------------------------------------------------------------------------
 # Elementwise: forward, then d/d(each input), one line each.
 
-add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(g, b.shape))
-sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape))
-mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), lambda g, y, a, b: sum_to(g * a, b.shape))
+add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(g, b.shape),
+                jvp=(lambda t, y, a, b: t, lambda t, y, a, b: t), reads=((), ()))
+sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape),
+                jvp=(lambda t, y, a, b: t, lambda t, y, a, b: -t), reads=((), ()))
+mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), lambda g, y, a, b: sum_to(g * a, b.shape),
+                jvp=BILINEAR, reads=((1,), (0,)))
 div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
-                lambda g, y, a, b: sum_to(-g * y / b, b.shape))
-neg = primitive("neg", np.negative, lambda g, y, x: -g)
-pow = primitive("pow", operator.pow, lambda g, y, a, b: sum_to(_pow_grad(g, a, b), a.shape),
-                lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape))
-exp = primitive("exp", np.exp, lambda g, y, x: g * y)
-log = primitive("log", np.log, lambda g, y, x: g / x)
-log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x))
-sqrt = primitive("sqrt", np.sqrt, lambda g, y, x: g / (2.0 * y))
-sin = primitive("sin", np.sin, lambda g, y, x: g * cos(x))
-cos = primitive("cos", np.cos, lambda g, y, x: -g * sin(x))
-tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y))
-tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y))
-sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)))
-softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x))
-relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: g * (_data(y) > 0))
-abs = primitive("abs", np.abs, lambda g, y, x: g * np.sign(_data(x)))
-maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(g * (_data(a) >= _data(b)), a.shape),
-                    lambda g, y, a, b: sum_to(g * (_data(a) < _data(b)), b.shape))
-minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(g * (_data(a) <= _data(b)), a.shape),
-                    lambda g, y, a, b: sum_to(g * (_data(a) > _data(b)), b.shape))
+                lambda g, y, a, b: sum_to(-g * y / b, b.shape),
+                jvp=(lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b), reads=((1,), (Y, 1)))
+neg = primitive("neg", np.negative, lambda g, y, x: -g,
+                jvp=SELF_ADJOINT, reads=((),))
+pow = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
+                lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape),
+                jvp=(lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a)), reads=((0, 1), (Y, 0)))
+exp = primitive("exp", np.exp, lambda g, y, x: g * y,
+                jvp=SELF_ADJOINT, reads=((Y,),))
+log = primitive("log", np.log, lambda g, y, x: g / x,
+                jvp=SELF_ADJOINT, reads=((0,),))
+log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x),
+                  jvp=SELF_ADJOINT, reads=((0,),))
+sqrt = primitive("sqrt", np.sqrt, lambda g, y, x: g / (2.0 * y),
+                 jvp=SELF_ADJOINT, reads=((Y,),))
+sin = primitive("sin", np.sin, lambda g, y, x: g * cos(x),
+                jvp=SELF_ADJOINT, reads=((0,),))
+cos = primitive("cos", np.cos, lambda g, y, x: -g * sin(x),
+                jvp=SELF_ADJOINT, reads=((0,),))
+tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y),
+                jvp=SELF_ADJOINT, reads=((Y,),))
+tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y),
+                 jvp=SELF_ADJOINT, reads=((Y,),))
+sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)),
+                    jvp=SELF_ADJOINT, reads=((Y,),))
+softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x),
+                     jvp=SELF_ADJOINT, reads=((0,),))
+relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0),
+                 jvp=SELF_ADJOINT, reads=((Y,),))
+abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g),
+                jvp=SELF_ADJOINT, reads=((0,),))  # JAX: slope 1 at 0
+maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), a.shape),
+                    lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), b.shape),
+                    jvp=(lambda t, y, a, b: _share(t, a, b), lambda t, y, a, b: _share(t, b, a)), reads=((0, 1), (0, 1)))
+minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), a.shape),
+                    lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), b.shape),
+                    jvp=(lambda t, y, a, b: _share(t, b, a), lambda t, y, a, b: _share(t, a, b)), reads=((0, 1), (0, 1)))
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
-                   lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape))
-clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: g * ((_data(x) >= lo) & (_data(x) <= hi)), None, None)
-def_self_adjoint(neg, exp, log, log1p, sqrt, sin, cos, tan, tanh, sigmoid, softplus, relu, abs, clip)
-def_bilinear(mul)
-defjvp(add, lambda t, y, a, b: t, lambda t, y, a, b: t)
-defjvp(sub, lambda t, y, a, b: t, lambda t, y, a, b: -t)
-defjvp(div, lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b)
-defjvp(pow, lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a))
-defjvp(maximum, lambda t, y, a, b: t * (_data(a) >= _data(b)), lambda t, y, a, b: t * (_data(a) < _data(b)))
-defjvp(minimum, lambda t, y, a, b: t * (_data(a) <= _data(b)), lambda t, y, a, b: t * (_data(a) > _data(b)))
-defjvp(_where, None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t))
-for _fn in (exp, sqrt, tan, tanh, sigmoid, relu):
-    defreads(_fn, (Y,))
-for _fn in (log, log1p, sin, cos, softplus, abs, clip):
-    defreads(_fn, (0,))
-defreads(add, (), ())
-defreads(sub, (), ())
-defreads(neg, ())
-defreads(mul, (1,), (0,))
-defreads(div, (1,), (Y, 1))
-defreads(pow, (0, 1), (Y, 0))
-defreads(maximum, (0, 1), (0, 1))
-defreads(minimum, (0, 1), (0, 1))
-defreads(_where, (), (0,), (0,))  # the condition is a constant array
+                   lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape),
+                   jvp=(None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t)), reads=((), (0,), (0,)))
+_clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: where((_data(x) >= lo) & (_data(x) <= hi), g, 0.0),
+                  None, None,
+                  jvp=SELF_ADJOINT, reads=((0,),))
 
 
 def _pow_grad(g: Any, a: Any, b: Any) -> Any:
-    """g * d(a ** b)/da. For the common a ** 2 it is (g * 2) * a: no a ** 1, and a constant g (a seed)
-    makes one recorded product instead of two, so the gradient's graph is smaller to differentiate."""
-    return g * 2 * a if np.isscalar(b) and b == 2 else g * (b * a ** (b - 1))
+    """g * d(a ** b)/da, b * a ** (b - 1) except 0 where b == 0 (so 0 ** 0 has slope 0, as HIPS, torch
+    and JAX's integer powers; a ** 1 has slope 1 at 0). For the common a ** 2 it is (g * 2) * a: no
+    a ** 1, and a constant g (a seed) makes one recorded product instead of two. None: no gradient."""
+    if np.isscalar(b):
+        return None if b == 0 else g * 2 * a if b == 2 else g * (b * a ** (b - 1))
+    return g * (b * a ** where(_data(b) == 0, 1.0, b - 1.0))  # where b == 0 the factor b makes it 0
+
+
+def _sum_to_or_none(g: Any, shape: Shape) -> Any:
+    return None if g is None else sum_to(g, shape)
 
 
 def _log_base(a: Any) -> Any:
-    """log of a pow base; a Python number stays a Python float so float32 exponents stay float32."""
-    return float(np.log(a)) if isinstance(a, (int, float)) else log(a)
+    """d(a ** b)/db / (a ** b): log a, taken as 0 where a == 0 (0 ** b is flat in b there, as JAX has it).
+    A Python number stays a Python float so float32 exponents stay float32."""
+    if isinstance(a, (int, float)):
+        return 0.0 if a == 0 else float(np.log(a))
+    zero = _data(a) == 0
+    return where(zero, 0.0, log(where(zero, 1.0, a))) if np.any(zero) else log(a)
+
+
+def _share(g: Any, a: Any, b: Any) -> Any:
+    """g where a wins over b, half of it at ties (maximum, minimum; JAX's convention), 0 elsewhere, by
+    selection: an inf or nan in g never leaks into the loser's gradient as 0 * inf would."""
+    a, b = _data(a), _data(b)
+    tie = a == b
+    if not np.any(tie):
+        return where(a > b, g, 0.0)
+    return where(a > b, g, where(tie, 0.5 * g, 0.0))
+
+
+def clip(x: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    """numpy's clip; the gradient passes where a_min <= x <= a_max (bounds are constants; None: none)."""
+    lo = -np.inf if a_min is None else _data(a_min)
+    hi = np.inf if a_max is None else _data(a_max)
+    return _clip(x, lo, hi)
 
 
 def where(condition: Any, a: Any, b: Any) -> Any:
@@ -315,7 +297,8 @@ def _unreduce(g: Any, shape: Shape, axis: Any) -> Any:
 
 
 sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
-                lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape))
+                lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape),
+                jvp=LINEAR, reads=((),))
 
 
 def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
@@ -325,21 +308,16 @@ def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
 
 
 max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
-                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis))
+                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
+                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
-                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis))
+                lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
+                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 logsumexp = primitive(
     "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
-    lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)))
-def_linear(sum)
-defreads(sum, ())
-defreads(max, (0, Y))
-defreads(min, (0, Y))
-defreads(logsumexp, (0, Y))
-defjvp(max, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
-defjvp(min, lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims))
-defjvp(logsumexp, lambda t, y, x, axis=None, keepdims=False:
-       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims))
+    lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)),
+                      jvp=(lambda t, y, x, axis=None, keepdims=False:
+       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -348,7 +326,8 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    """Vector norm along `axis` (2 by default; 1 and inf too). Not differentiable at 0 for ord 2."""
+    """Vector norm along `axis` (2 by default; 1 and inf too). At 0 the 2-norm's gradient is nan, as
+    JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon under the root where 0 can occur."""
     if ord is None or ord == 2:
         return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
@@ -365,16 +344,16 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # may enter transposed: a @ b^T (nt) and a^T @ b (tn). Each VJP is another member of the family, so a
 # backward pass records one node per product and never a transpose.
 _matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul_nt(g, b), a.shape),
-                    lambda g, y, a, b: sum_to(_matmul_tn(a, g), b.shape))
+                    lambda g, y, a, b: sum_to(_matmul_tn(a, g), b.shape),
+                    jvp=BILINEAR, reads=((1,), (0,)))
 _matmul_nt = primitive("matmul_nt", lambda a, b: np.matmul(a, np.swapaxes(b, -1, -2)),
                        lambda g, y, a, b: sum_to(_matmul(g, b), a.shape),
-                       lambda g, y, a, b: sum_to(_matmul_tn(g, a), b.shape))
+                       lambda g, y, a, b: sum_to(_matmul_tn(g, a), b.shape),
+                       jvp=BILINEAR, reads=((1,), (0,)))
 _matmul_tn = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2), b),
                        lambda g, y, a, b: sum_to(_matmul_nt(b, g), a.shape),
-                       lambda g, y, a, b: sum_to(_matmul(a, g), b.shape))
-def_bilinear(_matmul, _matmul_nt, _matmul_tn)
-for _fn in (_matmul, _matmul_nt, _matmul_tn):
-    defreads(_fn, (1,), (0,))
+                       lambda g, y, a, b: sum_to(_matmul(a, g), b.shape),
+                       jvp=BILINEAR, reads=((1,), (0,)))
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -412,9 +391,8 @@ def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
     return -outer(gb, y) if np.ndim(_data(y)) == 1 else -_matmul_nt(gb, y)
 
 
-solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g))
-defjvp(solve, lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t))  # d(A^-1 b)
-defreads(solve, (0, Y), (0,))
+solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g),
+                  jvp=(lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t)), reads=((0, Y), (0,)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -431,9 +409,8 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 softmax = primitive("softmax", _softmax,
-                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)))
-def_self_adjoint(softmax)
-defreads(softmax, (Y,))
+                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)),
+                    jvp=SELF_ADJOINT, reads=((Y,),))
 
 
 def log_softmax(x: Any, axis: int = -1) -> Any:
@@ -461,6 +438,461 @@ def binary_cross_entropy_with_logits(x: Any, t: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------
+# The rest of the numpy surface an objective is written with. Most are compositions of the primitives
+# above (their derivatives, of any order and in both modes, follow); the rest are primitives here.
+
+def _numpy_axis(axis: int, ndim: int, name: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name}: axis {axis} is out of bounds for an array of dimension {ndim}")
+    return axis % ndim
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Any:
+    nd = len(_shape(x))
+    src = [_numpy_axis(a, nd, "moveaxis") for a in np.atleast_1d(source)]
+    dst = [_numpy_axis(a, nd, "moveaxis") for a in np.atleast_1d(destination)]
+    order = [a for a in range(nd) if a not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return x if order == list(range(nd)) else transpose(x, tuple(order))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
+    nd = len(_shape(x))
+    order = list(range(nd))
+    a, b = _numpy_axis(axis1, nd, "swapaxes"), _numpy_axis(axis2, nd, "swapaxes")
+    order[a], order[b] = order[b], order[a]
+    return transpose(x, tuple(order))
+
+
+def flip(x: Any, axis: Any = None) -> Any:
+    nd = len(_shape(x))
+    axes = _axes(axis, nd)
+    return getitem(x, index=tuple(slice(None, None, -1) if i in axes else slice(None) for i in range(nd)))
+
+
+def _take(x: Any, index: np.ndarray, axis: int) -> Any:
+    """x's elements at integer positions `index` along `axis` (getitem's gradient adds up repeats)."""
+    return getitem(x, index=(slice(None),) * axis + (index,))
+
+
+def repeat(x: Any, repeats: Any, axis: int | None = None) -> Any:
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis = _numpy_axis(axis, len(_shape(x)), "repeat")
+    return _take(x, np.repeat(np.arange(_shape(x)[axis]), repeats), axis)
+
+
+def tile(x: Any, reps: Any) -> Any:
+    reps = (reps,) if np.isscalar(reps) else tuple(reps)
+    shape = _shape(x)
+    if len(reps) > len(shape):
+        shape = (1,) * (len(reps) - len(shape)) + shape
+        x = reshape(x, shape)
+    reps = (1,) * (len(shape) - len(reps)) + reps
+    return getitem(x, index=np.ix_(*[np.tile(np.arange(n), r) for n, r in zip(shape, reps)]))
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Any:
+    return _roll(x, shift=shift, axis=axis)
+
+
+_roll = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis),
+                  lambda g, y, x, shift, axis: _roll(g, shift=_negate(shift), axis=axis),
+                  jvp=LINEAR, reads=((),))
+
+
+def _negate(shift: Any) -> Any:
+    return tuple(-s for s in shift) if isinstance(shift, (tuple, list)) else -shift
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
+    """numpy's split: a list of slices of x (each a getitem node)."""
+    axis = _numpy_axis(axis, len(_shape(x)), "split")
+    n = _shape(x)[axis]
+    if np.isscalar(indices_or_sections):
+        k = int(indices_or_sections)
+        if n % k:
+            raise ValueError(f"split: array split does not result in an equal division ({n} into {k})")
+        bounds = list(range(0, n + 1, n // k))
+    else:
+        bounds = [0, *indices_or_sections, n]
+    pre = (slice(None),) * axis
+    return [getitem(x, index=pre + (slice(a, b),)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def vstack(xs: Sequence[Any]) -> Any:
+    return concatenate([reshape(x, (1, -1)) if len(_shape(x)) < 2 else x for x in xs], axis=0)
+
+
+def hstack(xs: Sequence[Any]) -> Any:
+    return concatenate([reshape(x, (1,)) if len(_shape(x)) == 0 else x for x in xs],
+                       axis=0 if all(len(_shape(x)) <= 1 for x in xs) else 1)
+
+
+def _pad_slices(pad_width: Any, ndim: int) -> tuple[slice, ...]:
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (ndim, 2))
+    return tuple(slice(int(a), -int(b) if b else None) for a, b in widths)
+
+
+_pad = primitive("pad", lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
+                 lambda g, y, x, pad_width, value: getitem(g, index=_pad_slices(pad_width, len(x.shape))),
+                 jvp=(lambda t, y, x, pad_width, value: _pad(t, pad_width=pad_width, value=0.0),), reads=((),))
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Any:
+    """numpy's pad, constant mode (the padding is a constant; x's gradient is the inner slice)."""
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is differentiable here, got mode={mode!r}")
+    return _pad(x, pad_width=pad_width, value=float(constant_values))
+
+
+def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    """numpy's diagonal (the diagonal axis last), as an indexing node."""
+    x = moveaxis(x, (axis1, axis2), (-2, -1))
+    n, m = _shape(x)[-2:]
+    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    return getitem(x, index=(Ellipsis, rows, rows + offset))
+
+
+def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def diag(x: Any, k: int = 0) -> Any:
+    """numpy's diag: a 1-D input becomes the k-th diagonal of a square matrix, a 2-D one gives it."""
+    shape = _shape(x)
+    if len(shape) == 2:
+        return diagonal(x, k)
+    if len(shape) != 1:
+        raise ValueError(f"diag: input must be 1-D or 2-D, got shape {shape}")
+    n = shape[0] + builtins.abs(k)
+    rows = np.arange(shape[0]) + builtins.max(0, -k)
+    return _getitem_grad(x, index=(rows, rows + k), shape=(n, n))
+
+
+def _tri_mask(shape: Shape, k: int, lower: bool) -> np.ndarray:
+    n, m = shape[-2:]
+    return np.tri(n, m, k, dtype=bool) if lower else ~np.tri(n, m, k - 1, dtype=bool)
+
+
+def tril(x: Any, k: int = 0) -> Any:
+    return where(_tri_mask(_shape(x), k, True), x, 0.0)
+
+
+def triu(x: Any, k: int = 0) -> Any:
+    return where(_tri_mask(_shape(x), k, False), x, 0.0)
+
+
+def sort(x: Any, axis: int = -1) -> Any:
+    """Sorted along `axis`; the gradient goes back to where each element came from."""
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    order = np.argsort(_data(x), axis=axis, kind="stable")
+    return _take_along(x, order, axis)
+
+
+def _take_along(x: Any, index: np.ndarray, axis: int) -> Any:
+    """numpy's take_along_axis as one advanced-indexing node."""
+    axis = _numpy_axis(axis, index.ndim, "take_along_axis")
+    grid = list(np.indices(index.shape, sparse=True))
+    grid[axis] = index
+    return getitem(x, index=tuple(grid))
+
+
+# Elementwise functions of one input: derivative in x (or in the output y), self-adjoint Jacobians.
+expm1 = primitive("expm1", np.expm1, lambda g, y, x: g * (y + 1.0),
+                  jvp=SELF_ADJOINT, reads=((Y,),))
+sinh = primitive("sinh", np.sinh, lambda g, y, x: g * cosh(x),
+                 jvp=SELF_ADJOINT, reads=((0,),))
+cosh = primitive("cosh", np.cosh, lambda g, y, x: g * sinh(x),
+                 jvp=SELF_ADJOINT, reads=((0,),))
+arcsin = primitive("arcsin", np.arcsin, lambda g, y, x: g / sqrt(1.0 - x * x),
+                   jvp=SELF_ADJOINT, reads=((0,),))
+arccos = primitive("arccos", np.arccos, lambda g, y, x: -g / sqrt(1.0 - x * x),
+                   jvp=SELF_ADJOINT, reads=((0,),))
+arctan = primitive("arctan", np.arctan, lambda g, y, x: g / (1.0 + x * x),
+                   jvp=SELF_ADJOINT, reads=((0,),))
+arcsinh = primitive("arcsinh", np.arcsinh, lambda g, y, x: g / sqrt(x * x + 1.0),
+                    jvp=SELF_ADJOINT, reads=((0,),))
+arctanh = primitive("arctanh", np.arctanh, lambda g, y, x: g / (1.0 - x * x),
+                    jvp=SELF_ADJOINT, reads=((0,),))
+erf = primitive("erf", scipy.special.erf, lambda g, y, x: g * float(2.0 / np.sqrt(np.pi)) * exp(-x * x),
+                jvp=SELF_ADJOINT, reads=((0,),))
+sign = primitive("sign", np.sign, None,
+                 jvp=SELF_ADJOINT, reads=((),))  # flat almost everywhere: no gradient (JAX's 0)
+
+logaddexp = primitive("logaddexp", np.logaddexp, lambda g, y, a, b: sum_to(g * exp(a - y), a.shape),
+                      lambda g, y, a, b: sum_to(g * exp(b - y), b.shape),
+                      jvp=(lambda t, y, a, b: t * exp(a - y), lambda t, y, a, b: t * exp(b - y)), reads=((0, Y), (1, Y)))
+arctan2 = primitive("arctan2", np.arctan2, lambda g, y, a, b: sum_to(g * b / (a * a + b * b), a.shape),
+                    lambda g, y, a, b: sum_to(-g * a / (a * a + b * b), b.shape),
+                    jvp=(lambda t, y, a, b: t * b / (a * a + b * b), lambda t, y, a, b: -t * a / (a * a + b * b)), reads=((0, 1), (0, 1)))
+
+
+def log2(x: Any) -> Any:
+    return log(x) * (1.0 / float(np.log(2.0)))
+
+
+def log10(x: Any) -> Any:
+    return log(x) * (1.0 / float(np.log(10.0)))
+
+
+def reciprocal(x: Any) -> Any:
+    return 1.0 / x
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    return where(_data(x) > 0, x, negative_slope * x)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x for x > 0, alpha (e^x - 1) below (expm1 of min(x, 0): no overflow in the unselected branch)."""
+    return where(_data(x) > 0, x, alpha * expm1(minimum(x, 0.0)))
+
+
+def gelu(x: Any) -> Any:
+    """The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2."""
+    return 0.5 * x * (1.0 + erf(x * float(1.0 / np.sqrt(2.0))))
+
+
+def logsigmoid(x: Any) -> Any:
+    return -softplus(-x)
+
+
+# Reductions.
+
+def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    n = np.size(_data(x)) // builtins.max(1, np.size(np.sum(_data(x), axis=axis)))
+    d = x - mean(x, axis=axis, keepdims=True)
+    return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
+
+
+def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
+    return sqrt(var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def _others_product(y: Any, x: Any, axis: Any) -> Any:
+    """Per element of x, the product of the other elements reduced with it: y / x, or, where x has
+    zeros, each element's row of x with that element replaced by 1, multiplied out (differentiable too)."""
+    if not np.any(_data(x) == 0):
+        return _unreduce(y, x.shape, axis) / x
+    shape = _shape(x)
+    axes = _axes(axis, len(shape))
+    ends = tuple(range(len(shape) - len(axes), len(shape)))
+    moved = moveaxis(x, axes, ends)
+    kept = _shape(moved)[:len(shape) - len(axes)]
+    rows = reshape(moved, kept + (-1,))
+    n = _shape(rows)[-1]
+    others = prod(where(np.eye(n, dtype=bool), 1.0, expand_dims(rows, -2)), axis=-1)
+    return moveaxis(reshape(others, _shape(moved)), ends, axes)
+
+
+def _prod_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _unreduce(g, x.shape, axis) * _others_product(y, x, axis)
+
+
+prod = primitive("prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp,
+                 jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _others_product(y, x, axis), axis=axis,
+                                                            keepdims=keepdims),), reads=((0, Y),))
+
+
+def _reverse_cumsum(g: Any, axis: Any) -> Any:
+    return flip(cumsum(flip(g, axis), axis), axis)
+
+
+def _cumsum_vjp(g: Any, y: Any, x: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return reshape(_reverse_cumsum(g, 0), x.shape)
+    return _reverse_cumsum(g, axis)
+
+
+_cumsum = primitive("cumsum", lambda x, axis=None: np.cumsum(x, axis=axis), _cumsum_vjp,
+                    jvp=LINEAR, reads=((),))
+
+
+def cumsum(x: Any, axis: int | None = None) -> Any:
+    return _cumsum(x, axis=axis)
+
+
+# Linear algebra.
+
+def _einsum_parse(subscripts: str, n: int) -> tuple[list[str], str]:
+    subscripts = subscripts.replace(" ", "")
+    if "." in subscripts:
+        raise ValueError("einsum: ellipses are not supported; name every axis")
+    ins, _, out = subscripts.partition("->")
+    parts = ins.split(",")
+    if len(parts) != n:
+        raise ValueError(f"einsum: {len(parts)} operand subscripts for {n} operands")
+    if "->" not in subscripts:
+        letters = "".join(parts)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for p in parts:
+        if len(set(p)) != len(p):
+            raise ValueError(f"einsum: a repeated index within one operand ({p!r}) is not differentiable "
+                             f"here; use F.diagonal or F.trace")
+    return parts, out
+
+
+class Einsum(Function):
+    """numpy's einsum (explicit indices, no ellipsis, no index repeated within an operand). It is linear
+    in each operand: the gradient of one is an einsum of the output's gradient with the others."""
+
+    __slots__ = ()
+
+    def forward(self, *xs: np.ndarray, subscripts: str) -> np.ndarray:
+        return np.einsum(subscripts, *xs)
+
+    def backward(self, gy: Any, y: Any, *xs: Any, subscripts: str) -> list:
+        parts, out = _einsum_parse(subscripts, len(xs))
+        grads = []
+        for i, (x, given) in enumerate(zip(xs, self.inputs)):
+            if not isinstance(given, (Variable, Edge)):
+                grads.append(None)
+                continue
+            others = [(p, xs[j]) for j, p in enumerate(parts) if j != i]
+            available = set(out).union(*[set(p) for p, _ in others])
+            kept = "".join(c for c in parts[i] if c in available)
+            spec = ",".join([out] + [p for p, _ in others]) + "->" + kept
+            g = einsum(spec, gy, *[o for _, o in others])
+            shape = _shape(x)
+            kept_shape = tuple(s if c in available else 1 for c, s in zip(parts[i], shape))
+            grads.append(broadcast_to(reshape(g, kept_shape), shape))
+        return grads
+
+    def jvp(self, ts: Sequence[Any], y: Any, *xs: Any, subscripts: str) -> Any:
+        t = None
+        for i, ti in enumerate(ts):
+            if ti is not None:
+                c = np.einsum(subscripts, *[ti if j == i else x for j, x in enumerate(xs)])
+                t = c if t is None else t + c
+        return t
+
+
+def einsum(subscripts: str, *operands: Any) -> Any:
+    _einsum_parse(subscripts, len(operands))
+    return Einsum()(*operands, subscripts=subscripts)
+
+
+def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
+    """numpy's tensordot, as an einsum."""
+    na, nb = len(_shape(a)), len(_shape(b))
+    if np.isscalar(axes):
+        ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
+    else:
+        ax_a, ax_b = [list(np.atleast_1d(x)) for x in axes]
+    ax_a, ax_b = [int(i) % na for i in ax_a], [int(i) % nb for i in ax_b]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    sa = [next(letters) for _ in range(na)]
+    sb = [next(letters) for _ in range(nb)]
+    for i, j in zip(ax_a, ax_b):
+        sb[j] = sa[i]
+    out = [c for i, c in enumerate(sa) if i not in ax_a] + [c for j, c in enumerate(sb) if j not in ax_b]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
+
+
+def inner(a: Any, b: Any) -> Any:
+    """numpy's inner: a sum over the last axes (a product for scalars)."""
+    if len(_shape(a)) == 0 or len(_shape(b)) == 0:
+        return a * b
+    return tensordot(a, b, axes=([-1], [-1]))
+
+
+inv = primitive("inv", np.linalg.inv, lambda g, y, a: -_matmul(_matmul_tn(y, g), _mT(y)),
+                jvp=(lambda t, y, a: -_matmul(_matmul(y, t), y),), reads=((Y,),))
+
+det = primitive("det", np.linalg.det, lambda g, y, a: _unreduce2(g * y) * _mT(inv(a)),
+                jvp=(lambda t, y, a: y * trace(solve(a, t), axis1=-2, axis2=-1),), reads=((0, Y),))
+
+
+def _unreduce2(g: Any) -> Any:
+    """A batch of scalars (one per matrix) against a batch of matrices."""
+    return reshape(g, _shape(g) + (1, 1))
+
+
+_logabsdet = primitive("logabsdet", lambda a: np.linalg.slogdet(a)[1], lambda g, y, a: _unreduce2(g) * _mT(inv(a)),
+                       jvp=(lambda t, y, a: trace(solve(a, t), axis1=-2, axis2=-1),), reads=((0,),))
+
+
+def slogdet(a: Any) -> tuple[np.ndarray, Any]:
+    """(sign, log |det a|): the sign is a constant array, the log differentiable."""
+    return np.linalg.slogdet(_data(a))[0], _logabsdet(a)
+
+
+def _sym(a: Any) -> Any:
+    return 0.5 * (a + _mT(a))
+
+
+def _phi(x: Any) -> Any:
+    """The lower triangle with its diagonal halved (Murray 2016's Phi)."""
+    n = _shape(x)[-1]
+    return where(np.tri(n, dtype=bool), x, 0.0) - 0.5 * where(np.eye(n, dtype=bool), x, 0.0)
+
+
+def _cholesky_vjp(g: Any, y: Any, a: Any) -> Any:
+    """L^-T Phi(L^T gL) L^-1, symmetrized (Murray 2016, eq. 10)."""
+    p = _phi(_matmul_tn(y, g))
+    m = _mT(solve(_mT(y), _mT(p)))  # P L^-1
+    return _sym(solve(_mT(y), m))
+
+
+def _cholesky_jvp(t: Any, y: Any, a: Any) -> Any:
+    """L Phi(L^-1 dA L^-T), dA symmetrized."""
+    x = solve(y, _sym(t))
+    return _matmul(y, _phi(_mT(solve(y, _mT(x)))))
+
+
+_cholesky = primitive("cholesky", np.linalg.cholesky, _cholesky_vjp,
+                      jvp=(_cholesky_jvp,), reads=((Y,),))
+
+
+def cholesky(a: Any) -> Any:
+    """The lower Cholesky factor of the symmetric part of a (as JAX's symmetrize_input=True)."""
+    return _cholesky(_sym(a))
+
+
+def _eigh_gap(w: Any) -> Any:
+    """1 / (w_j - w_i) off the diagonal, 0 on it (differentiable in w): eigenvalues must be distinct."""
+    eye = np.eye(_shape(w)[-1], dtype=bool)
+    return where(eye, 0.0, 1.0 / where(eye, 1.0, expand_dims(w, -2) - expand_dims(w, -1)))
+
+
+def _eigvals_vjp(g: Any, y: Any, a: Any) -> Any:
+    v = _eigvecs(a)
+    return _matmul_nt(v * expand_dims(g, -2), v)
+
+
+def _eigvecs_vjp(g: Any, y: Any, a: Any) -> Any:
+    w = _eigvals(a)
+    return _sym(_matmul_nt(_matmul(y, _matmul_tn(y, g) * _eigh_gap(w)), y))
+
+
+_eigvals = primitive("eigvalsh", lambda a: np.linalg.eigh(a)[0], _eigvals_vjp,
+                     jvp=(lambda t, y, a: diagonal(_matmul_tn(_eigvecs(a), _matmul(_sym(t), _eigvecs(a))), 0, -2, -1),), reads=((0,),))
+_eigvecs = primitive("eigvecs", lambda a: np.linalg.eigh(a)[1], _eigvecs_vjp,
+                     jvp=(lambda t, y, a: _matmul(y, _matmul_tn(y, _matmul(_sym(t), y)) * _eigh_gap(_eigvals(a))),), reads=((0, Y),))
+
+
+def eigh(a: Any) -> tuple[Any, Any]:
+    """Eigenvalues (ascending) and eigenvectors of the symmetric part of a; the eigenvectors'
+    derivative needs distinct eigenvalues (it divides by their gaps)."""
+    s = _sym(a)
+    return _eigvals(s), _eigvecs(s)
+
+
+def pinv(a: Any) -> Any:
+    """The pseudo-inverse of a full-rank matrix: (A^T A)^-1 A^T, or A^T (A A^T)^-1 when wide."""
+    m, n = _shape(a)[-2:]
+    return solve(_matmul_tn(a, a), _mT(a)) if m >= n else _mT(solve(_matmul_nt(a, a), a))
+
+
+def lstsq(a: Any, b: Any) -> Any:
+    """The least-squares solution of a x = b for a of full column rank (the normal equations)."""
+    return solve(_matmul_tn(a, a), matmul(_mT(a), b))
+
+
+# ----------------------------------------------------------------------------------------------
 # Operators on Variable.
 
 def _install_operators() -> None:
@@ -479,3 +911,24 @@ def _install_operators() -> None:
 
 
 _install_operators()
+
+
+def _install_numpy_twins() -> None:
+    """numpy's functions that dispatch to F when given a Variable (`Variable.__array_function__`)."""
+    data = lambda f: lambda x, *args, **kwargs: f(_data(x), *args, **kwargs)  # noqa: E731  (no gradient)
+    twins = {np.sum: sum, np.mean: mean, np.max: max, np.amax: max, np.min: min, np.amin: min,
+             np.reshape: reshape, np.transpose: transpose, np.concatenate: concatenate, np.stack: stack,
+             np.where: where, np.clip: clip, np.dot: dot, np.outer: outer, np.squeeze: squeeze,
+             np.expand_dims: expand_dims, np.broadcast_to: broadcast_to, np.linalg.norm: norm,
+             np.linalg.solve: solve, np.shape: data(np.shape), np.ndim: data(np.ndim), np.size: data(np.size),
+             np.var: var, np.std: std, np.prod: prod, np.cumsum: cumsum, np.einsum: einsum,
+             np.tensordot: tensordot, np.swapaxes: swapaxes, np.moveaxis: moveaxis, np.inner: inner,
+             np.trace: trace, np.diag: diag, np.diagonal: diagonal, np.tril: tril, np.triu: triu,
+             np.repeat: repeat, np.tile: tile, np.pad: pad, np.flip: flip, np.roll: roll, np.split: split,
+             np.vstack: vstack, np.hstack: hstack, np.sort: sort, np.linalg.cholesky: cholesky,
+             np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.inv: inv, np.linalg.eigh: eigh,
+             np.linalg.pinv: pinv}
+    NUMPY_TWINS.update(twins)
+
+
+_install_numpy_twins()

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Function, Variable
+from .node import Edge, Function, Variable
 
 FORMATS = ("png", "svg", "pdf")
 
@@ -56,12 +56,12 @@ def to_dot(y: Variable, verbose: bool = False) -> str:
         if out is not None:
             lines.append(f"{id(f)} -> {id(out)}")
         for i, x in enumerate(f.inputs):
-            if isinstance(x, Function):  # an edge: the creator of a value f does not read
-                if x.output() is None:  # that value is gone: draw the creator feeding f
-                    visit(x)
-                    lines.append(f"{id(x)} -> {id(f)}")
+            if isinstance(x, Edge):  # the way back to a value f does not read
+                if x.creator.output() is None:  # that value is gone: draw its creator feeding f
+                    visit(x.creator)
+                    lines.append(f"{id(x.creator)} -> {id(f)}")
                     continue
-                x = x.output()
+                x = x.creator.output()
             if isinstance(x, Variable):
                 if id(x) not in seen:
                     seen.add(id(x))
