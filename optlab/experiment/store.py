@@ -154,9 +154,12 @@ class Store:
         """Store one finished run and its trace atomically: after a crash it is there whole or not at all."""
         row = [_json(run.get(c)) if c in _JSON else run.get(c) for c in RUN_COLUMNS]
         with self.db:
-            self.db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(RUN_COLUMNS))})", row)
+            # columns by name: a store that gained columns on open has them in another order
+            self.db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(RUN_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})", row)
             self.db.execute("DELETE FROM traces WHERE run_id = ?", (run["run_id"],))
-            self.db.executemany(f"INSERT INTO traces VALUES ({', '.join('?' * len(TRACE_COLUMNS))})",
+            self.db.executemany(f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)}) "
+                                f"VALUES ({', '.join('?' * len(TRACE_COLUMNS))})",
                                 [[run["run_id"]] + [_trace_value(t, c) for c in TRACE_COLUMNS[1:]] for t in trace])
 
     def runs(self) -> list[dict[str, Any]]:
