@@ -17,7 +17,7 @@ from optlab.optim import Optimizer, Params, State
 
 
 class Arc(Optimizer):
-    name = "arc"
+    name = "myarc"
 
     class Params(Params):
         lr: float = Field({lr}, gt=0)
@@ -35,9 +35,9 @@ def optlab_optimizers():
 
 
 def setup(tmp_path: Path, lr: float = 0.1, optimizers: list | None = None) -> Path:
-    plugin = tmp_path / "arc_plugin.py"
+    plugin = tmp_path / "myarc_plugin.py"
     plugin.write_text(PLUGIN.format(lr=lr))
-    config = {"name": "identity", "problems": ["rosenbrock", "beale"], "optimizers": optimizers or ["arc"],
+    config = {"name": "identity", "problems": ["rosenbrock", "beale"], "optimizers": optimizers or ["myarc"],
               "seeds": [0, 1], "budget": {"iterations": 30}, "executor": "serial", "plugins": [str(plugin)]}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -70,7 +70,7 @@ def test_changed_plugin_default_reruns_its_runs_and_says_so(tmp_path: Path, fres
     setup(tmp_path, lr=0.01)  # the plugin's default changes, the config does not
     assert main(["run", str(cfg), "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "4 stored runs are stale: 'arc' changed, parameters of 'arc' changed" in " ".join(err.split())
+    assert "4 stored runs are stale: 'myarc' changed, parameters of 'myarc' changed" in " ".join(err.split())
     second = finished(out)
     assert len(second) == 4 and not set(second) & set(first)
     with Store(out) as store:
@@ -78,7 +78,7 @@ def test_changed_plugin_default_reruns_its_runs_and_says_so(tmp_path: Path, fres
 
 
 def test_two_labels_of_one_optimizer_give_two_runs(tmp_path: Path, fresh_registry: None) -> None:
-    cfg = setup(tmp_path, optimizers=[{"name": "arc", "label": "a"}, {"name": "arc", "label": "b"}])
+    cfg = setup(tmp_path, optimizers=[{"name": "myarc", "label": "a"}, {"name": "myarc", "label": "b"}])
     out = tmp_path / "out"
     assert main(["run", str(cfg), "--out", str(out)]) == 0
     with Store(out) as store:
@@ -92,6 +92,6 @@ def test_identity_holds_resolved_defaults_and_code(tmp_path: Path, fresh_registr
     assert main(["run", str(cfg), "--out", str(out)]) == 0
     with Store(out) as store:
         identity = store.runs()[0]["identity"]
-    assert identity["optimizer_params"] == {"lr": 0.1} and identity["label"] == "arc"
+    assert identity["optimizer_params"] == {"lr": 0.1} and identity["label"] == "myarc"
     assert identity["problem_params"]["scale"] == 1.0  # the factory's default, filled in
     assert len(identity["optimizer_code"]) == 16 and identity["code"]["optlab version"]
