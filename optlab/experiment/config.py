@@ -1,6 +1,7 @@
 """The experiment config (contract): validated with pydantic before anything runs."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -72,6 +73,8 @@ class Config(_Strict):
     @classmethod
     def _seed_count(cls, value: Any) -> Any:
         """`seeds: 3` means seeds 0, 1, 2."""
+        if isinstance(value, str):
+            raise ValueError(f"must be a count (seeds: 3) or a list of seeds (seeds: [0, 1, 2]), not the string {value!r}")
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
                 raise ValueError("must be a positive count or a list of seeds")
@@ -107,6 +110,8 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
         last = depth == len(keys) - 1
         if isinstance(node, list) and key.isdigit() and int(key) < len(node):
             key = int(key)
+            if not last and isinstance(node[key], str):
+                node[key] = {"name": node[key]}  # a short-form entry `- gd` is `- {name: gd}`
         elif not isinstance(node, dict):
             raise ConfigError(f"--set {assignment}: '{'.'.join(keys[:depth])}' has no key '{key}'")
         if last:
@@ -133,9 +138,25 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     for assignment in overrides:
         set_override(data, assignment)
     try:
-        return Config(**data)
+        config = Config(**data)
     except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")  # a typo explains the rest
+        err = errors[0]
+        msg = _unknown_key(err["loc"]) if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{path}: {_key_path(err['loc'])}: {msg}{more}") from None
+    # plugin files are named relative to the config file, wherever optlab runs from
+    config.plugins = [p if Path(p).is_absolute() else str(path.parent / p) for p in config.plugins]
+    return config
+
+
+SECTIONS: dict[str, type[pydantic.BaseModel]] = {"budget": Budget, "stopping": Stopping, "executor": Executor,
+                                                  "problems": Component, "optimizers": Component}
+
+
+def _unknown_key(loc: tuple) -> str:
+    """"unknown key", with the closest key of that section where one is close."""
+    model = SECTIONS.get(str(loc[0]), Config) if len(loc) > 1 else Config
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"unknown key; did you mean {close[0]!r}?" if close else \
+        f"unknown key (keys: {', '.join(model.model_fields)})"

@@ -219,6 +219,9 @@ def convergence_section(runs: list[Run], traces: dict[str, Trace], directory: Pa
     for key in keys[:MAX_PROBLEM_PLOTS]:
         name = instance_name(key)
         rs = [r for r in runs if instance(r) == key]
+        if not any(traces[r["run_id"]] for r in rs):
+            parts.append(f"{name}: no run recorded an iterate (every one failed before its first).")
+            continue
         fig = convergence_figure(name, rs, traces, f_low[key], key in known, styles)
         parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name)})")
     if len(keys) > MAX_PROBLEM_PLOTS:
