@@ -68,6 +68,8 @@ class Registry:
         if self.pm.get_plugin(name) is not None:
             return
         spec = importlib.util.spec_from_file_location(f"optlab_local_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"plugin file {str(path)!r}: not a Python file that can be imported")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # pydantic resolves `from __future__` annotations through it
         try:

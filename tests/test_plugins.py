@@ -33,7 +33,8 @@ class {cls}(Optimizer):
 def optlab_optimizers():
     return [{cls}]
 '''
-GOOD_STEP = "f, g = oracle.f_and_grad(state.x - 0.1 * state.g)\n        return State(x=state.x - 0.1 * state.g, f=f, g=g)"
+GOOD_STEP = ("f, g = oracle.f_and_grad(state.x - 0.1 * state.g)\n"
+             "        return State(x=state.x - 0.1 * state.g, f=f, g=g)")
 STUCK_STEP = "return state  # never moves: cannot solve, never sees the NaN"
 
 
@@ -148,9 +149,9 @@ def test_local_plugin_file_via_cli_option(tmp_path, capsys, fresh_registry):
 def test_local_file_with_postponed_annotations_and_literal_params(tmp_path, capsys, fresh_registry):
     """pydantic resolves `from __future__ import annotations` through sys.modules: the file must be there."""
     path = tmp_path / "lit.py"
+    params = 'name = "lit"\n\n    class Params(Params):\n        mode: Literal["a", "b"] = "a"'
     path.write_text("from __future__ import annotations\nfrom typing import Literal\n"
-                    + PLUGIN.format(cls="Lit", name="lit", step=GOOD_STEP).replace(
-                        'name = "lit"', 'name = "lit"\n\n    class Params(Params):\n        mode: Literal["a", "b"] = "a"'))
+                    + PLUGIN.format(cls="Lit", name="lit", step=GOOD_STEP).replace('name = "lit"', params))
     assert main(["--plugin", str(path), "check-plugin", "lit", "-p", "mode=b"]) == 0
     assert main(["check-plugin", "lit", "-p", "mode=c"]) == 2
     assert "mode" in capsys.readouterr().err
