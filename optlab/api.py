@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -109,6 +110,9 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
     aliases = OPTION_ALIASES.get(name, {})
     params = {aliases.get(k, k): v for k, v in options.items()}
     optimizer = registry().get("optimizers", name)(**params)
+    if (hess is not None or hessp is not None) and getattr(optimizer, "order", 2) < 2:
+        warnings.warn(f"method {method or name!r} does not use Hessian information (hess/hessp)",
+                      RuntimeWarning, stacklevel=2)  # scipy's warning
 
     x0 = np.asarray(x0)
     shape = x0.shape

@@ -6,6 +6,9 @@ and asserts the same minimizer, and that optlab's counts are the calls it made t
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -194,3 +197,17 @@ def test_bad_calls_are_one_line(call, match):
     with pytest.raises((ValueError, TypeError)) as e:
         call()
     assert match in str(e.value) and "\n" not in str(e.value)
+
+
+def test_hess_with_a_first_order_method_warns_as_scipy_does():
+    with pytest.warns(RuntimeWarning, match="does not use Hessian information"):
+        optlab.minimize(rosen, X0, method="BFGS", jac=rosen_der, hess=rosen_hess)
+
+
+def test_import_optlab_is_light_and_reaches_problems_and_autodiff():
+    code = ("import sys, optlab; light = 'scipy.optimize' not in sys.modules; "
+            "p = optlab.problems.get('rosenbrock'); v = optlab.autodiff.Variable(p.x0); "
+            "print(light, p.x0.tolist(), float(optlab.autodiff.functions.sum(v * v).data))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "[-1.2,", "1.0]", "2.44"]  # MGH's Rosenbrock start, |x0|^2
