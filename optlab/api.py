@@ -92,16 +92,7 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
                             "(the third positional argument is args, as in scipy)")
         args = (args,)
     name = resolve_method(method)
-    if bounds is not None:
-        raise ValueError(f"method {method or name + ' (the default)'!r} does not support bounds: optlab's methods are "
-                         "unconstrained (use scipy.optimize.minimize with method='L-BFGS-B' for bounds)")
-    for label, given in (("hess", hess), ("hessp", hessp)):
-        if given is not None and not callable(given):
-            raise ValueError(f"{label}={given!r}: give a function (finite differences and quasi-Newton "
-                             f"updates are not supported), or leave it None for autodiff")
-    if jac is not None and not callable(jac) and not isinstance(jac, bool):
-        raise ValueError(f"jac={jac!r}: give a function, True (fun returns (f, g)), or None for autodiff "
-                         "(finite differences are not supported)")
+    _refuse_unsupported(method or f"{name} (the default)", bounds, jac, hess, hessp)
     options = dict(options or {})
     disp = bool(options.pop("disp", False))
     budget_model = _model(Budget, "budget", budget, _take(options, BUDGET_OPTIONS))
@@ -132,6 +123,20 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
     if disp:
         print(result.message)
     return MinimizeResult(result)
+
+
+def _refuse_unsupported(method: str, bounds: Any, jac: Any, hess: Any, hessp: Any) -> None:
+    """One ValueError line for what scipy accepts and optlab cannot do: bounds, finite differences."""
+    if bounds is not None:
+        raise ValueError(f"method {method!r} does not support bounds: optlab's methods are unconstrained "
+                         "(use scipy.optimize.minimize with method='L-BFGS-B' for bounds)")
+    for label, given in (("hess", hess), ("hessp", hessp)):
+        if given is not None and not callable(given):
+            raise ValueError(f"{label}={given!r}: give a function (finite differences and quasi-Newton "
+                             f"updates are not supported), or leave it None for autodiff")
+    if jac is not None and not callable(jac) and not isinstance(jac, bool):
+        raise ValueError(f"jac={jac!r}: give a function, True (fun returns (f, g)), or None for autodiff "
+                         "(finite differences are not supported)")
 
 
 def _known_method(name: str) -> bool:
