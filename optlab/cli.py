@@ -83,8 +83,14 @@ def validate(args: argparse.Namespace) -> int:
     """Check a config and its plugins without running anything."""
     from optlab.experiment.config import load_config
     from optlab.experiment.runner import plan
+    from optlab.registry import PluginError, registry
 
-    specs = plan(load_config(args.config, args.overrides), args.config)
+    config = load_config(args.config, args.overrides)
+    specs = plan(config, args.config)
+    try:
+        registry().get("executors", config.executor.name)
+    except PluginError as e:  # an unknown executor, with the closest name
+        return fail(f"{args.config}: executor: {e}")
     print(f"{args.config}: valid, {len(specs)} runs")
     return 0
 

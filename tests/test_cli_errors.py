@@ -135,6 +135,7 @@ def test_plugins_are_found_next_to_the_config(tmp_path, capsys, monkeypatch):
     (lambda c: c.replace("optimizers:", "optimizer:"), "optimizer: unknown key; did you mean 'optimizers'?"),
     (lambda c: c.replace("budget: {iterations", "budget: {iteration"),
      "budget.iteration: unknown key; did you mean 'iterations'?"),
+    (lambda c: c.replace("executor: serial", "executor: seriall"), "unknown executor 'seriall'; did you mean 'serial'"),
     (lambda c: c.replace("[gd]", '[{name: gd, params: {lr: "0.1"}}]'),
      "optimizer 'gd': parameter 'lr': expected float, got the string '0.1'"),
 ])
