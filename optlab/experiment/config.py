@@ -74,7 +74,8 @@ class Config(_Strict):
     def _seed_count(cls, value: Any) -> Any:
         """`seeds: 3` means seeds 0, 1, 2."""
         if isinstance(value, str):
-            raise ValueError(f"must be a count (seeds: 3) or a list of seeds (seeds: [0, 1, 2]), not the string {value!r}")
+            raise ValueError("must be a count (seeds: 3) or a list of seeds (seeds: [0, 1, 2]), "
+                             f"not the string {value!r}")
         if isinstance(value, int) and not isinstance(value, bool):
             if value < 1:
                 raise ValueError("must be a positive count or a list of seeds")
