@@ -100,7 +100,8 @@ def plugin_venv(tmp_path_factory) -> Path:
     # offline and with this environment's setuptools (the test extra asks for one that builds wheels itself)
     install = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                               "--no-index", str(root / "optlab-heavy")], capture_output=True, text=True)
-    assert install.returncode == 0, install.stdout + install.stderr
+    needs = "\nthe offline build needs the test extra's setuptools>=70.1: pip install -e '.[test]'"
+    assert install.returncode == 0, install.stdout + install.stderr + needs
     return python
 
 
