@@ -1,6 +1,34 @@
-"""optlab: optimization research in Python."""
-from .api import minimize
+"""optlab: optimization research in Python.
+
+`import optlab` stays light: `minimize` and the subpackages (`optlab.autodiff`, `optlab.problems`,
+`optlab.optim`, ...) are imported on first use, so the command line and plugins start fast.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from . import autodiff, experiment, optim, problems, registry
+    from .api import minimize
+
 __version__ = "0.1.0"
-__all__ = ["hookimpl", "minimize", "__version__"]
+SUBMODULES = ("autodiff", "experiment", "optim", "problems", "registry")
+__all__ = ["__version__", "autodiff", "experiment", "hookimpl", "minimize", "optim", "problems", "registry"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import `minimize` and the subpackages when first asked for (PEP 562)."""
+    if name == "minimize":
+        from .api import minimize
+
+        return minimize
+    if name in SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'optlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

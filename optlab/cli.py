@@ -10,6 +10,7 @@ from typing import Sequence
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
 from .command import COMMANDS, command, fail
 
+GRAPH_FORMATS = (".png", ".svg", ".pdf")
 GRAPH_FUNCS = ("abs", "cos", "exp", "log", "log1p", "neg", "relu", "sigmoid", "sin", "softplus", "sqrt",
                "tan", "tanh")
 
@@ -19,7 +20,7 @@ def _graph_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--order", type=int, default=1, help="derivative order to draw (0: the function)")
     p.add_argument("--x", type=float, default=1.0, help="point where the graph is recorded")
     p.add_argument("--verbose", action="store_true", help="label variables with shape and dtype")
-    p.add_argument("-o", "--out", default="graph.png", help="image path (.png, .svg or .pdf)")
+    p.add_argument("-o", "--out", default="graph.png", help="image path: .png, .svg or .pdf (drawn by Graphviz)")
 
 
 @command("graph", _graph_args)
@@ -32,11 +33,10 @@ def graph(args: argparse.Namespace) -> int:
     if args.order < 0:
         print(f"optlab graph: --order must be 0 or more, got {args.order}", file=sys.stderr)
         return 2
-    from optlab.autodiff import (  # lazy: keeps `optlab --help` fast
-        Variable,
-        functions,
-        plot_graph,
-    )
+    if Path(args.out).suffix.lower() not in GRAPH_FORMATS:
+        return fail(f"graph -o {args.out}: cannot write {Path(args.out).suffix or 'a file without extension'}; "
+                    f"use {', '.join(GRAPH_FORMATS)} (drawn by Graphviz's `dot`; without it the .dot file is written)")
+    from optlab.autodiff import Variable, functions, plot_graph  # lazy: keeps `optlab --help` fast
 
     x = Variable(args.x, name="x")
     y = getattr(functions, args.func)(x)
@@ -125,13 +125,17 @@ def validate(args: argparse.Namespace) -> int:
     """Check a config and its plugins without running anything."""
     from optlab.experiment.config import ConfigError, load_config
     from optlab.experiment.runner import plan
-    from optlab.registry import PluginError
+    from optlab.registry import PluginError, registry
 
     try:
         config = load_config(args.config, args.overrides)
         specs = plan(config, args.config, max_runs=_positive("--max-runs", args.max_runs, int))
     except (ConfigError, PluginError, ValueError) as e:
         return fail(str(e))
+    try:
+        registry().get("executors", config.executor.name)
+    except PluginError as e:  # an unknown executor, with the closest name
+        return fail(f"{args.config}: executor: {e}")
     files = config.plugins
     ran = (f"; imported {len(files)} plugin file{'s' if len(files) > 1 else ''} (their code ran): "
            + ", ".join(files)) if files else "; no plugin file imported"
@@ -161,15 +165,18 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 @command("export", _export_args)
 def export(args: argparse.Namespace) -> int:
     """Write the stored runs and traces as tidy CSV."""
+    from optlab.experiment.judge import VERDICT_COLUMNS, verdict_rows
     from optlab.experiment.store import Store, StoreError
 
-    from optlab.experiment.judge import VERDICT_COLUMNS, verdict_rows
-
+    to = Path(args.to or args.dir)
+    if to.exists() and not to.is_dir():
+        return fail(f"export --to {to}: is a file, not a folder")
     try:
         with Store(args.dir, readonly=True) as store:
-            for path in store.export_csv(args.to or args.dir):
+            to.mkdir(parents=True, exist_ok=True)
+            for path in store.export_csv(to):
                 print(path)
-            path = Path(args.to or args.dir) / "verdicts.csv"
+            path = to / "verdicts.csv"
             with path.open("w", newline="") as fh:
                 writer = csv.DictWriter(fh, VERDICT_COLUMNS)
                 writer.writeheader()
@@ -241,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optlab", description=__doc__)
     parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                         help="load a local plugin file before the subcommand runs (repeatable)")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (setup, run) in COMMANDS.items():
         p = sub.add_parser(name, help=(run.__doc__ or "").strip().splitlines()[0] if run.__doc__ else None)
@@ -249,17 +257,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.plugin:
-        from optlab.registry import PluginError, registry
+# Exceptions that mean bad input (config, usage, plugins): exit status 2. Named by module so that
+# `optlab --help` imports none of them; an exception whose module was never imported was not raised.
+USER_ERRORS = {"optlab.command": "UsageError", "optlab.experiment.config": "ConfigError",
+               "optlab.registry": "PluginError", "optlab.optim.base": "ParameterError",
+               "optlab.scaffold": "ScaffoldError"}
 
-        try:
+
+def is_user_error(e: BaseException) -> bool:
+    """True for the errors a user causes with a bad config, option or plugin."""
+    return any(isinstance(e, getattr(sys.modules[module], name))
+               for module, name in USER_ERRORS.items() if module in sys.modules)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand: an error ends in one line on stderr (2: bad input, 1: failure), `--debug` raises."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.plugin:
+            from optlab.registry import registry
+
             for path in args.plugin:
                 registry().load_file(path)
-        except PluginError as e:
+        return args.run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("optlab: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        if is_user_error(e):
             return fail(str(e))
-    return args.run(args)
+        first = (str(e).strip().splitlines() or [""])[0]
+        print(f"optlab: {type(e).__name__}: {first} (optlab --debug {args.command} ... shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

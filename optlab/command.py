@@ -18,6 +18,10 @@ def command(name: str, setup: Setup) -> Callable[[Run], Run]:
     return register
 
 
+class UsageError(ValueError):
+    """Bad input to a subcommand: `optlab` prints it in one line and exits with status 2."""
+
+
 def fail(message: str) -> int:
     """One line on stderr and exit status 2: the convention for bad input."""
     print(f"optlab: {message}", file=sys.stderr)

@@ -6,8 +6,8 @@ import inspect
 import json
 from typing import Any
 
-from .command import command, fail
-from .registry import KINDS, PluginError, registry
+from .command import UsageError, command, fail
+from .registry import KINDS, registry
 
 KIND_NAMES = {**{k: k for k in KINDS}, **{v: k for k, v in KINDS.items()}}  # "optimizers" or "optimizer"
 
@@ -79,8 +79,11 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ValueError(f"--param {pair!r}: expected KEY=VALUE")
-        params[key] = yaml.safe_load(value)
+            raise UsageError(f"--param {pair!r}: expected KEY=VALUE")
+        try:
+            params[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise UsageError(f"--param {pair!r}: the value is not valid YAML ({getattr(e, 'problem', e)})") from None
     return params
 
 
@@ -103,14 +106,10 @@ def check_plugin(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from .conformance import run_checks
-    from .optim import ParameterError
 
-    try:
-        params = _parse_params(args.param)
-        cls = registry().get("optimizers", args.name)
-        _check_params(cls, params)
-    except (PluginError, ParameterError, ValueError) as e:
-        return fail(str(e))
+    params = _parse_params(args.param)
+    cls = registry().get("optimizers", args.name)
+    _check_params(cls, params)
     checks = run_checks(cls, params)
     table = Table("check", "result", "detail", title=f"conformance of {args.name}")
     for c in checks:
@@ -127,12 +126,12 @@ def _new_args(p: argparse.ArgumentParser) -> None:
 @command("new-plugin", _new_args)
 def new_plugin(args: argparse.Namespace) -> int:
     """Write a starter optimizer plugin package and its conformance test."""
-    from .scaffold import ScaffoldError, new_plugin as write
+    from .scaffold import new_plugin as write
 
-    try:
-        paths = write(args.name, args.dir)
-    except ScaffoldError as e:
-        return fail(str(e))
-    for path in paths:
+    known = registry().entries("optimizers")["optimizers"]
+    if args.name in known:
+        return fail(f"new-plugin {args.name}: an optimizer {args.name!r} exists already ({known[args.name].source}); "
+                    "two plugins cannot share a name: choose another")
+    for path in write(args.name, args.dir):
         print(path)
     return 0

@@ -68,6 +68,8 @@ class Registry:
         if self.pm.get_plugin(name) is not None:
             return
         spec = importlib.util.spec_from_file_location(f"optlab_local_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"plugin file {str(path)!r}: not a Python file that can be imported")
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # pydantic resolves `from __future__` annotations through it
         try:
@@ -88,10 +90,9 @@ class Registry:
         for k in ([kind] if kind else KINDS):
             found: dict[str, Entry] = {}
             for impl in getattr(self.pm.hook, f"optlab_{k}").get_hookimpls():
-                provided = impl.function()
-                items = provided.items() if isinstance(provided, dict) else ((o.name, o) for o in provided)
-                for name, obj in items:
-                    entry = Entry(KINDS[k], name, obj, self.sources.get(impl.plugin_name, impl.plugin_name))
+                source = self.sources.get(impl.plugin_name, impl.plugin_name)
+                for name, obj in _provided(k, impl.function, source):
+                    entry = Entry(KINDS[k], name, obj, source)
                     if name in found and found[name].obj is not obj:
                         raise PluginError(f"{KINDS[k]} {name!r} is defined twice: by {found[name].source} "
                                           f"and by {entry.source}")
@@ -107,6 +108,27 @@ class Registry:
             hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(found))}"
             raise PluginError(f"unknown {KINDS[kind]} {name!r}{hint}")
         return found[name].obj
+
+
+def _provided(kind: str, hook: Any, source: str) -> list[tuple[str, Any]]:
+    """(name, object) pairs a hook returns: a dict by name, or a list of objects with a `name`."""
+    what = f"{source}: hook optlab_{kind}"
+    try:
+        provided = hook()
+    except Exception as e:
+        raise PluginError(f"{what} failed: {type(e).__name__}: {e}") from None
+    if isinstance(provided, dict):
+        pairs = list(provided.items())
+    elif isinstance(provided, (list, tuple)):
+        pairs = [(getattr(o, "name", None), o) for o in provided]
+    else:
+        raise PluginError(f"{what} returned {type(provided).__name__} {provided!r:.40}; it must return a list "
+                          f"of {kind} (each with a `name`) or a dict of name -> {KINDS[kind]}")
+    for name, obj in pairs:
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"{what}: {obj!r:.60} has no name; give it a `name` string "
+                              f"(or return a dict of name -> {KINDS[kind]})")
+    return pairs
 
 
 _default: Registry | None = None

@@ -76,7 +76,7 @@ def optlab_optimizers() -> list[type[Optimizer]]:
     return [{cls}]
 '''
 
-TEST = '''"""optlab's conformance suite on {name}: solves a quadratic, seeded determinism, stops on NaN, honest counts."""
+TEST = '''"""optlab's conformance suite on {name}: a quadratic, seeded determinism, NaN, honest counts."""
 import pytest
 
 from optlab.conformance import CHECKS, run_checks

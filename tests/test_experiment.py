@@ -107,7 +107,7 @@ BAD = {
     "negative_budget": ("name: x\nproblems: [bowl]\noptimizers: [gd]\nbudget: {iterations: -5}\n",
                         "budget.iterations: Input should be greater than or equal to 1"),
     "empty_grid": ("name: x\nproblems: [bowl]\noptimizers: [{name: gd, params: {lr: []}}]\n",
-                   "optimizers[0].params: Value error, grid axis 'lr' is empty"),
+                   "optimizers[0].params: grid axis 'lr' is empty"),
     "empty_list": ("name: x\nproblems: []\noptimizers: [gd]\n", "problems: List should have at least 1 item"),
     "bad_param": ("name: x\nproblems: [bowl]\noptimizers: [{name: gd, params: {lr: -1}}]\n",
                   "optimizer 'gd': parameter 'lr': Input should be greater than 0"),

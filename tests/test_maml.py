@@ -157,7 +157,7 @@ def test_newton_cg_on_the_meta_objective() -> None:
     fd = (oracle.grad(x + eps * v) - oracle.grad(x - eps * v)) / (2 * eps)
     np.testing.assert_allclose(oracle.hvp(x, v), fd, rtol=1e-4, atol=1e-4 * np.abs(fd).max())
 
-    result = minimize(problem.objective, x, method="newton-cg", budget={"iterations": 10}, max_cg=20)
+    result = minimize(problem.objective, x, method="newton-cg", budget={"iterations": 10}, options={"max_cg": 20})
     assert result.status_name in ("max_iter", "converged")
     assert result.fun < 0.7 * oracle.f(x)
     assert result.counts["nhvp"] > 0

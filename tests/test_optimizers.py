@@ -43,7 +43,7 @@ SECOND_ORDER = ["newton", "newton-cg", "trust-ncg", "lbfgs"]
 
 @pytest.mark.parametrize("name,params", FIRST_ORDER + [(m, {}) for m in SECOND_ORDER])
 def test_converges_on_quadratic(name, params):
-    r = optlab.minimize(quadratic, np.zeros(3), name, budget={"iterations": 500}, **params)
+    r = optlab.minimize(quadratic, np.zeros(3), method=name, budget={"iterations": 500}, options=params)
     assert r.status_name == "converged", r.message
     np.testing.assert_allclose(r.x, 1 / A, atol=1e-5)
 
@@ -52,13 +52,13 @@ def test_converges_on_quadratic(name, params):
                                          ("gd", {"lr": 1e-3, "momentum": 0.9, "nesterov": True}),
                                          ("adam", {"lr": 1e-2})])
 def test_first_order_decrease_rosenbrock(name, params):
-    r = optlab.minimize(rosenbrock, [-1.2, 1.0], name, budget={"iterations": 200}, **params)
+    r = optlab.minimize(rosenbrock, [-1.2, 1.0], method=name, budget={"iterations": 200}, options=params)
     assert r.trace[-1]["f"] < 0.9 * r.trace[0]["f"]
 
 
 @pytest.mark.parametrize("name,max_iter", [("newton", 30), ("newton-cg", 80), ("trust-ncg", 40), ("lbfgs", 50)])
 def test_second_order_solve_rosenbrock(name, max_iter):
-    r = optlab.minimize(rosenbrock, [-1.2, 1.0], name, budget={"iterations": max_iter})
+    r = optlab.minimize(rosenbrock, [-1.2, 1.0], method=name, budget={"iterations": max_iter})
     assert r.status_name == "converged", r.message
     np.testing.assert_allclose(r.x, [1.0, 1.0], atol=1e-4)
 
@@ -100,7 +100,7 @@ def test_newton_cg_descends_where_curvature_is_negative():
 
 def test_trust_ncg_matches_scipy_on_extended_rosenbrock():
     x0 = np.tile([-1.2, 1.0], 50)
-    ours = optlab.minimize(extended_rosenbrock, x0, "trust-ncg", stopping={"gtol": 1e-8})
+    ours = optlab.minimize(extended_rosenbrock, x0, method="trust-ncg", stopping={"gtol": 1e-8})
     o = oracle(extended_rosenbrock, x0)
     theirs = scipy.optimize.minimize(o.f, x0, method="trust-ncg", jac=o.grad, hessp=o.hvp,
                                      options={"gtol": 1e-8 * np.linalg.norm(o.grad(x0))})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import subprocess
 import sys
 import textwrap
@@ -32,7 +33,8 @@ class {cls}(Optimizer):
 def optlab_optimizers():
     return [{cls}]
 '''
-GOOD_STEP = "f, g = oracle.f_and_grad(state.x - 0.1 * state.g)\n        return State(x=state.x - 0.1 * state.g, f=f, g=g)"
+GOOD_STEP = ("f, g = oracle.f_and_grad(state.x - 0.1 * state.g)\n"
+             "        return State(x=state.x - 0.1 * state.g, f=f, g=g)")
 STUCK_STEP = "return state  # never moves: cannot solve, never sees the NaN"
 
 
@@ -69,20 +71,37 @@ VENV_SCRIPT = textwrap.dedent('''
 ''')
 
 
+def outer_site_dirs() -> list[str]:
+    """This interpreter's site directories, in its order: optlab (installed or editable), pip, setuptools, pytest."""
+    dirs = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+
+
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory) -> Path:
-    """A venv over this interpreter's packages with `optlab new-plugin heavy` output pip-installed into it."""
+    """A new venv that sees this interpreter's packages, with `optlab new-plugin heavy` pip-installed into it.
+
+    The venv is made without system site packages and given this interpreter's site directories
+    through a .pth file: `system_site_packages` would show the *base* interpreter's packages, which
+    is not where optlab is installed when the tests themselves run in a venv.
+    """
     root = tmp_path_factory.mktemp("thirdparty")
     assert main(["new-plugin", "heavy", "--dir", str(root)]) == 0
     env_dir = root / "venv"
     try:
-        venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+        venv.EnvBuilder(with_pip=False).create(env_dir)
     except Exception as e:  # no ensurepip/venv support on this interpreter
         pytest.skip(f"cannot create a virtual environment: {e}")
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "outer_site.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in outer_site_dirs()) + "\n")
+    # offline and with this environment's setuptools (the test extra asks for one that builds wheels itself)
     install = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                               "--no-index", str(root / "optlab-heavy")], capture_output=True, text=True)
-    assert install.returncode == 0, install.stderr
+    needs = "\nthe offline build needs the test extra's setuptools>=70.1: pip install -e '.[test]'"
+    assert install.returncode == 0, install.stdout + install.stderr + needs
     return python
 
 
@@ -131,9 +150,9 @@ def test_local_plugin_file_via_cli_option(tmp_path, capsys, fresh_registry):
 def test_local_file_with_postponed_annotations_and_literal_params(tmp_path, capsys, fresh_registry):
     """pydantic resolves `from __future__ import annotations` through sys.modules: the file must be there."""
     path = tmp_path / "lit.py"
+    params = 'name = "lit"\n\n    class Params(Params):\n        mode: Literal["a", "b"] = "a"'
     path.write_text("from __future__ import annotations\nfrom typing import Literal\n"
-                    + PLUGIN.format(cls="Lit", name="lit", step=GOOD_STEP).replace(
-                        'name = "lit"', 'name = "lit"\n\n    class Params(Params):\n        mode: Literal["a", "b"] = "a"'))
+                    + PLUGIN.format(cls="Lit", name="lit", step=GOOD_STEP).replace('name = "lit"', params))
     assert main(["--plugin", str(path), "check-plugin", "lit", "-p", "mode=b"]) == 0
     assert main(["check-plugin", "lit", "-p", "mode=c"]) == 2
     assert "mode" in capsys.readouterr().err

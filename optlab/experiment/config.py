@@ -1,6 +1,7 @@
 """The experiment config (contract): validated with pydantic before anything runs."""
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -111,6 +112,9 @@ class Config(_Strict):
     @classmethod
     def _seed_count(cls, value: Any) -> Any:
         """`seeds: 3` means seeds 0, 1, 2."""
+        if isinstance(value, str):
+            raise ValueError("must be a count (seeds: 3) or a list of seeds (seeds: [0, 1, 2]), "
+                             f"not the string {value!r}")
         if isinstance(value, int) and not isinstance(value, bool):
             if not 1 <= value <= MAX_SEEDS:
                 raise ValueError(f"a count of seeds must be between 1 and {MAX_SEEDS}, or give a list of seeds")
@@ -181,6 +185,8 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
         last = depth == len(keys) - 1
         if isinstance(node, list) and key.isdigit() and int(key) < len(node):
             key = int(key)
+            if not last and isinstance(node[key], str):
+                node[key] = {"name": node[key]}  # a short-form entry `- gd` is `- {name: gd}`
         elif not isinstance(node, dict):
             raise ConfigError(f"--set {assignment}: '{'.'.join(keys[:depth])}' has no key '{key}'")
         if last:
@@ -277,12 +283,26 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     try:
         config = Config(**data)
     except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        errors = sorted(e.errors(), key=lambda err: err["type"] != "extra_forbidden")  # a typo explains the rest
+        err = errors[0]
+        msg = _unknown_key(err["loc"]) if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ConfigError(f"{path}: {_key_path(err['loc'])}: {msg}{more}") from None
     except TypeError as e:  # e.g. a key that is not a string
         raise ConfigError(f"{path}: {e}") from None
     base = path.resolve().parent
     return config.model_copy(update={"plugins": [_resolve(base, p) for p in config.plugins],
                                      "output": _resolve(base, config.output)})
+
+
+SECTIONS: dict[str, type[pydantic.BaseModel]] = {"budget": Budget, "stopping": Stopping, "executor": Executor,
+                                                  "problems": ProblemEntry, "optimizers": Component,
+                                                  "cost": CostModel}
+
+
+def _unknown_key(loc: tuple) -> str:
+    """"unknown key", with the closest key of that section where one is close."""
+    model = SECTIONS.get(str(loc[0]), Config) if len(loc) > 1 else Config
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"unknown key; did you mean {close[0]!r}?" if close else \
+        f"unknown key (keys: {', '.join(model.model_fields)})"

@@ -443,8 +443,7 @@ def legend_figure(styles: Styles) -> Figure:
 
 def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
     """A convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
-    groups = [(k, rs) for k, rs in by_instance(study.runs).items()
-              if study.refs[k].f is not None and any(r["run_id"] in study.traces for r in rs)]
+    groups = [(k, rs) for k, rs in by_instance(study.runs).items() if study.refs[k].f is not None]
     parts = ["## Convergence", ("y is the best f so far minus f* (or minus the best final f found, where f* is not "
              f"known), on a log scale clipped at {FLOOR:g}; x axes: {', '.join(study.options.axes)} "
              f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
@@ -452,6 +451,9 @@ def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
     parts.append(f"![methods]({save(legend_figure(styles), directory, 'legend', study.options.formats)})")
     for key, rs in groups[:MAX_PROBLEM_PLOTS]:
         name, ref = instance_name(key), study.refs[key]
+        if not any(r["run_id"] in study.traces for r in rs):
+            parts.append(f"{name}: no run recorded an iterate (every one failed before its first).")
+            continue
         fig = convergence_figure(name, rs, study, ref.f, ref.known, styles)
         parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name, study.options.formats)})")
     if len(groups) > MAX_PROBLEM_PLOTS:

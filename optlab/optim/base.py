@@ -1,6 +1,8 @@
 """The Optimizer base class: a typed parameter model and the `init`/`step` shape every method shares."""
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,8 +30,28 @@ class Params(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
 
 
+def _takes_text(annotation: Any) -> bool:
+    """Whether a field of this type accepts a string (str, Any, a Literal of strings, a union with one)."""
+    if annotation is str or annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return any(isinstance(a, str) for a in typing.get_args(annotation))
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_takes_text(a) for a in typing.get_args(annotation))
+    return False
+
+
 def validate_params(model: type[Params], owner: str, params: dict[str, Any]) -> Params:
-    """Build `model` from `params`, turning pydantic's report into one line per problem."""
+    """Build `model` from `params`, turning pydantic's report into one line per problem.
+
+    Numbers are strict: `lr: "0.1"` (a string, from quotes in YAML) is refused, not read as 0.1.
+    """
+    for key, value in params.items():
+        field = model.model_fields.get(key)
+        if isinstance(value, str) and field is not None and not _takes_text(field.annotation):
+            raise ParameterError(f"{owner}: parameter '{key}': expected {_type_name(field.annotation)}, "
+                                 f"got the string {value!r} (write it without quotes)")
     try:
         return model(**params)
     except pydantic.ValidationError as e:
@@ -41,6 +63,10 @@ def validate_params(model: type[Params], owner: str, params: dict[str, Any]) -> 
             hint = f" (parameters: {allowed})" if err["type"] == "extra_forbidden" else ""
             problems.append(f"{owner}: parameter '{where}': {msg}{hint}, got {err.get('input')!r}")
         raise ParameterError("; ".join(problems)) from None
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 @dataclass(frozen=True)
