@@ -1,0 +1,409 @@
+"""jit(fn): trace fn once per tree of input shapes and dtypes, then replay the recorded primitive calls
+as one generated straight-line numpy function (no graph, no Variables, no backprop bookkeeping).
+
+Tracing runs fn on Variables made outside every transform, so each transform inside fn records its
+derivative's graph too: every value fn computes from its inputs, forward or backward pass, passes through
+the kernel's one recording routine (`node.recorder`), which tells the tracer (forward, arguments, output).
+Decisions taken from values outside that routine (a relu or clip mask, max ties, sort order, `x.data` in
+a Python `if`, comparisons) are guards: the value they read is checked, bit for bit, at every replay, and
+a call whose guards fail is traced afresh (after `max_retraces` such calls its shapes run eagerly).
+"""
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import functions as F
+from . import node
+from .node import Variable, as_data
+from .tree import flatten, unflatten
+
+_DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a property while tracing)
+_COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
+_VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
+_STRUCTURAL = {np.expand_dims, np.squeeze, np.reshape, np.transpose, np.swapaxes, np.moveaxis,
+               np.broadcast_to, np.atleast_1d, np.atleast_2d}
+_BIG = 1 << 14  # temporaries of at least this many elements are deleted after their last use
+
+
+class JitError(TypeError):
+    """fn runs eagerly but cannot be traced (it calls numpy on values the kernel cannot see)."""
+
+
+class _Stale(Exception):
+    """A guard failed: a value a decision was taken from differs from the trace's."""
+
+
+class _Watched(np.ndarray):
+    """A traced array handed to code outside the recorder (`F._data`): reading its values (a ufunc, a
+    numpy function, bool, float, item) guards the value it came from; shapes and views stay free."""
+
+    _slot: int | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self._slot = getattr(obj, "_slot", None)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        _TRACE.mark_all(inputs)
+        if "out" in kwargs:
+            _TRACE.mark_all(kwargs["out"])
+            kwargs["out"] = tuple(_plain(o) for o in kwargs["out"])
+        return getattr(ufunc, method)(*[_plain(x) for x in inputs], **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in _VALUE_FREE:
+            return func(*_plain_tree(args), **_plain_tree(kwargs))
+        if func in _STRUCTURAL:
+            return _rewatch(func(*_plain_tree(args), **_plain_tree(kwargs)), self._slot)
+        _TRACE.mark_all(args)
+        _TRACE.mark_all(list(kwargs.values()))
+        return func(*_plain_tree(args), **_plain_tree(kwargs))
+
+    def _read(name: str) -> Callable:  # type: ignore[misc]
+        def method(self: _Watched, *args: Any, **kwargs: Any) -> Any:
+            _TRACE.mark(self)
+            return getattr(self.view(np.ndarray), name)(*args, **kwargs)
+        return method
+
+    for _name in ("__bool__", "__float__", "__int__", "__index__", "__complex__", "item", "tolist", "astype",
+                  "copy", "tobytes", "__iter__", "__array__", "__reduce__", "__reduce_ex__", "__deepcopy__"):
+        locals()[_name] = _read(_name)
+    del _name, _read
+
+
+def _plain(x: Any) -> Any:
+    return x.view(np.ndarray) if isinstance(x, _Watched) else x
+
+
+def _plain_tree(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain_tree(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _plain_tree(v) for k, v in x.items()}
+    return _plain(x)
+
+
+def _rewatch(x: Any, slot: int | None) -> Any:
+    if isinstance(x, np.ndarray) and not isinstance(x, _Watched) and slot is not None:
+        x = x.view(_Watched)
+        x._slot = slot
+    return x
+
+
+class _Recording:
+    """One trace: traced arrays by id (slots), the recorded calls and the slots decisions were read from."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, int] = {}
+        self.values: list[np.ndarray] = []  # slot -> its trace-time array (keeps ids unique while tracing)
+        self.calls: list[tuple] = []  # (out slot, forward, args, kwargs, wrap)
+        self.guards: set[int] = set()
+
+    def new_slot(self, a: np.ndarray) -> int:
+        s = len(self.values)
+        self.values.append(a)
+        self.slots[id(a)] = s
+        return s
+
+    def ref(self, a: Any) -> Any:
+        """An argument as ("slot", s) when it is a traced array (or a Variable holding one), else ("const", a)."""
+        d = _DATA_SLOT.__get__(a, Variable) if isinstance(a, Variable) else a
+        if isinstance(d, _Watched) and d._slot is not None:
+            return ("slot", d._slot)
+        s = self.slots.get(id(d))
+        return ("const", d) if s is None else ("slot", s)
+
+    def record(self, forward: Callable, args: tuple, kwargs: dict, y: Any, out: Variable) -> None:
+        refs = [self.ref(a) for a in args]
+        kw = {k: self.ref(v) for k, v in kwargs.items()}
+        self.calls.append((self.new_slot(_DATA_SLOT.__get__(out, Variable)), forward, refs, kw,
+                           y.__class__ is not np.ndarray))
+
+    def mark(self, x: Any) -> None:
+        """A decision reads x: guard the traced value it is (or came from), if any."""
+        if isinstance(x, _Watched):
+            if x._slot is not None:
+                self.guards.add(x._slot)
+            return
+        if isinstance(x, Variable):
+            x = _DATA_SLOT.__get__(x, Variable)
+        s = self.slots.get(id(x)) if isinstance(x, np.ndarray) else None
+        if s is not None:
+            self.guards.add(s)
+
+    def mark_all(self, xs: Any) -> None:
+        for x in xs:
+            if isinstance(x, (list, tuple)):
+                self.mark_all(x)
+            else:
+                self.mark(x)
+
+
+class _NoTrace:
+    def mark(self, x: Any) -> None:
+        pass
+
+    def mark_all(self, xs: Any) -> None:
+        pass
+
+
+_TRACE: Any = _NoTrace()
+
+
+class _tracing:
+    """Hook the kernel for one trace: the recorder's `_tracer`, and the reads that take decisions
+    (`F._data`, `Variable.data` outside the kernel, comparisons, `F.where`'s condition, labels)."""
+
+    def __init__(self, rec: _Recording) -> None:
+        self.rec = rec
+
+    def __enter__(self) -> None:
+        global _TRACE
+        if node._tracer is not None:
+            raise JitError("jit: a jitted function was called while another is being traced; "
+                           "jit the outermost function only")
+        rec = self.rec
+        _TRACE = rec
+        node._tracer = rec.record
+        self.saved = {"_data": F._data, "where": F.where, "softmax_cross_entropy": F.softmax_cross_entropy}
+        self.comparisons = {n: Variable.__dict__[n] for n in _COMPARISONS}
+
+        def data(x: Any) -> Any:
+            if isinstance(x, Variable):
+                d = _DATA_SLOT.__get__(x, Variable)
+                return _rewatch(d, rec.slots.get(id(d)))
+            return x
+
+        def where(condition: Any, a: Any, b: Any, _where: Callable = F.where) -> Any:
+            rec.mark(condition)
+            return _where(condition, a, b)
+
+        def cross_entropy(x: Any, t: Any, _ce: Callable = F.softmax_cross_entropy) -> Any:
+            rec.mark(t)
+            return _ce(x, t)
+
+        F._data, F.where, F.softmax_cross_entropy = data, where, cross_entropy
+        for n, cmp in self.comparisons.items():
+            setattr(Variable, n, _guarded_comparison(cmp))
+
+        def get(v: Variable) -> Any:
+            d = _DATA_SLOT.__get__(v, Variable)
+            if id(d) in rec.slots and not sys._getframe(1).f_globals.get("__name__", "").startswith("optlab.autodiff"):
+                rec.mark(d)  # fn reads a traced value itself: whatever it decides from it is guarded
+            return d
+
+        Variable.data = property(get, _DATA_SLOT.__set__)  # type: ignore[assignment]
+
+    def __exit__(self, *exc: object) -> None:
+        global _TRACE
+        Variable.data = _DATA_SLOT  # type: ignore[assignment]
+        for n, cmp in self.comparisons.items():
+            setattr(Variable, n, cmp)
+        for k, v in self.saved.items():
+            setattr(F, k, v)
+        node._tracer = None
+        _TRACE = _NoTrace()
+
+
+def _guarded_comparison(cmp: Callable) -> Callable:
+    def compare(self: Variable, other: Any) -> Any:
+        _TRACE.mark(self)
+        _TRACE.mark(other)
+        return cmp(self, other)
+    return compare
+
+
+# ----------------------------------------------------------------------------------------------
+# The program: recorded calls as generated Python source, compiled once per trace.
+
+def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str) -> Callable:
+    """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
+    forward, constant and guard value bound as a global of the generated function."""
+    needed = {s for kind, s in outputs if kind == "slot"} | rec.guards
+    live = []
+    for call in reversed(rec.calls):
+        if call[0] in needed:
+            live.append(call)
+            needed.update(s for kind, s in call[2] if kind == "slot")
+            needed.update(s for kind, s in call[3].values() if kind == "slot")
+    live.reverse()
+    env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array}
+    out_slots = {s for kind, s in outputs if kind == "slot"}
+    last_use: dict[int, int] = {}
+    for i, (_, _, refs, kw, _) in enumerate(live):
+        for kind, s in [*refs, *kw.values()]:
+            if kind == "slot":
+                last_use[s] = i
+
+    def arg(r: tuple) -> str:
+        kind, v = r
+        if kind == "slot":
+            return f"t{v}"
+        key = f"c{len(env)}"
+        env[key] = v
+        return key
+
+    def guard(s: int) -> list[str]:
+        if s not in rec.guards:
+            return []
+        v = rec.values[s]
+        env[f"g{s}"] = (v.shape, v.dtype, v.tobytes())
+        return [f"    if (t{s}.shape, t{s}.dtype, t{s}.tobytes()) != g{s}:", "        raise _Stale"]
+
+    lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
+    for s in inputs:
+        lines += guard(s)
+    for i, (s, forward, refs, kw, wrap) in enumerate(live):
+        fkey = f"f{s}"
+        env[fkey] = forward
+        call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
+        lines.append(f"    t{s} = {'_asarray(' + call + ')' if wrap else call}")
+        lines += guard(s)
+        dead = [d for d, j in last_use.items() if j == i and d not in out_slots and d not in inputs
+                and rec.values[d].size >= _BIG]
+        if dead:
+            lines.append(f"    del {', '.join(f't{d}' for d in dead)}")
+    # A result the caller may write to: a copy when it is an input, a constant, a view or repeated.
+    seen: set[int] = set()
+    results = []
+    for kind, v in outputs:
+        if kind == "const":
+            results.append(f"_array({arg(('const', v))})")
+        elif v in inputs or v in seen or not rec.values[v].flags.owndata:
+            results.append(f"_array(t{v})")
+        else:
+            results.append(f"t{v}")
+        if kind == "slot":
+            seen.add(v)
+    lines.append(f"    return ({', '.join(results)},)")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<jit {name}>", "exec")
+    exec(code, env)  # noqa: S102 (our own generated source, no user text)
+    program = env[name]
+    program.source = source
+    return program
+
+
+# ----------------------------------------------------------------------------------------------
+# jit itself: a cache of programs by the input tree's shapes and dtypes.
+
+def _is_traced_leaf(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, float)) and not isinstance(x, bool)
+
+
+class _Entry:
+    __slots__ = ("out_def", "program", "stale")
+
+    def __init__(self) -> None:
+        self.program: Callable | None = None
+        self.out_def: Any = None
+        self.stale = 0  # calls whose guards failed
+
+
+class Jitted:
+    """fn, traced once per tree of input shapes/dtypes and replayed (see the module's docstring)."""
+
+    def __init__(self, fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> None:
+        if not callable(fn):
+            raise TypeError(f"jit: fn must be callable, got {type(fn).__name__}")
+        if cache_size < 1:
+            raise ValueError(f"jit: cache_size must be at least 1, got {cache_size}")
+        self.fn, self.cache_size, self.max_retraces = fn, cache_size, max_retraces
+        self.cache: OrderedDict = OrderedDict()
+        self.traces = 0  # how many times fn was traced (tests and benchmarks read it)
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(f"jit: {self.__name__} was called with keyword arguments {sorted(kwargs)}; "
+                            f"pass arrays positionally (bind settings with a closure or functools.partial)")
+        leaves, in_def = flatten(args)
+        key = [in_def]
+        for x in leaves:
+            if isinstance(x, Variable):
+                raise TypeError(f"jit: {self.__name__} got a Variable; jit the outermost function "
+                                f"(jit(grad(f)), not grad(jit(f)))")
+            if x.__class__ is np.ndarray:
+                key.append((x.shape, x.dtype))
+            elif _is_traced_leaf(x):
+                key.append((np.shape(x), np.result_type(x)))
+            else:
+                key.append(("static", type(x), x))
+        key = tuple(key)
+        try:
+            entry = self.cache[key]
+            self.cache.move_to_end(key)
+        except KeyError:
+            entry = self._new_entry(key)
+        except TypeError:
+            raise TypeError(f"jit: {self.__name__} got an argument that is neither an array nor hashable "
+                            f"(its type: {[type(x).__name__ for x in leaves if not _is_traced_leaf(x)]})") from None
+        if entry.program is None:
+            if entry.stale > self.max_retraces:
+                return self.fn(*args)  # decisions change at every call: eager
+            return self._trace(entry, args, leaves, in_def)
+        xs = [as_data(x, "jit") for x in leaves if _is_traced_leaf(x)]
+        try:
+            out = entry.program(*xs)
+        except _Stale:
+            entry.stale += 1
+            entry.program = None
+            if entry.stale > self.max_retraces:
+                return self.fn(*args)
+            return self._trace(entry, args, leaves, in_def)
+        return out[0] if entry.out_def == ("leaf",) else unflatten(entry.out_def, out)
+
+    def _new_entry(self, key: tuple) -> _Entry:
+        entry = self.cache[key] = _Entry()
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return entry
+
+    def _trace(self, entry: _Entry, args: tuple, leaves: list, in_def: Any) -> Any:
+        """Run fn on fresh Variables, recording; build the program; return fn's (eager) values."""
+        rec = _Recording()
+        self.traces += 1
+        starts, inputs, seen = [], [], set()
+        for x in leaves:
+            if _is_traced_leaf(x):
+                v = Variable(np.array(x) if id(x) in seen else x)  # one array passed twice: two inputs
+                seen.add(id(x))
+                inputs.append(rec.new_slot(_DATA_SLOT.__get__(v, Variable)))
+                starts.append(v)
+            else:
+                starts.append(x)
+        try:
+            with _tracing(rec):
+                result = self.fn(*unflatten(in_def, starts))
+        except JitError:
+            raise
+        except Exception as e:  # noqa: BLE001 (any failure of fn: tell tracing apart from fn's own)
+            try:
+                self.fn(*args)
+            except Exception:  # noqa: BLE001
+                raise e from None  # fn fails eagerly too: its own error
+            raise JitError(f"jit: {self.__name__} runs on arrays but could not be traced ({type(e).__name__}: "
+                           f"{e}); write it with optlab.autodiff.functions (F) so every step is seen") from None
+        out_leaves, out_def = flatten(result)
+        outputs = []
+        for y in out_leaves:
+            d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")
+            outputs.append(rec.ref(d) if isinstance(d, np.ndarray) else ("const", d))
+        entry.program = _generate(rec, inputs, outputs, "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__))
+        entry.out_def = out_def
+        values = [np.array(rec.values[v]) if kind == "slot" else np.array(v) for kind, v in outputs]
+        return values[0] if out_def == ("leaf",) else unflatten(out_def, values)
+
+
+def jit(fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> Jitted:
+    """fn traced once per tree of input shapes and dtypes, later calls replaying the recorded numpy calls
+    (at most `cache_size` traces kept, least recently used dropped). Equal to eager, bit for bit; a
+    decision taken from values is checked at every replay, and after `max_retraces` failed checks those
+    shapes run eagerly. Arrays (and floats) in the argument pytrees are inputs; other leaves (ints,
+    strings, None) are settings, part of the cache key."""
+    return Jitted(fn, cache_size, max_retraces)
