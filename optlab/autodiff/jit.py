@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from . import backprop, functional, node
 from . import functions as F
-from . import node
+from .config import level_base
 from .node import Variable, as_data
 from .tree import flatten, unflatten
 
 _DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a property while tracing)
+_CALLER_GRADS = backprop._caller_grads
 _COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
 _VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
-_STRUCTURAL = {np.expand_dims, np.squeeze, np.reshape, np.transpose, np.swapaxes, np.moveaxis,
-               np.broadcast_to, np.atleast_1d, np.atleast_2d}
 _BIG = 1 << 14  # temporaries of at least this many elements are deleted after their last use
 
 
@@ -39,15 +39,22 @@ class _Stale(Exception):
 
 
 class _Watched(np.ndarray):
-    """A traced array handed to code outside the recorder (`F._data`): reading its values (a ufunc, a
-    numpy function, bool, float, item) guards the value it came from; shapes and views stay free."""
+    """A traced array handed to code outside the recorder (`F._data`, a relu or clip mask being made):
+    numpy calls on it are recorded too, so masks, ties and orders become values of the program; a value
+    that leaves for Python (bool, float, item, tolist, an unrecorded call) guards the slot it holds."""
 
-    _slot: int | None = None
+    _slot: int | None = None  # the program value this array is (None: only derived from `_origin`)
+    _origin: int | None = None
 
-    def __array_finalize__(self, obj: Any) -> None:
-        self._slot = getattr(obj, "_slot", None)
+    def __array_finalize__(self, obj: Any) -> None:  # a view or result made by numpy itself: derived
+        self._slot = None
+        self._origin = getattr(obj, "_slot", None) if getattr(obj, "_slot", None) is not None else getattr(obj, "_origin", None)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "__call__" and "out" not in kwargs:
+            return _TRACE.call(ufunc, inputs, kwargs)
+        if method == "reduce" and "out" not in kwargs:
+            return _TRACE.call(ufunc.reduce, inputs, kwargs)
         _TRACE.mark_all(inputs)
         if "out" in kwargs:
             _TRACE.mark_all(kwargs["out"])
@@ -57,26 +64,30 @@ class _Watched(np.ndarray):
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         if func in _VALUE_FREE:
             return func(*_plain_tree(args), **_plain_tree(kwargs))
-        if func in _STRUCTURAL:
-            return _rewatch(func(*_plain_tree(args), **_plain_tree(kwargs)), self._slot)
-        _TRACE.mark_all(args)
-        _TRACE.mark_all(list(kwargs.values()))
-        return func(*_plain_tree(args), **_plain_tree(kwargs))
+        return _TRACE.call(func, args, kwargs)
+
+    def _recorded(name: str) -> Callable:  # type: ignore[misc]
+        method = getattr(np.ndarray, name)
+        return lambda self, *args, **kwargs: _TRACE.call(method, (self, *args), kwargs)
 
     def _read(name: str) -> Callable:  # type: ignore[misc]
         def method(self: _Watched, *args: Any, **kwargs: Any) -> Any:
             _TRACE.mark(self)
-            return getattr(self.view(np.ndarray), name)(*args, **kwargs)
+            return getattr(_plain(self), name)(*args, **kwargs)
         return method
 
-    for _name in ("__bool__", "__float__", "__int__", "__index__", "__complex__", "item", "tolist", "astype",
-                  "copy", "tobytes", "__iter__", "__array__", "__reduce__", "__reduce_ex__", "__deepcopy__"):
+    for _name in ("__getitem__", "astype", "reshape", "transpose", "ravel", "copy", "sum", "any", "all", "max",
+                  "min", "argmax", "argmin", "argsort", "nonzero", "clip", "mean", "prod", "cumsum", "dot"):
+        locals()[_name] = _recorded(_name)
+    for _name in ("__bool__", "__float__", "__int__", "__index__", "__complex__", "item", "tolist", "tobytes",
+                  "__iter__", "__array__", "__reduce__", "__reduce_ex__", "__deepcopy__", "__setitem__", "fill",
+                  "sort"):
         locals()[_name] = _read(_name)
-    del _name, _read
+    del _name, _read, _recorded
 
 
 def _plain(x: Any) -> Any:
-    return x.view(np.ndarray) if isinstance(x, _Watched) else x
+    return np.ndarray.view(x, np.ndarray) if isinstance(x, _Watched) else x
 
 
 def _plain_tree(x: Any) -> Any:
@@ -87,11 +98,10 @@ def _plain_tree(x: Any) -> Any:
     return _plain(x)
 
 
-def _rewatch(x: Any, slot: int | None) -> Any:
-    if isinstance(x, np.ndarray) and not isinstance(x, _Watched) and slot is not None:
-        x = x.view(_Watched)
-        x._slot = slot
-    return x
+def _watch(x: np.ndarray, slot: int) -> _Watched:
+    w = np.ndarray.view(x, _Watched)
+    w._slot = slot
+    return w
 
 
 class _Recording:
@@ -110,28 +120,58 @@ class _Recording:
         return s
 
     def ref(self, a: Any) -> Any:
-        """An argument as ("slot", s) when it is a traced array (or a Variable holding one), else ("const", a)."""
-        d = _DATA_SLOT.__get__(a, Variable) if isinstance(a, Variable) else a
-        if isinstance(d, _Watched) and d._slot is not None:
-            return ("slot", d._slot)
-        s = self.slots.get(id(d))
-        return ("const", d) if s is None else ("slot", s)
+        """An argument as ("slot", s) when it is a traced array (or a Variable or _Watched holding one),
+        ("seq", type, refs) for a tuple or list of them, else ("const", a)."""
+        if isinstance(a, Variable):
+            a = _DATA_SLOT.__get__(a, Variable)
+        if isinstance(a, _Watched):
+            if a._slot is not None:
+                return ("slot", a._slot)
+            self.mark(a)  # derived by an unrecorded view: a constant only while its origin is unchanged
+            return ("const", _plain(a))
+        if a.__class__ in (tuple, list):
+            refs = [self.ref(x) for x in a]
+            return ("seq", a.__class__, refs) if any(r[0] != "const" for r in refs) else ("const", a)
+        s = self.slots.get(id(a))
+        return ("const", a) if s is None else ("slot", s)
 
-    def record(self, forward: Callable, args: tuple, kwargs: dict, y: Any, out: Variable) -> None:
+    def record(self, forward: Callable, args: tuple, kwargs: dict, y: Any, out: Variable | None) -> Any:
+        """The recorder's report of one call; a bare one (out None) runs here, recorded if it reads a
+        traced array."""
         refs = [self.ref(a) for a in args]
         kw = {k: self.ref(v) for k, v in kwargs.items()}
+        if out is None:
+            if all(r[0] == "const" for r in [*refs, *kw.values()]):
+                return forward(*args, **kwargs)
+            return self.call(forward, args, kwargs, refs, kw)
         self.calls.append((self.new_slot(_DATA_SLOT.__get__(out, Variable)), forward, refs, kw,
                            y.__class__ is not np.ndarray))
 
+    def call(self, func: Callable, args: Any, kwargs: dict, refs: list | None = None, kw: dict | None = None) -> Any:
+        """func on traced arrays outside the graph (a mask, a tie, an order, a bare VJP step): recorded
+        as a program value, returned as a _Watched so what is made of it is followed too."""
+        if refs is None:
+            refs = [self.ref(a) for a in args]
+            kw = {k: self.ref(v) for k, v in kwargs.items()}
+        y = func(*_plain_tree(args), **_plain_tree(kwargs))
+        if not isinstance(y, (np.ndarray, np.generic)):  # a tuple (nonzero) or a Python value: guarded
+            self.mark_all(args)
+            self.mark_all(list(kwargs.values()))
+            return y
+        wrap = y.__class__ is not np.ndarray
+        y = np.asarray(y)
+        slot = self.new_slot(y)
+        self.calls.append((slot, func, refs, kw, wrap))
+        return _watch(y, slot)
+
     def mark(self, x: Any) -> None:
         """A decision reads x: guard the traced value it is (or came from), if any."""
-        if isinstance(x, _Watched):
-            if x._slot is not None:
-                self.guards.add(x._slot)
-            return
         if isinstance(x, Variable):
             x = _DATA_SLOT.__get__(x, Variable)
-        s = self.slots.get(id(x)) if isinstance(x, np.ndarray) else None
+        if isinstance(x, _Watched):
+            s = x._slot if x._slot is not None else x._origin
+        else:
+            s = self.slots.get(id(x)) if isinstance(x, np.ndarray) else None
         if s is not None:
             self.guards.add(s)
 
@@ -144,6 +184,11 @@ class _Recording:
 
 
 class _NoTrace:
+    """Outside a trace: a _Watched kept past it computes plainly."""
+
+    def call(self, func: Callable, args: Any, kwargs: dict) -> Any:
+        return func(*_plain_tree(args), **_plain_tree(kwargs))
+
     def mark(self, x: Any) -> None:
         pass
 
@@ -163,7 +208,7 @@ class _tracing:
 
     def __enter__(self) -> None:
         global _TRACE
-        if node._tracer is not None:
+        if node._tracer is not None or backprop._caller_grads is not _CALLER_GRADS:
             raise JitError("jit: a jitted function was called while another is being traced; "
                            "jit the outermost function only")
         rec = self.rec
@@ -175,10 +220,13 @@ class _tracing:
         def data(x: Any) -> Any:
             if isinstance(x, Variable):
                 d = _DATA_SLOT.__get__(x, Variable)
-                return _rewatch(d, rec.slots.get(id(d)))
+                slot = rec.slots.get(id(d))
+                return d if slot is None else _watch(d, slot)
             return x
 
         def where(condition: Any, a: Any, b: Any, _where: Callable = F.where) -> Any:
+            if isinstance(condition, _Watched):  # a mask made in the program: stays a program value
+                return F._where(condition if condition.dtype == bool else condition.astype(bool), a, b)
             rec.mark(condition)
             return _where(condition, a, b)
 
@@ -187,12 +235,26 @@ class _tracing:
             return _ce(x, t)
 
         F._data, F.where, F.softmax_cross_entropy = data, where, cross_entropy
+
+        def caller_grads(grads: Any, seed: Any, _caller: Callable = backprop._caller_grads) -> list:
+            # a gradient made of bare traced steps (a relu mask times the seed) stays a program value:
+            # the kernel's copy (np.array) would drop it from the program
+            out = [g if not isinstance(g, _Watched) else None for g in grads]
+            plain = _caller([g for g in out], seed)
+            for i, g in enumerate(grads):
+                if isinstance(g, _Watched):
+                    v = node._new_variable(g)
+                    v.generation = level_base()
+                    plain[i] = v
+            return plain
+
+        backprop._caller_grads = functional._caller_grads = caller_grads
         for n, cmp in self.comparisons.items():
             setattr(Variable, n, _guarded_comparison(cmp))
 
         def get(v: Variable) -> Any:
             d = _DATA_SLOT.__get__(v, Variable)
-            if id(d) in rec.slots and not sys._getframe(1).f_globals.get("__name__", "").startswith("optlab.autodiff"):
+            if (isinstance(d, _Watched) or id(d) in rec.slots) and not sys._getframe(1).f_globals.get("__name__", "").startswith("optlab.autodiff"):
                 rec.mark(d)  # fn reads a traced value itself: whatever it decides from it is guarded
             return d
 
@@ -205,6 +267,7 @@ class _tracing:
             setattr(Variable, n, cmp)
         for k, v in self.saved.items():
             setattr(F, k, v)
+        backprop._caller_grads = functional._caller_grads = _CALLER_GRADS
         node._tracer = None
         _TRACE = _NoTrace()
 
@@ -215,6 +278,16 @@ def _guarded_comparison(cmp: Callable) -> Callable:
         _TRACE.mark(other)
         return cmp(self, other)
     return compare
+
+
+def _slots_in(refs: list) -> list[int]:
+    out = []
+    for r in refs:
+        if r[0] == "slot":
+            out.append(r[1])
+        elif r[0] == "seq":
+            out.extend(_slots_in(r[2]))
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,23 +301,23 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str)
     for call in reversed(rec.calls):
         if call[0] in needed:
             live.append(call)
-            needed.update(s for kind, s in call[2] if kind == "slot")
-            needed.update(s for kind, s in call[3].values() if kind == "slot")
+            needed.update(_slots_in([*call[2], *call[3].values()]))
     live.reverse()
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
-        for kind, s in [*refs, *kw.values()]:
-            if kind == "slot":
-                last_use[s] = i
+        for s in _slots_in([*refs, *kw.values()]):
+            last_use[s] = i
 
     def arg(r: tuple) -> str:
-        kind, v = r
-        if kind == "slot":
-            return f"t{v}"
+        if r[0] == "slot":
+            return f"t{r[1]}"
+        if r[0] == "seq":
+            items = ", ".join(arg(x) for x in r[2])
+            return f"({items},)" if r[1] is tuple else f"[{items}]"
         key = f"c{len(env)}"
-        env[key] = v
+        env[key] = r[1]
         return key
 
     def guard(s: int) -> list[str]:

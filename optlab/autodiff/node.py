@@ -228,6 +228,8 @@ def recorder(op: Any) -> Callable:
             if isinstance(a, Variable):
                 break
         else:
+            if _tracer is not None:  # jit is tracing: a bare call on traced arrays is recorded too
+                return _tracer(forward, args, kwargs, None, None)
             return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
         generation = _NO_VARIABLE
         xs = []
@@ -260,7 +262,7 @@ def recorder(op: Any) -> Callable:
 
 
 _new = object.__new__
-_tracer: Callable | None = None  # set by jit while it traces: told of every recorded call (forward, args, kwargs, y, out)
+_tracer: Callable | None = None  # set by jit while it traces: told of every call (forward, args, kwargs, y, out; y, out None: bare)
 
 
 def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variable) -> None:
