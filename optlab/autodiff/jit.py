@@ -334,19 +334,27 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str)
         fkey = f"f{s}"
         env[fkey] = forward
         call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
-        lines.append(f"    t{s} = {'_asarray(' + call + ')' if wrap else call}")
+        # numpy scalars (a ufunc on 0-d arrays) stay scalars inside: the same IEEE operations, one call
+        # less per statement; results are made arrays below, as the recorder makes them
+        lines.append(f"    t{s} = {call}")
         lines += guard(s)
         dead = [d for d, j in last_use.items() if j == i and d not in out_slots and d not in inputs
                 and rec.values[d].size >= _BIG]
         if dead:
             lines.append(f"    del {', '.join(f't{d}' for d in dead)}")
-    # A result the caller may write to: a copy when it is an input, a constant, a view or repeated.
+    wrapped = {s for s, _, _, _, wrap in live if wrap}
+
+    def _wrapped(s: int) -> bool:
+        return s in wrapped
+
+    # A result the caller may write to: a copy when it is an input, a constant, a view, repeated or a
+    # numpy scalar (made a 0-d array, as eager gives).
     seen: set[int] = set()
     results = []
     for kind, v in outputs:
         if kind == "const":
             results.append(f"_array({arg(('const', v))})")
-        elif v in inputs or v in seen or not rec.values[v].flags.owndata:
+        elif v in inputs or v in seen or not rec.values[v].flags.owndata or _wrapped(v):
             results.append(f"_array(t{v})")
         else:
             results.append(f"t{v}")
