@@ -280,6 +280,81 @@ def _guarded_comparison(cmp: Callable) -> Callable:
     return compare
 
 
+def _inline(s: int, forward: Callable, refs: list, kw: dict, arg: Callable, rec: _Recording) -> list[str] | None:
+    """The source of a few hot kernel forwards written out (the same numpy operations, without their
+    Python frame): identity, getitem, sum, and getitem's gradient steps at a basic (static) index."""
+    index = kw.get("index")
+    basic = index is not None and index[0] == "const" and F._is_basic_index(index[1])
+    if forward is _IDENTITY and len(refs) == 1 and not kw:
+        return [f"    t{s} = {arg(refs[0])}"]
+    if forward is _GETITEM and len(refs) == 1 and set(kw) == {"index"}:
+        return [f"    t{s} = {arg(refs[0])}[{arg(index)}]"]
+    if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
+        axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
+        keepdims = arg(kw["keepdims"]) if "keepdims" in kw else "False"
+        return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axis}, keepdims={keepdims})"]
+    dtype = rec.values[s].dtype
+    if forward is _INDEX_ADD and basic and len(refs) == 2 and set(kw) == {"index"}:
+        return [f"    t{s} = _array({arg(refs[0])}, dtype={arg(('const', dtype))})",
+                f"    t{s}[{arg(index)}] += {arg(refs[1])}"]
+    if forward is _SCATTER_ADD and basic and len(refs) == 1 and set(kw) == {"index", "shape"}:
+        return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
+                f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
+    return None
+
+
+_IDENTITY = functional.identity.Function.forward
+_GETITEM = F.getitem.Function.forward
+_SUM = F.sum.Function.forward
+_INDEX_ADD = F._index_add.Function.forward
+_SCATTER_ADD = F._getitem_grad.Function.forward
+
+
+def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
+    """The calls with repeats of one call on the same arguments dropped (x[0] read by several steps),
+    their uses renamed; a guard on a dropped slot moves to the slot kept. Forwards are pure, so the
+    kept call gives the same bits."""
+    canon: dict[int, int] = {}
+    seen: dict[Any, int] = {}
+
+    def rename(r: tuple) -> tuple:
+        if r[0] == "slot":
+            return ("slot", canon.get(r[1], r[1]))
+        if r[0] == "seq":
+            return ("seq", r[1], [rename(x) for x in r[2]])
+        return r
+
+    def key(r: tuple) -> Any:
+        if r[0] == "seq":
+            return ("seq", r[1], tuple(key(x) for x in r[2]))
+        if r[0] == "slot":
+            return r
+        v = r[1]
+        try:
+            hash(v)
+        except TypeError:
+            return ("id", id(v))
+        if isinstance(v, np.ndarray):
+            return ("id", id(v))
+        return ("const", type(v), repr(v))  # repr: 0.0 and -0.0 are equal but not the same constant
+
+    calls = []
+    for s, forward, refs, kw, wrap in rec.calls:
+        refs = [rename(r) for r in refs]
+        kw = {k: rename(r) for k, r in kw.items()}
+        k = (id(forward), tuple(key(r) for r in refs), tuple((n, key(r)) for n, r in kw.items()), wrap)
+        first = seen.get(k)
+        if first is not None and rec.values[first].dtype == rec.values[s].dtype:
+            canon[s] = first
+            if s in rec.guards:
+                rec.guards.add(first)
+                rec.guards.discard(s)
+            continue
+        seen[k] = s
+        calls.append((s, forward, refs, kw, wrap))
+    return calls, [rename(r) for r in outputs]
+
+
 def _slots_in(refs: list) -> list[int]:
     out = []
     for r in refs:
@@ -296,14 +371,16 @@ def _slots_in(refs: list) -> list[int]:
 def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str) -> Callable:
     """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
     forward, constant and guard value bound as a global of the generated function."""
+    calls, outputs = _common_subexpressions(rec, outputs)
     needed = {s for kind, s in outputs if kind == "slot"} | rec.guards
     live = []
-    for call in reversed(rec.calls):
+    for call in reversed(calls):
         if call[0] in needed:
             live.append(call)
             needed.update(_slots_in([*call[2], *call[3].values()]))
     live.reverse()
-    env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array}
+    env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
+                           "_add_reduce": np.add.reduce}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
@@ -331,12 +408,16 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str)
     for s in inputs:
         lines += guard(s)
     for i, (s, forward, refs, kw, wrap) in enumerate(live):
-        fkey = f"f{s}"
-        env[fkey] = forward
-        call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
-        # numpy scalars (a ufunc on 0-d arrays) stay scalars inside: the same IEEE operations, one call
-        # less per statement; results are made arrays below, as the recorder makes them
-        lines.append(f"    t{s} = {call}")
+        inlined = _inline(s, forward, refs, kw, arg, rec)
+        if inlined is not None:
+            lines += inlined
+        else:
+            fkey = f"f{s}"
+            env[fkey] = forward
+            call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
+            # numpy scalars (a ufunc on 0-d arrays) stay scalars inside: the same IEEE operations, one
+            # call less per statement; results are made arrays below, as the recorder makes them
+            lines.append(f"    t{s} = {call}")
         lines += guard(s)
         dead = [d for d, j in last_use.items() if j == i and d not in out_slots and d not in inputs
                 and rec.values[d].size >= _BIG]
