@@ -12,18 +12,18 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import scipy.optimize  # noqa: E402
-import torch  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+import torch
 
-import optlab.autodiff.functions as F  # noqa: E402
-import optlab.problems  # noqa: E402
-from optlab.autodiff import hvp, jit, value_and_grad  # noqa: E402
+import optlab.autodiff.functions as F
+import optlab.problems
+from optlab.autodiff import hvp, jit, value_and_grad
 
 jax.config.update("jax_enable_x64", True)
 torch.set_num_threads(1)
@@ -35,7 +35,7 @@ torch.set_default_dtype(torch.float64)
 R5, R10 = np.sqrt(5.0), np.sqrt(10.0)
 
 
-def residuals(name: str, N, n: int):  # noqa: N803 (a namespace)
+def residuals(name: str, N, n: int):
     i = N.asarray(np.arange(1.0, n + 1.0)) if N is jnp else torch.arange(1.0, n + 1.0)
     table = {
         "rosenbrock": lambda x: (10.0 * (x[1] - x[0] * x[0]), 1.0 - x[0]),
@@ -70,7 +70,7 @@ PROBLEMS = {"rosenbrock": {}, "freudenstein_roth": {}, "powell_singular": {}, "w
 # ----------------------------------------------------------------------------------------------
 # The MLP: 2 layers, tanh, batch 64, width 32, 8 inputs, mean squared error.
 
-def mlp_loss(N, matmul):  # noqa: N803
+def mlp_loss(N, matmul):
     def loss(params, x, y):
         w1, b1, w2, b2 = params
         h = N.tanh(matmul(x, w1) + b1)
@@ -103,6 +103,48 @@ def first_call(fn, *args) -> float:
     return time.perf_counter() - t
 
 
+def race(name, f, fj, ft, x, v, rounds: int, ratios: dict) -> None:
+    """One problem's row pair: f+grad and hvp of every contender."""
+    leaves = list(x) if isinstance(x, tuple) else [x]
+    vleaves = list(v) if isinstance(v, tuple) else [v]
+    tx = [torch.tensor(a, requires_grad=True) for a in leaves]
+    tv = [torch.tensor(a) for a in vleaves]
+    tree = (lambda ts: tuple(ts)) if isinstance(x, tuple) else (lambda ts: ts[0])
+
+    def torch_vg():
+        y = ft(tree(tx))
+        return y.item(), torch.autograd.grad(y, tx)
+
+    def torch_hvp():
+        g = torch.autograd.grad(ft(tree(tx)), tx, create_graph=True)
+        return torch.autograd.grad(g, tx, tv)
+
+    eager_vg, eager_hvp = value_and_grad(f), (lambda a, b, f=f: hvp(f, a, b))
+    jit_vg, jit_hvp = jit(eager_vg), jit(eager_hvp)
+    jax_vg = jax.jit(jax.value_and_grad(fj))
+    jax_hvp = jax.jit(lambda a, b, fj=fj: jax.jvp(jax.grad(fj), (a,), (b,))[1])
+    xj = jax.tree_util.tree_map(jnp.asarray, x)
+    vj = jax.tree_util.tree_map(jnp.asarray, v)
+    trace = {"f+grad": first_call(jit_vg, x), "hvp": first_call(jit_hvp, x, v)}
+    compile_ = {"f+grad": first_call(jax_vg, xj), "hvp": first_call(jax_hvp, xj, vj)}
+    # the contenders agree before they race
+    np.testing.assert_allclose(float(jax_vg(xj)[0]), float(eager_vg(x)[0]), rtol=1e-10)
+    np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jax_hvp(xj, vj))]),
+                               np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jit_hvp(x, v))]),
+                               rtol=1e-8, atol=1e-10)
+    for task, calls in (
+        ("f+grad", {"eager": lambda: eager_vg(x), "jit": lambda: jit_vg(x),
+                    "jax": lambda: jax.block_until_ready(jax_vg(xj)), "torch": torch_vg}),
+        ("hvp", {"eager": lambda: eager_hvp(x, v), "jit": lambda: jit_hvp(x, v),
+                 "jax": lambda: jax.block_until_ready(jax_hvp(xj, vj)), "torch": torch_hvp}),
+    ):
+        t = best(calls, rounds)
+        ratios[task].append((t["jit"] / t["jax"], t["eager"] / t["jit"]))
+        print(f"{name:22s} {task:7s} {t['eager'] * 1e6:9.1f} {t['jit'] * 1e6:8.1f} {t['jax'] * 1e6:8.1f} "
+              f"{t['torch'] * 1e6:8.1f} {t['jit'] / t['jax']:8.2f} {t['eager'] / t['jit']:9.1f} "
+              f"{trace[task] * 1e3:9.1f} {compile_[task] * 1e3:14.1f}")
+
+
 def per_call_table(rounds: int) -> None:
     rng = np.random.default_rng(0)
     print("per call, us (ratios: ours-jit / JAX-jit; our eager / ours-jit)")
@@ -126,44 +168,7 @@ def per_call_table(rounds: int) -> None:
                   lambda p: torch_mlp(p, torch.from_numpy(x_in), torch.from_numpy(y_out)), (theta,), v_theta))
     ratios: dict[str, list] = {"f+grad": [], "hvp": []}
     for name, f, fj, ft, (x,), v in cases:
-        leaves = list(x) if isinstance(x, tuple) else [x]
-        vleaves = list(v) if isinstance(v, tuple) else [v]
-        tx = [torch.tensor(a, requires_grad=True) for a in leaves]
-        tv = [torch.tensor(a) for a in vleaves]
-        tree = (lambda ts: tuple(ts)) if isinstance(x, tuple) else (lambda ts: ts[0])
-
-        def torch_vg():
-            y = ft(tree(tx))
-            return y.item(), torch.autograd.grad(y, tx)
-
-        def torch_hvp():
-            g = torch.autograd.grad(ft(tree(tx)), tx, create_graph=True)
-            return torch.autograd.grad(g, tx, tv)
-
-        eager_vg, eager_hvp = value_and_grad(f), (lambda a, b, f=f: hvp(f, a, b))
-        jit_vg, jit_hvp = jit(eager_vg), jit(eager_hvp)
-        jax_vg = jax.jit(jax.value_and_grad(fj))
-        jax_hvp = jax.jit(lambda a, b, fj=fj: jax.jvp(jax.grad(fj), (a,), (b,))[1])
-        xj = jax.tree_util.tree_map(jnp.asarray, x)
-        vj = jax.tree_util.tree_map(jnp.asarray, v)
-        trace = {"f+grad": first_call(jit_vg, x), "hvp": first_call(jit_hvp, x, v)}
-        compile_ = {"f+grad": first_call(jax_vg, xj), "hvp": first_call(jax_hvp, xj, vj)}
-        # the contenders agree before they race
-        np.testing.assert_allclose(float(jax_vg(xj)[0]), float(eager_vg(x)[0]), rtol=1e-10)
-        np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jax_hvp(xj, vj))]),
-                                   np.concatenate([np.ravel(a) for a in jax.tree_util.tree_leaves(jit_hvp(x, v))]),
-                                   rtol=1e-8, atol=1e-10)
-        for task, calls in (
-            ("f+grad", {"eager": lambda: eager_vg(x), "jit": lambda: jit_vg(x),
-                        "jax": lambda: jax.block_until_ready(jax_vg(xj)), "torch": torch_vg}),
-            ("hvp", {"eager": lambda: eager_hvp(x, v), "jit": lambda: jit_hvp(x, v),
-                     "jax": lambda: jax.block_until_ready(jax_hvp(xj, vj)), "torch": torch_hvp}),
-        ):
-            t = best(calls, rounds)
-            ratios[task].append((t["jit"] / t["jax"], t["eager"] / t["jit"]))
-            print(f"{name:22s} {task:7s} {t['eager'] * 1e6:9.1f} {t['jit'] * 1e6:8.1f} {t['jax'] * 1e6:8.1f} "
-                  f"{t['torch'] * 1e6:8.1f} {t['jit'] / t['jax']:8.2f} {t['eager'] / t['jit']:9.1f} "
-                  f"{trace[task] * 1e3:9.1f} {compile_[task] * 1e3:14.1f}")
+        race(name, f, fj, ft, x, v, rounds, ratios)
     for task, goal in (("f+grad", 1.5), ("hvp", 2.0)):
         r = np.array(ratios[task])
         print(f"{task}: jit/JAX median {np.median(r[:, 0]):.2f} (goal <= {goal}), worst {r[:, 0].max():.2f}; "
@@ -201,36 +206,41 @@ def end_to_end(rounds: int) -> None:
     print(f"{'n':>6s} {'analytic':>9s} {'JAX jit':>8s} {'our jit':>8s} {'eager':>8s} {'jit/JAX':>8s} "
           f"{'jit/analytic':>12s} {'iters':>6s} {'JAX compile ms':>14s}")
     for n in (10, 100):
-        problem = optlab.problems.get("extended_rosenbrock", n=n)
-        f = problem.objective
-        x0 = problem.x0
-        fa, ga, ha = ext_rosen_analytic()
-        fj = residuals("extended_rosenbrock", jnp, n)
-        jvg = jax.jit(jax.value_and_grad(fj))
-        jhv = jax.jit(lambda a, b: jax.jvp(jax.grad(fj), (a,), (b,))[1])
-        t0 = time.perf_counter()
-        jvg(x0)[0].block_until_ready()
-        jhv(x0, x0).block_until_ready()
-        compile_ms = (time.perf_counter() - t0) * 1e3
-        ovg, ohv = jit(value_and_grad(f)), jit(lambda a, b: hvp(f, a, b))
-        evg, ehv = value_and_grad(f), (lambda a, b: hvp(f, a, b))
+        solve_row(n, rounds)
 
-        def fed(vg, hv):
-            def fun(x):
-                value, g = vg(x)
-                return float(value), np.asarray(g)
-            return lambda: scipy.optimize.minimize(fun, x0, jac=True, hessp=lambda x, p: np.asarray(hv(x, p)),
-                                                   method="trust-ncg", options={"gtol": 1e-8})
 
-        solves = {"analytic": lambda: scipy.optimize.minimize(fa, x0, jac=ga, hessp=ha, method="trust-ncg",
-                                                              options={"gtol": 1e-8}),
-                  "jax": fed(jvg, jhv), "jit": fed(ovg, ohv), "eager": fed(evg, ehv)}
-        results = {k: s() for k, s in solves.items()}
-        assert all(r.success and np.allclose(r.x, 1.0, atol=1e-5) for r in results.values()), results
-        t = best(solves, rounds, budget=0.2)
-        print(f"{n:6d} {t['analytic'] * 1e3:9.2f} {t['jax'] * 1e3:8.2f} {t['jit'] * 1e3:8.2f} "
-              f"{t['eager'] * 1e3:8.2f} {t['jit'] / t['jax']:8.2f} {t['jit'] / t['analytic']:12.2f} "
-              f"{results['jit'].nit:6d} {compile_ms:14.1f}")
+def solve_row(n: int, rounds: int) -> None:
+    """One size: every feed of scipy's trust-ncg, timed."""
+    problem = optlab.problems.get("extended_rosenbrock", n=n)
+    f = problem.objective
+    x0 = problem.x0
+    fa, ga, ha = ext_rosen_analytic()
+    fj = residuals("extended_rosenbrock", jnp, n)
+    jvg = jax.jit(jax.value_and_grad(fj))
+    jhv = jax.jit(lambda a, b: jax.jvp(jax.grad(fj), (a,), (b,))[1])
+    t0 = time.perf_counter()
+    jvg(x0)[0].block_until_ready()
+    jhv(x0, x0).block_until_ready()
+    compile_ms = (time.perf_counter() - t0) * 1e3
+    ovg, ohv = jit(value_and_grad(f)), jit(lambda a, b: hvp(f, a, b))
+    evg, ehv = value_and_grad(f), (lambda a, b: hvp(f, a, b))
+
+    def fed(vg, hv):
+        def fun(x):
+            value, g = vg(x)
+            return float(value), np.asarray(g)
+        return lambda: scipy.optimize.minimize(fun, x0, jac=True, hessp=lambda x, p: np.asarray(hv(x, p)),
+                                               method="trust-ncg", options={"gtol": 1e-8})
+
+    solves = {"analytic": lambda: scipy.optimize.minimize(fa, x0, jac=ga, hessp=ha, method="trust-ncg",
+                                                          options={"gtol": 1e-8}),
+              "jax": fed(jvg, jhv), "jit": fed(ovg, ohv), "eager": fed(evg, ehv)}
+    results = {k: s() for k, s in solves.items()}
+    assert all(r.success and np.allclose(r.x, 1.0, atol=1e-5) for r in results.values()), results
+    t = best(solves, rounds, budget=0.2)
+    print(f"{n:6d} {t['analytic'] * 1e3:9.2f} {t['jax'] * 1e3:8.2f} {t['jit'] * 1e3:8.2f} "
+          f"{t['eager'] * 1e3:8.2f} {t['jit'] / t['jax']:8.2f} {t['jit'] / t['analytic']:12.2f} "
+          f"{results['jit'].nit:6d} {compile_ms:14.1f}")
 
 
 def main() -> None:

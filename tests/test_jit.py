@@ -238,3 +238,36 @@ def test_gradient_penalty_jits_to_eager():
         real, fake = rng.standard_normal((16, 2)), rng.standard_normal((16, 2)) + 1.0
         assert_same(jitted(theta, real, fake), g(theta, real, fake))
     assert jitted.traces == 1
+
+
+# ----------------------------------------------------------------------------------------------
+# The oracle with jit=True: the same values and counts as eager; stochastic or untraceable: eager.
+
+def oracle_calls(oracle, x, v):
+    return [oracle.f(x), oracle.grad(x), oracle.f_and_grad(x), oracle.hvp(x, v), oracle.hessian(x),
+            oracle.counts.as_dict() | {"seconds": None}]
+
+
+@pytest.mark.parametrize("name", ["extended_rosenbrock", "gulf", "helical_valley", "brown_almost_linear"])
+def test_oracle_jits_with_unchanged_values_and_counts(name):
+    from optlab.optim.oracle import Oracle
+    problem = optlab.problems.get(name)
+    fast, slow = Oracle(problem, jit=True), Oracle(problem)
+    assert fast._jitted is not None and slow._jitted is None
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = problem.x0 + rng.standard_normal(problem.n)
+        v = rng.standard_normal(problem.n)
+        assert_same(oracle_calls(fast, x, v), oracle_calls(slow, x, v))
+    assert fast._jitted["vg"].traces == 1
+
+
+def test_oracle_stays_eager_for_stochastic_and_untraceable_objectives():
+    from optlab.optim.oracle import Oracle
+    from optlab.optim.problem import Problem
+    assert Oracle(optlab.problems.get("maml_sinusoid", K=5, meta_batch=2), jit=True)._jitted is None
+    plain = Problem(name="plain numpy", objective=lambda x: np.exp(x).sum() if not isinstance(x, Variable)
+                    else np.exp(x), x0=np.ones(3))  # numpy ufuncs: the tracer cannot follow them
+    oracle = Oracle(plain, jit=True)
+    assert oracle.f(np.zeros(3)) == 3.0
+    assert oracle._jitted is None and oracle.counts.nfev == 1
