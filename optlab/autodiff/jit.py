@@ -27,6 +27,7 @@ _DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a prope
 _CALLER_GRADS = backprop._caller_grads
 _COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
 _VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
+_LEAF = ("leaf",)
 _BIG = 1 << 14  # temporaries of at least this many elements are deleted after their last use
 
 
@@ -484,6 +485,22 @@ class Jitted:
         if kwargs:
             raise TypeError(f"jit: {self.__name__} was called with keyword arguments {sorted(kwargs)}; "
                             f"pass arrays positionally (bind settings with a closure or functools.partial)")
+        plain = ["plain"]  # the usual call, float ndarrays only: no tree to flatten, nothing to convert
+        for a in args:
+            if a.__class__ is not np.ndarray or a.dtype.kind != "f":
+                plain = None
+                break
+            plain.append((a.shape, a.dtype))
+        if plain is not None:
+            entry = self.cache.get(tuple(plain))
+            if entry is not None and entry.program is not None:
+                self.cache.move_to_end(tuple(plain))
+                try:
+                    out = entry.program(*args)
+                except _Stale:
+                    pass  # the general path below retraces
+                else:
+                    return out[0] if entry.out_def == _LEAF else unflatten(entry.out_def, out)
         leaves, in_def = flatten(args)
         key = [in_def]
         for x in leaves:
@@ -496,7 +513,7 @@ class Jitted:
                 key.append((np.shape(x), np.result_type(x)))
             else:
                 key.append(("static", type(x), x))
-        key = tuple(key)
+        key = tuple(plain) if plain is not None else tuple(key)
         try:
             entry = self.cache[key]
             self.cache.move_to_end(key)
@@ -518,7 +535,7 @@ class Jitted:
             if entry.stale > self.max_retraces:
                 return self.fn(*args)
             return self._trace(entry, args, leaves, in_def)
-        return out[0] if entry.out_def == ("leaf",) else unflatten(entry.out_def, out)
+        return out[0] if entry.out_def == _LEAF else unflatten(entry.out_def, out)
 
     def _new_entry(self, key: tuple) -> _Entry:
         entry = self.cache[key] = _Entry()
