@@ -232,6 +232,8 @@ def recorder(op: Any) -> Callable:
             if isinstance(a, Variable):
                 break
         else:
+            if _tracer is not None:  # jit is tracing: a bare call on traced arrays is recorded too
+                return _tracer(forward, args, kwargs, None, None)
             return forward(*args, **kwargs)  # no Variable: plain numpy, nothing to record
         generation = _NO_VARIABLE
         xs = []
@@ -252,6 +254,8 @@ def recorder(op: Any) -> Callable:
         out = _new(Variable)  # _new_variable, inlined: recording is the per-op cost of every graph
         out.data = y if y.__class__ is np.ndarray else np.asarray(y)
         out.name = out.grad = out.creator = None
+        if _tracer is not None:  # jit is tracing: it records this call (optlab/autodiff/jit.py)
+            _tracer(forward, args, kwargs, y, out)
         if Config.enable_backprop:
             _link(node, args, kwargs, generation, out)
         else:
@@ -262,6 +266,7 @@ def recorder(op: Any) -> Callable:
 
 
 _new = object.__new__
+_tracer: Callable | None = None  # set by jit while it traces: told of every call (forward, args, kwargs, y, out; y, out None: bare)
 
 
 def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variable) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..autodiff import Variable, functional, gradients, hessian as hessian_of, jacobian as jacobian_of
+from ..autodiff.jit import JitError, jit as jit_of
 from .problem import Problem
 
 
@@ -50,13 +51,34 @@ class Oracle:
     The last gradient evaluated is kept in `last` (x, f, g) so a judge can read it without a call.
     """
 
-    def __init__(self, problem: Problem, max_calls: int | None = None, max_seconds: float | None = None) -> None:
+    def __init__(self, problem: Problem, max_calls: int | None = None, max_seconds: float | None = None,
+                 jit: bool = False) -> None:
         self.problem = problem
         self.counts = Counts()
         self.max_calls = max_calls
         self.deadline = None if max_seconds is None else time.perf_counter() + max_seconds
         self.last: tuple[np.ndarray, float, np.ndarray] | None = None
         self._objective = problem.objective
+        # jit=True (issue 15): f, f+grad, hvp and the Hessian traced once and replayed, bit for bit equal
+        # to eager; a stochastic problem (resample swaps its data between calls) and an objective the
+        # tracer cannot follow (JitError) run eagerly. Counts are the same either way. Off by default:
+        # a replay does not run the objective's Python, so an objective with state of its own (the
+        # conformance suite's call counters) would see fewer calls; on by default needs problems to
+        # declare themselves pure.
+        self._jitted: dict[str, Callable] | None = None
+        if jit and problem.resample is None:
+            f = problem.objective
+            self._jitted = {"f": jit_of(f), "vg": jit_of(functional.value_and_grad(f)),
+                            "hvp": jit_of(lambda x, v: functional.hvp(f, x, v)), "hessian": jit_of(hessian_of(f))}
+
+    def _run(self, kind: str, eager: Callable[..., Any], *args: Any) -> Any:
+        """The jitted `kind` on args, or `eager` once jit is off or the objective cannot be traced."""
+        if self._jitted is not None:
+            try:
+                return self._jitted[kind](*args)
+            except JitError:
+                self._jitted = None
+        return eager(*args)
 
     def _timed(self, kind: str, fn: Callable[[], Any]) -> Any:
         if self.max_calls is not None and self.counts.calls >= self.max_calls:
@@ -71,10 +93,16 @@ class Oracle:
             setattr(self.counts, kind, getattr(self.counts, kind) + 1)
 
     def _value(self, x: np.ndarray) -> float:
-        y = self._objective(x)
+        y = self._run("f", self._objective, x)
         return float(y.data if isinstance(y, Variable) else y)
 
     def _value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        if self._jitted is not None:
+            value, g = self._run("vg", self._eager_value_and_grad, x)
+            return float(value), np.asarray(g)
+        return self._eager_value_and_grad(x)
+
+    def _eager_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         xv = Variable(x)
         y = self._objective(xv)
         (g,) = gradients(y, [xv], retain_graph=False) if isinstance(y, Variable) else (None,)
@@ -111,7 +139,7 @@ class Oracle:
             return self._timed("nhvp", lambda: np.asarray(self.problem.hvp(x, v)))
         if self.problem.hessian is not None:
             return self._timed("nhvp", lambda: np.asarray(self.problem.hessian(x)) @ v)
-        return self._timed("nhvp", lambda: functional.hvp(self._objective, x, v))
+        return self._timed("nhvp", lambda: self._run("hvp", lambda a, b: functional.hvp(self._objective, a, b), x, v))
 
     def residuals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """r(x) and its Jacobian for a sum-of-squares problem (`Problem.residuals`), counted as one f and one
@@ -132,4 +160,4 @@ class Oracle:
     def hessian(self, x: np.ndarray) -> np.ndarray:
         if self.problem.hessian is not None:
             return self._timed("nhess", lambda: np.asarray(self.problem.hessian(x)))
-        return self._timed("nhess", lambda: hessian_of(self._objective)(x))
+        return self._timed("nhess", lambda: self._run("hessian", hessian_of(self._objective), x))

@@ -1,0 +1,588 @@
+"""jit(fn): trace fn once per tree of input shapes and dtypes, then replay the recorded primitive calls
+as one generated straight-line numpy function (no graph, no Variables, no backprop bookkeeping).
+
+Tracing runs fn on Variables made outside every transform, so each transform inside fn records its
+derivative's graph too: every value fn computes from its inputs, forward or backward pass, passes through
+the kernel's one recording routine (`node.recorder`), which tells the tracer (forward, arguments, output).
+Decisions taken from values outside that routine (a relu or clip mask, max ties, sort order, `x.data` in
+a Python `if`, comparisons) are guards: the value they read is checked, bit for bit, at every replay, and
+a call whose guards fail is traced afresh (after `max_retraces` such calls its shapes run eagerly).
+"""
+from __future__ import annotations
+
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import backprop, functional, node
+from . import functions as F
+from .config import level_base
+from .node import Variable, as_data
+from .tree import flatten, unflatten
+
+_DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a property while tracing)
+_CALLER_GRADS = backprop._caller_grads
+_COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
+_VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
+_LEAF = ("leaf",)
+_BIG = 1 << 14  # temporaries of at least this many elements are deleted after their last use
+
+
+class JitError(TypeError):
+    """fn runs eagerly but cannot be traced (it calls numpy on values the kernel cannot see)."""
+
+
+class _Stale(Exception):
+    """A guard failed: a value a decision was taken from differs from the trace's."""
+
+
+class _Watched(np.ndarray):
+    """A traced array handed to code outside the recorder (`F._data`, a relu or clip mask being made):
+    numpy calls on it are recorded too, so masks, ties and orders become values of the program; a value
+    that leaves for Python (bool, float, item, tolist, an unrecorded call) guards the slot it holds."""
+
+    _slot: int | None = None  # the program value this array is (None: only derived from `_origin`)
+    _origin: int | None = None
+
+    def __array_finalize__(self, obj: Any) -> None:  # a view or result made by numpy itself: derived
+        self._slot = None
+        self._origin = getattr(obj, "_slot", None) if getattr(obj, "_slot", None) is not None else getattr(obj, "_origin", None)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if method == "__call__" and "out" not in kwargs:
+            return _TRACE.call(ufunc, inputs, kwargs)
+        if method == "reduce" and "out" not in kwargs:
+            return _TRACE.call(ufunc.reduce, inputs, kwargs)
+        _TRACE.mark_all(inputs)
+        if "out" in kwargs:
+            _TRACE.mark_all(kwargs["out"])
+            kwargs["out"] = tuple(_plain(o) for o in kwargs["out"])
+        return getattr(ufunc, method)(*[_plain(x) for x in inputs], **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in _VALUE_FREE:
+            return func(*_plain_tree(args), **_plain_tree(kwargs))
+        return _TRACE.call(func, args, kwargs)
+
+    def _recorded(name: str) -> Callable:  # type: ignore[misc]
+        method = getattr(np.ndarray, name)
+        return lambda self, *args, **kwargs: _TRACE.call(method, (self, *args), kwargs)
+
+    def _read(name: str) -> Callable:  # type: ignore[misc]
+        def method(self: _Watched, *args: Any, **kwargs: Any) -> Any:
+            _TRACE.mark(self)
+            return getattr(_plain(self), name)(*args, **kwargs)
+        return method
+
+    for _name in ("__getitem__", "astype", "reshape", "transpose", "ravel", "copy", "sum", "any", "all", "max",
+                  "min", "argmax", "argmin", "argsort", "nonzero", "clip", "mean", "prod", "cumsum", "dot"):
+        locals()[_name] = _recorded(_name)
+    for _name in ("__bool__", "__float__", "__int__", "__index__", "__complex__", "item", "tolist", "tobytes",
+                  "__iter__", "__array__", "__reduce__", "__reduce_ex__", "__deepcopy__", "__setitem__", "fill",
+                  "sort"):
+        locals()[_name] = _read(_name)
+    del _name, _read, _recorded
+
+
+def _plain(x: Any) -> Any:
+    return np.ndarray.view(x, np.ndarray) if isinstance(x, _Watched) else x
+
+
+def _plain_tree(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain_tree(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _plain_tree(v) for k, v in x.items()}
+    return _plain(x)
+
+
+def _watch(x: np.ndarray, slot: int) -> _Watched:
+    w = np.ndarray.view(x, _Watched)
+    w._slot = slot
+    return w
+
+
+class _Recording:
+    """One trace: traced arrays by id (slots), the recorded calls and the slots decisions were read from."""
+
+    def __init__(self) -> None:
+        self.slots: dict[int, int] = {}
+        self.values: list[np.ndarray] = []  # slot -> its trace-time array (keeps ids unique while tracing)
+        self.calls: list[tuple] = []  # (out slot, forward, args, kwargs, wrap)
+        self.guards: set[int] = set()
+
+    def new_slot(self, a: np.ndarray) -> int:
+        s = len(self.values)
+        self.values.append(a)
+        self.slots[id(a)] = s
+        return s
+
+    def ref(self, a: Any) -> Any:
+        """An argument as ("slot", s) when it is a traced array (or a Variable or _Watched holding one),
+        ("seq", type, refs) for a tuple or list of them, else ("const", a)."""
+        if isinstance(a, Variable):
+            a = _DATA_SLOT.__get__(a, Variable)
+        if isinstance(a, _Watched):
+            if a._slot is not None:
+                return ("slot", a._slot)
+            self.mark(a)  # derived by an unrecorded view: a constant only while its origin is unchanged
+            return ("const", _plain(a))
+        if a.__class__ in (tuple, list):
+            refs = [self.ref(x) for x in a]
+            return ("seq", a.__class__, refs) if any(r[0] != "const" for r in refs) else ("const", a)
+        s = self.slots.get(id(a))
+        return ("const", a) if s is None else ("slot", s)
+
+    def record(self, forward: Callable, args: tuple, kwargs: dict, y: Any, out: Variable | None) -> Any:
+        """The recorder's report of one call; a bare one (out None) runs here, recorded if it reads a
+        traced array."""
+        refs = [self.ref(a) for a in args]
+        kw = {k: self.ref(v) for k, v in kwargs.items()}
+        if out is None:
+            if all(r[0] == "const" for r in [*refs, *kw.values()]):
+                return forward(*args, **kwargs)
+            return self.call(forward, args, kwargs, refs, kw)
+        self.calls.append((self.new_slot(_DATA_SLOT.__get__(out, Variable)), forward, refs, kw,
+                           y.__class__ is not np.ndarray))
+
+    def call(self, func: Callable, args: Any, kwargs: dict, refs: list | None = None, kw: dict | None = None) -> Any:
+        """func on traced arrays outside the graph (a mask, a tie, an order, a bare VJP step): recorded
+        as a program value, returned as a _Watched so what is made of it is followed too."""
+        if refs is None:
+            refs = [self.ref(a) for a in args]
+            kw = {k: self.ref(v) for k, v in kwargs.items()}
+        y = func(*_plain_tree(args), **_plain_tree(kwargs))
+        if not isinstance(y, (np.ndarray, np.generic)):  # a tuple (nonzero) or a Python value: guarded
+            self.mark_all(args)
+            self.mark_all(list(kwargs.values()))
+            return y
+        wrap = y.__class__ is not np.ndarray
+        y = np.asarray(y)
+        slot = self.new_slot(y)
+        self.calls.append((slot, func, refs, kw, wrap))
+        return _watch(y, slot)
+
+    def mark(self, x: Any) -> None:
+        """A decision reads x: guard the traced value it is (or came from), if any."""
+        if isinstance(x, Variable):
+            x = _DATA_SLOT.__get__(x, Variable)
+        if isinstance(x, _Watched):
+            s = x._slot if x._slot is not None else x._origin
+        else:
+            s = self.slots.get(id(x)) if isinstance(x, np.ndarray) else None
+        if s is not None:
+            self.guards.add(s)
+
+    def mark_all(self, xs: Any) -> None:
+        for x in xs:
+            if isinstance(x, (list, tuple)):
+                self.mark_all(x)
+            else:
+                self.mark(x)
+
+
+class _NoTrace:
+    """Outside a trace: a _Watched kept past it computes plainly."""
+
+    def call(self, func: Callable, args: Any, kwargs: dict) -> Any:
+        return func(*_plain_tree(args), **_plain_tree(kwargs))
+
+    def mark(self, x: Any) -> None:
+        pass
+
+    def mark_all(self, xs: Any) -> None:
+        pass
+
+
+_TRACE: Any = _NoTrace()
+
+
+class _tracing:
+    """Hook the kernel for one trace: the recorder's `_tracer`, and the reads that take decisions
+    (`F._data`, `Variable.data` outside the kernel, comparisons, `F.where`'s condition, labels)."""
+
+    def __init__(self, rec: _Recording) -> None:
+        self.rec = rec
+
+    def __enter__(self) -> None:
+        global _TRACE
+        if node._tracer is not None or backprop._caller_grads is not _CALLER_GRADS:
+            raise JitError("jit: a jitted function was called while another is being traced; "
+                           "jit the outermost function only")
+        rec = self.rec
+        _TRACE = rec
+        node._tracer = rec.record
+        self.saved = {"_data": F._data, "where": F.where, "softmax_cross_entropy": F.softmax_cross_entropy}
+        self.comparisons = {n: Variable.__dict__[n] for n in _COMPARISONS}
+
+        def data(x: Any) -> Any:
+            if isinstance(x, Variable):
+                d = _DATA_SLOT.__get__(x, Variable)
+                slot = rec.slots.get(id(d))
+                return d if slot is None else _watch(d, slot)
+            return x
+
+        def where(condition: Any, a: Any, b: Any, _where: Callable = F.where) -> Any:
+            if isinstance(condition, _Watched):  # a mask made in the program: stays a program value
+                return F._where(condition if condition.dtype == bool else condition.astype(bool), a, b)
+            rec.mark(condition)
+            return _where(condition, a, b)
+
+        def cross_entropy(x: Any, t: Any, _ce: Callable = F.softmax_cross_entropy) -> Any:
+            rec.mark(t)
+            return _ce(x, t)
+
+        F._data, F.where, F.softmax_cross_entropy = data, where, cross_entropy
+
+        def caller_grads(grads: Any, seed: Any, _caller: Callable = backprop._caller_grads) -> list:
+            # a gradient made of bare traced steps (a relu mask times the seed) stays a program value:
+            # the kernel's copy (np.array) would drop it from the program
+            out = [g if not isinstance(g, _Watched) else None for g in grads]
+            plain = _caller([g for g in out], seed)
+            for i, g in enumerate(grads):
+                if isinstance(g, _Watched):
+                    v = node._new_variable(g)
+                    v.generation = level_base()
+                    plain[i] = v
+            return plain
+
+        backprop._caller_grads = functional._caller_grads = caller_grads
+        for n, cmp in self.comparisons.items():
+            setattr(Variable, n, _guarded_comparison(cmp))
+
+        def get(v: Variable) -> Any:
+            d = _DATA_SLOT.__get__(v, Variable)
+            if (isinstance(d, _Watched) or id(d) in rec.slots) and not sys._getframe(1).f_globals.get("__name__", "").startswith("optlab.autodiff"):
+                rec.mark(d)  # fn reads a traced value itself: whatever it decides from it is guarded
+            return d
+
+        Variable.data = property(get, _DATA_SLOT.__set__)  # type: ignore[assignment]
+
+    def __exit__(self, *exc: object) -> None:
+        global _TRACE
+        Variable.data = _DATA_SLOT  # type: ignore[assignment]
+        for n, cmp in self.comparisons.items():
+            setattr(Variable, n, cmp)
+        for k, v in self.saved.items():
+            setattr(F, k, v)
+        backprop._caller_grads = functional._caller_grads = _CALLER_GRADS
+        node._tracer = None
+        _TRACE = _NoTrace()
+
+
+def _guarded_comparison(cmp: Callable) -> Callable:
+    def compare(self: Variable, other: Any) -> Any:
+        _TRACE.mark(self)
+        _TRACE.mark(other)
+        return cmp(self, other)
+    return compare
+
+
+def _inline(s: int, forward: Callable, refs: list, kw: dict, arg: Callable, rec: _Recording) -> list[str] | None:
+    """The source of a few hot kernel forwards written out (the same numpy operations, without their
+    Python frame): identity, getitem, sum, and getitem's gradient steps at a basic (static) index."""
+    index = kw.get("index")
+    basic = index is not None and index[0] == "const" and F._is_basic_index(index[1])
+    if forward is _IDENTITY and len(refs) == 1 and not kw:
+        return [f"    t{s} = {arg(refs[0])}"]
+    if forward is _GETITEM and len(refs) == 1 and set(kw) == {"index"}:
+        return [f"    t{s} = {arg(refs[0])}[{arg(index)}]"]
+    if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
+        axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
+        keepdims = arg(kw["keepdims"]) if "keepdims" in kw else "False"
+        return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axis}, keepdims={keepdims})"]
+    dtype = rec.values[s].dtype
+    if forward is _INDEX_ADD and basic and len(refs) == 2 and set(kw) == {"index"}:
+        return [f"    t{s} = _array({arg(refs[0])}, dtype={arg(('const', dtype))})",
+                f"    t{s}[{arg(index)}] += {arg(refs[1])}"]
+    if forward is _SCATTER_ADD and basic and len(refs) == 1 and set(kw) == {"index", "shape"}:
+        return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
+                f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
+    return None
+
+
+_IDENTITY = functional.identity.Function.forward
+_GETITEM = F.getitem.Function.forward
+_SUM = F.sum.Function.forward
+_INDEX_ADD = F._index_add.Function.forward
+_SCATTER_ADD = F._getitem_grad.Function.forward
+
+
+def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
+    """The calls with repeats of one call on the same arguments dropped (x[0] read by several steps),
+    their uses renamed; a guard on a dropped slot moves to the slot kept. Forwards are pure, so the
+    kept call gives the same bits."""
+    canon: dict[int, int] = {}
+    seen: dict[Any, int] = {}
+
+    def rename(r: tuple) -> tuple:
+        if r[0] == "slot":
+            return ("slot", canon.get(r[1], r[1]))
+        if r[0] == "seq":
+            return ("seq", r[1], [rename(x) for x in r[2]])
+        return r
+
+    def key(r: tuple) -> Any:
+        if r[0] == "seq":
+            return ("seq", r[1], tuple(key(x) for x in r[2]))
+        if r[0] == "slot":
+            return r
+        v = r[1]
+        try:
+            hash(v)
+        except TypeError:
+            return ("id", id(v))
+        if isinstance(v, np.ndarray):
+            return ("id", id(v))
+        return ("const", type(v), repr(v))  # repr: 0.0 and -0.0 are equal but not the same constant
+
+    calls = []
+    for s, forward, refs, kw, wrap in rec.calls:
+        refs = [rename(r) for r in refs]
+        kw = {k: rename(r) for k, r in kw.items()}
+        k = (id(forward), tuple(key(r) for r in refs), tuple((n, key(r)) for n, r in kw.items()), wrap)
+        first = seen.get(k)
+        if first is not None and rec.values[first].dtype == rec.values[s].dtype:
+            canon[s] = first
+            if s in rec.guards:
+                rec.guards.add(first)
+                rec.guards.discard(s)
+            continue
+        seen[k] = s
+        calls.append((s, forward, refs, kw, wrap))
+    return calls, [rename(r) for r in outputs]
+
+
+def _slots_in(refs: list) -> list[int]:
+    out = []
+    for r in refs:
+        if r[0] == "slot":
+            out.append(r[1])
+        elif r[0] == "seq":
+            out.extend(_slots_in(r[2]))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The program: recorded calls as generated Python source, compiled once per trace.
+
+def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str) -> Callable:
+    """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
+    forward, constant and guard value bound as a global of the generated function."""
+    calls, outputs = _common_subexpressions(rec, outputs)
+    needed = {s for kind, s in outputs if kind == "slot"} | rec.guards
+    live = []
+    for call in reversed(calls):
+        if call[0] in needed:
+            live.append(call)
+            needed.update(_slots_in([*call[2], *call[3].values()]))
+    live.reverse()
+    env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
+                           "_add_reduce": np.add.reduce}
+    out_slots = {s for kind, s in outputs if kind == "slot"}
+    last_use: dict[int, int] = {}
+    for i, (_, _, refs, kw, _) in enumerate(live):
+        for s in _slots_in([*refs, *kw.values()]):
+            last_use[s] = i
+
+    def arg(r: tuple) -> str:
+        if r[0] == "slot":
+            return f"t{r[1]}"
+        if r[0] == "seq":
+            items = ", ".join(arg(x) for x in r[2])
+            return f"({items},)" if r[1] is tuple else f"[{items}]"
+        key = f"c{len(env)}"
+        env[key] = r[1]
+        return key
+
+    def guard(s: int) -> list[str]:
+        if s not in rec.guards:
+            return []
+        v = rec.values[s]
+        env[f"g{s}"] = (v.shape, v.dtype, v.tobytes())
+        return [f"    if (t{s}.shape, t{s}.dtype, t{s}.tobytes()) != g{s}:", "        raise _Stale"]
+
+    lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
+    for s in inputs:
+        lines += guard(s)
+    for i, (s, forward, refs, kw, wrap) in enumerate(live):
+        inlined = _inline(s, forward, refs, kw, arg, rec)
+        if inlined is not None:
+            lines += inlined
+        else:
+            fkey = f"f{s}"
+            env[fkey] = forward
+            call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
+            # numpy scalars (a ufunc on 0-d arrays) stay scalars inside: the same IEEE operations, one
+            # call less per statement; results are made arrays below, as the recorder makes them
+            lines.append(f"    t{s} = {call}")
+        lines += guard(s)
+        dead = [d for d, j in last_use.items() if j == i and d not in out_slots and d not in inputs
+                and rec.values[d].size >= _BIG]
+        if dead:
+            lines.append(f"    del {', '.join(f't{d}' for d in dead)}")
+    wrapped = {s for s, _, _, _, wrap in live if wrap}
+
+    def _wrapped(s: int) -> bool:
+        return s in wrapped
+
+    # A result the caller may write to: a copy when it is an input, a constant, a view, repeated or a
+    # numpy scalar (made a 0-d array, as eager gives).
+    seen: set[int] = set()
+    results = []
+    for kind, v in outputs:
+        if kind == "const":
+            results.append(f"_array({arg(('const', v))})")
+        elif v in inputs or v in seen or not rec.values[v].flags.owndata or _wrapped(v):
+            results.append(f"_array(t{v})")
+        else:
+            results.append(f"t{v}")
+        if kind == "slot":
+            seen.add(v)
+    lines.append(f"    return ({', '.join(results)},)")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<jit {name}>", "exec")
+    exec(code, env)  # noqa: S102 (our own generated source, no user text)
+    program = env[name]
+    program.source = source
+    return program
+
+
+# ----------------------------------------------------------------------------------------------
+# jit itself: a cache of programs by the input tree's shapes and dtypes.
+
+def _is_traced_leaf(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic, float)) and not isinstance(x, bool)
+
+
+class _Entry:
+    __slots__ = ("out_def", "program", "stale")
+
+    def __init__(self) -> None:
+        self.program: Callable | None = None
+        self.out_def: Any = None
+        self.stale = 0  # calls whose guards failed
+
+
+class Jitted:
+    """fn, traced once per tree of input shapes/dtypes and replayed (see the module's docstring)."""
+
+    def __init__(self, fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> None:
+        if not callable(fn):
+            raise TypeError(f"jit: fn must be callable, got {type(fn).__name__}")
+        if cache_size < 1:
+            raise ValueError(f"jit: cache_size must be at least 1, got {cache_size}")
+        self.fn, self.cache_size, self.max_retraces = fn, cache_size, max_retraces
+        self.cache: OrderedDict = OrderedDict()
+        self.traces = 0  # how many times fn was traced (tests and benchmarks read it)
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(f"jit: {self.__name__} was called with keyword arguments {sorted(kwargs)}; "
+                            f"pass arrays positionally (bind settings with a closure or functools.partial)")
+        plain = ["plain"]  # the usual call, float ndarrays only: no tree to flatten, nothing to convert
+        for a in args:
+            if a.__class__ is not np.ndarray or a.dtype.kind != "f":
+                plain = None
+                break
+            plain.append((a.shape, a.dtype))
+        if plain is not None:
+            entry = self.cache.get(tuple(plain))
+            if entry is not None and entry.program is not None:
+                self.cache.move_to_end(tuple(plain))
+                try:
+                    out = entry.program(*args)
+                except _Stale:
+                    pass  # the general path below retraces
+                else:
+                    return out[0] if entry.out_def == _LEAF else unflatten(entry.out_def, out)
+        leaves, in_def = flatten(args)
+        key = [in_def]
+        for x in leaves:
+            if isinstance(x, Variable):
+                raise TypeError(f"jit: {self.__name__} got a Variable; jit the outermost function "
+                                f"(jit(grad(f)), not grad(jit(f)))")
+            if x.__class__ is np.ndarray:
+                key.append((x.shape, x.dtype))
+            elif _is_traced_leaf(x):
+                key.append((np.shape(x), np.result_type(x)))
+            else:
+                key.append(("static", type(x), x))
+        key = tuple(plain) if plain is not None else tuple(key)
+        try:
+            entry = self.cache[key]
+            self.cache.move_to_end(key)
+        except KeyError:
+            entry = self._new_entry(key)
+        except TypeError:
+            raise TypeError(f"jit: {self.__name__} got an argument that is neither an array nor hashable "
+                            f"(its type: {[type(x).__name__ for x in leaves if not _is_traced_leaf(x)]})") from None
+        if entry.program is None:
+            if entry.stale > self.max_retraces:
+                return self.fn(*args)  # decisions change at every call: eager
+            return self._trace(entry, args, leaves, in_def)
+        xs = [as_data(x, "jit") for x in leaves if _is_traced_leaf(x)]
+        try:
+            out = entry.program(*xs)
+        except _Stale:
+            entry.stale += 1
+            entry.program = None
+            if entry.stale > self.max_retraces:
+                return self.fn(*args)
+            return self._trace(entry, args, leaves, in_def)
+        return out[0] if entry.out_def == _LEAF else unflatten(entry.out_def, out)
+
+    def _new_entry(self, key: tuple) -> _Entry:
+        entry = self.cache[key] = _Entry()
+        while len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return entry
+
+    def _trace(self, entry: _Entry, args: tuple, leaves: list, in_def: Any) -> Any:
+        """Run fn on fresh Variables, recording; build the program; return fn's (eager) values."""
+        rec = _Recording()
+        self.traces += 1
+        starts, inputs, seen = [], [], set()
+        for x in leaves:
+            if _is_traced_leaf(x):
+                v = Variable(np.array(x) if id(x) in seen else x)  # one array passed twice: two inputs
+                seen.add(id(x))
+                inputs.append(rec.new_slot(_DATA_SLOT.__get__(v, Variable)))
+                starts.append(v)
+            else:
+                starts.append(x)
+        try:
+            with _tracing(rec):
+                result = self.fn(*unflatten(in_def, starts))
+        except JitError:
+            raise
+        except Exception as e:  # noqa: BLE001 (any failure of fn: tell tracing apart from fn's own)
+            try:
+                self.fn(*args)
+            except Exception:  # noqa: BLE001
+                raise e from None  # fn fails eagerly too: its own error
+            raise JitError(f"jit: {self.__name__} runs on arrays but could not be traced ({type(e).__name__}: "
+                           f"{e}); write it with optlab.autodiff.functions (F) so every step is seen") from None
+        out_leaves, out_def = flatten(result)
+        outputs = []
+        for y in out_leaves:
+            d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")
+            outputs.append(rec.ref(d) if isinstance(d, np.ndarray) else ("const", d))
+        entry.program = _generate(rec, inputs, outputs, "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__))
+        entry.out_def = out_def
+        values = [np.array(rec.values[v]) if kind == "slot" else np.array(v) for kind, v in outputs]
+        return values[0] if out_def == ("leaf",) else unflatten(out_def, values)
+
+
+def jit(fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> Jitted:
+    """fn traced once per tree of input shapes and dtypes, later calls replaying the recorded numpy calls
+    (at most `cache_size` traces kept, least recently used dropped). Equal to eager, bit for bit; a
+    decision taken from values is checked at every replay, and after `max_retraces` failed checks those
+    shapes run eagerly. Arrays (and floats) in the argument pytrees are inputs; other leaves (ints,
+    strings, None) are settings, part of the cache key."""
+    return Jitted(fn, cache_size, max_retraces)
