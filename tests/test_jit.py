@@ -6,10 +6,6 @@ import zlib
 
 import numpy as np
 import pytest
-from optlab_plugins import sinusoid
-from optlab_plugins.gradient_penalty import gradient_penalty
-from optlab_plugins.maml import maml
-from optlab_plugins.mgh import optlab_problems as mgh_problems
 from test_autodiff_functions import CASES
 
 import optlab.autodiff.functions as F
@@ -17,6 +13,11 @@ import optlab.problems
 from optlab.autodiff import Variable, grad, hessian, hvp, jit, value_and_grad
 from optlab.autodiff.jit import JitError
 from optlab.autodiff.tree import flatten
+from optlab_plugins.gradient_penalty import gradient_penalty
+from optlab_plugins.maml import maml
+from optlab_plugins.mgh import optlab_problems as mgh_problems
+from optlab_studies import mlp
+from optlab_studies.maml_sinusoid import tasks as sinusoid
 
 
 def assert_same(got, want):
@@ -228,13 +229,13 @@ def test_maml_meta_gradient_jits_to_eager():
 
 def test_gradient_penalty_jits_to_eager():
     kw = {"hidden": (6, 6), "inputs": 2, "outputs": 1}
-    critic = lambda theta, x: sinusoid.forward(sinusoid.unpack(theta, **kw), x, F.tanh)
+    critic = lambda theta, x: mlp.forward(mlp.unpack(theta, **kw), x, F.tanh)
     penalty = gradient_penalty(critic, lam=10.0)
     g = value_and_grad(lambda theta, real, fake: penalty(theta, real, fake, np.random.default_rng(0)))
     jitted = jit(g)
     rng = np.random.default_rng(1)
     for _ in range(3):
-        theta = rng.standard_normal(sinusoid.n_params(**kw)) * 0.7
+        theta = rng.standard_normal(mlp.n_params(**kw)) * 0.7
         real, fake = rng.standard_normal((16, 2)), rng.standard_normal((16, 2)) + 1.0
         assert_same(jitted(theta, real, fake), g(theta, real, fake))
     assert jitted.traces == 1
