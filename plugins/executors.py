@@ -132,12 +132,12 @@ class Dask:
         return Client(cluster), cluster
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
-        from dask.distributed import as_completed as dask_completed
-
         items = list(items)
         if not items:
             return
-        client, cluster = self._client()
+        client, cluster = self._client()  # first: it says in one line when dask is missing
+        from dask.distributed import as_completed as dask_completed
+
         try:
             futures = client.map(fn, items, pure=False)
             for future in dask_completed(futures):
@@ -146,12 +146,12 @@ class Dask:
             _close(client, cluster)
 
     def run_isolated(self, fn: Callable, items: Iterable, limit: Limit, stop: threading.Event) -> Results:
-        from dask.distributed import as_completed as dask_completed
-
         items = list(items)
         if not items:
             return
-        client, cluster = self._client()
+        client, cluster = self._client()  # first: it says in one line when dask is missing
+        from dask.distributed import as_completed as dask_completed
+
         try:
             futures = {client.submit(_task, fn, item, limit(item), pure=False): item for item in items}
             pending = dask_completed(futures)

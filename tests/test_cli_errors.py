@@ -61,11 +61,12 @@ def error_line(capsys) -> str:
     return lines[0]
 
 
-def test_dask_executor_without_dask_is_one_line_exit_1(tmp_path, capsys, monkeypatch):
+def test_dask_executor_without_dask_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    """Refused before any run starts, as an executor that cannot start (an unreachable scheduler) is."""
     config = write(tmp_path / "c.yaml", CONFIG)
     monkeypatch.setitem(sys.modules, "dask", None)  # as if dask were not installed
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
-    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--executor", "dask"]) == 1
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--executor", "dask"]) == 2
     line = error_line(capsys)
     assert "dask" in line and "pip install" in line
 

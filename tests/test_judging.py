@@ -52,7 +52,7 @@ def test_relative_tests_are_fooled_by_a_large_start_and_the_default_is_not(probl
 
 def test_minimize_uses_the_default_test_on_meyer() -> None:
     p = mgh.meyer()
-    res = optlab.minimize(p.objective, p.x0, "trust-ncg", budget={"iterations": 2000})
+    res = optlab.minimize(p.objective, p.x0, method="trust-ncg", budget={"iterations": 2000})
     assert not res.success and res.status_name != "converged"
     assert res.fun < 1e3  # it went on past f = 1.12e5 towards f* = 87.9458
 

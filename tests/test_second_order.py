@@ -50,7 +50,7 @@ def test_trust_exact_iterates_equal_scipys(problem):
 
 def test_trust_exact_solves_and_spends_one_hessian_per_accepted_step():
     r = optlab.minimize(lambda x: F.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2), [-1.2, 1.0],
-                        "trust-exact")
+                        method="trust-exact")
     assert r.status_name == "converged"
     np.testing.assert_allclose(r.x, [1.0, 1.0], atol=1e-8)
     # a Hessian at x0 and at every accepted iterate a step is taken from; none for a rejected step
@@ -75,7 +75,7 @@ def test_arc_sigma_sequence_worked_by_hand():
     t = (-H + sqrt(H^2 + 4 sigma |g|)) / (2 sigma). sigma = 1: t = 1.0896, f(1.6896) = 2.44 > f0 = -0.5904,
     fail; sigma = 2: t = 0.8000, f(1.4) = -0.0784 > f0, fail; sigma = 4: t = 0.580967, f(1.180967) = -0.844225,
     rho = 0.253825 / 0.576909 = 0.43998: successful, sigma stays 4."""
-    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], "arc", budget={"iterations": 3})
+    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], method="arc", budget={"iterations": 3})
     infos = [t["info"] for t in r.trace[1:]]
     assert [i["sigma"] for i in infos] == [1.0, 2.0, 4.0]
     assert [i["accepted"] for i in infos] == [False, False, True]
@@ -86,7 +86,7 @@ def test_arc_sigma_sequence_worked_by_hand():
 @pytest.mark.parametrize("decrease", ["gradient", "factor"])
 def test_arc_sigma_follows_cartis_gould_toint_rules_to_the_end(decrease):
     """The same problem run on: every recorded sigma is what Algorithm 2.1's rules give from the 1-D formula."""
-    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], "arc", decrease=decrease)
+    r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], method="arc", options={"decrease": decrease})
     assert r.status_name == "converged" and r.x[0] == pytest.approx(1.0, abs=1e-8)
     x, sigma = 0.6, 1.0
     for row in r.trace[1:]:
@@ -160,7 +160,7 @@ def test_modified_cholesky_is_exact_on_positive_definite_and_fixes_indefinite():
 
 def test_every_step_records_its_diagnostics_in_the_trace():
     r = optlab.minimize(lambda x: F.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2), [-1.2, 1.0],
-                        "trust-krylov")
+                        method="trust-krylov")
     for row in r.trace[1:]:
         info = row["info"]
         assert {"radius", "rho", "accepted", "lanczos", "negative_curvature"} <= set(info)
@@ -262,7 +262,7 @@ def test_saddle_free_newton_leaves_a_saddle_that_newton_is_drawn_to():
     """f = x^2 - y^2 + y^4/4 has a saddle at 0 and minima at (0, +-sqrt 2); from (1, 1e-3) Newton's step
     (shifted Hessian aside) heads for the saddle; |H| turns the negative curvature into descent."""
     fun = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4 / 4  # noqa: E731
-    r = optlab.minimize(fun, [1.0, 1e-3], "saddle-free-newton")
+    r = optlab.minimize(fun, [1.0, 1e-3], method="saddle-free-newton")
     assert r.status_name == "converged" and r.fun == pytest.approx(-1.0, abs=1e-9)
     np.testing.assert_allclose(np.abs(r.x), [0.0, math.sqrt(2.0)], atol=1e-6)
     assert r.trace[1]["info"]["negative_curvature"]
