@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 import optlab.autodiff.functions as F
-from optlab.optim import Budget, Problem, Stopping, run
+from optlab.optim import Budget, Problem, Status, Stopping, run
 from optlab.registry import registry
 
 DIM, CONDITION = 5, 10.0
@@ -57,7 +57,7 @@ def check_solves(make: Callable[[], Any]) -> tuple[bool, str]:
     """Converges under the default test (`Stopping()`) on the 5-D quadratic of condition 10 from a fixed start."""
     r = run(make(), quadratic(), SOLVE_BUDGET, Stopping())
     detail = f"status {r.status_name} after {r.nit} iterations, {r.nfev} f / {r.njev} g evaluations, f = {r.fun:.3g}"
-    return r.status_name == "converged", detail
+    return r.status_name == Status.CONVERGED, detail
 
 
 def _noisy_quadratic() -> Problem:
@@ -108,9 +108,9 @@ def check_nan(make: Callable[[], Any]) -> tuple[bool, str]:
     """Ends with status "diverged", without crashing, once the objective returns NaN."""
     r = run(make(), _nan_rosenbrock(), SHORT_BUDGET, Stopping())
     detail = f"status {r.status_name} after {r.nit} iterations"
-    if r.status_name == "error":
+    if r.status_name == Status.ERROR:
         detail += ": " + r.message.strip().splitlines()[-1]
-    return r.status_name == "diverged", detail
+    return r.status_name == Status.DIVERGED, detail
 
 
 def check_counts(make: Callable[[], Any]) -> tuple[bool, str]:
@@ -130,7 +130,7 @@ def check_counts(make: Callable[[], Any]) -> tuple[bool, str]:
     if r.nhev != reported["hvp"] + reported["hessian"]:
         reported["nhev"], seen["nhev"] = r.nhev, seen["hvp"] + seen["hessian"]
     wrong = [f"{k}: reported {reported[k]}, counted {seen[k]}" for k in reported if reported[k] != seen[k]]
-    if r.status_name == "error":
+    if r.status_name == Status.ERROR:
         wrong.append(r.message.strip().splitlines()[-1])
     detail = "; ".join(wrong) or ", ".join(f"{k} {v}" for k, v in seen.items())
     return not wrong, detail

@@ -26,7 +26,7 @@ import scipy.optimize
 from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import Budget, BudgetExhausted, Optimizer, Oracle, Params
+from optlab.optim import Budget, BudgetExhausted, Optimizer, Oracle, Params, Status
 
 Record = Callable[[np.ndarray, float, "np.ndarray | None"], "str | None"]
 
@@ -88,7 +88,7 @@ class _Judge:
         stuck = self.nonfinite and np.array_equal(x, self.previous)
         self.previous, self.nonfinite = x, False
         if stuck:
-            self.status = "diverged"
+            self.status = Status.DIVERGED
             raise StopIteration
         self.pending.append((x, float(intermediate_result.fun)))
         self._judge_pending(raise_with=StopIteration)
@@ -149,7 +149,7 @@ class ScipyMethod(Optimizer):
         except Exception as e:  # scipy's own checks reject the NaN it was handed: that is divergence
             if not judge.saw_nonfinite:
                 raise
-            return "diverged", f"scipy failed after a non-finite value: {type(e).__name__}: {e}"
+            return Status.DIVERGED, f"scipy failed after a non-finite value: {type(e).__name__}: {e}"
         self.scipy_result = res
         if judge.status:
             return judge.status
@@ -158,10 +158,10 @@ class ScipyMethod(Optimizer):
             return judge.status
         note = f"scipy stopped on its own: {res.message} (scipy success={bool(res.success)})"
         if res.nit >= budget.iterations:
-            return "max_iter", note
+            return Status.MAX_ITER, note
         if judge.saw_nonfinite or not np.isfinite(res.fun):
-            return "diverged", note
-        return "max_iter", note
+            return Status.DIVERGED, note
+        return Status.MAX_ITER, note
 
 
 class _TrustParams(Params):

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..optim.status import Status
 from ..optim.stopping import Stopping
 
 VERDICTS = ("global", "local", "stationary", "unsolved")
@@ -77,14 +78,14 @@ def is_stationary(run: dict[str, Any]) -> bool:
     """The final point passes the default stationarity test; stores without the measure use the status."""
     measure = run.get("scaled_gradient")
     if measure is None:
-        return run.get("status") == "converged"
+        return run.get("status") == Status.CONVERGED
     return measure <= Stopping().sgtol
 
 
 def verdict(run: dict[str, Any], ref: Reference, tau: float = TAU) -> str:
     """global, local, stationary or unsolved (see the module docstring)."""
     f = run.get("f_final")
-    if run.get("status") in ("error", "diverged") or not _finite(f):
+    if run.get("status") in (Status.ERROR, Status.DIVERGED) or not _finite(f):
         return "unsolved"
     if ref.f is not None and within(f, ref.f, tau):
         return "global"

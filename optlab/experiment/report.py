@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
+from ..optim.status import Status
 from ..registry import registry
 from .cost import CostModel
 from .judge import (
@@ -199,7 +200,7 @@ def summary_section(study: Study) -> str:
         solved = [r for r in rs if study.verdicts[r["run_id"]] == SOLVED]
         rows.append([label, str(len(rs)), f"**{verdicts[SOLVED]}**", f"{verdicts[SOLVED] / len(rs):.0%}",
                      *(str(verdicts[v]) for v in VERDICTS[1:]),
-                     str(sum(r["status"] == "converged" for r in rs)),
+                     str(sum(r["status"] == Status.CONVERGED for r in rs)),
                      _num(_median([MEASURES["cost"][1](r, study.options.cost) for r in solved])),
                      _num(_median([calls(r) for r in solved]), "g"), _num(_median([r["wall_seconds"] for r in solved]))])
     unknown = sorted({instance_name(k) for k, ref in study.refs.items() if not ref.known})
@@ -225,7 +226,7 @@ def instance_name(key: Instance) -> str:
 
 def cell(rs: list[Run], verdicts: dict[str, str]) -> str:
     """One problem x method cell: verdict (and status when not converged) · median iterations · median final f."""
-    labels = Counter(verdicts[r["run_id"]] + ("" if r["status"] == "converged" else f" ({r['status']})") for r in rs)
+    labels = Counter(verdicts[r["run_id"]] + ("" if r["status"] == Status.CONVERGED else f" ({r['status']})") for r in rs)
     if len(labels) == 1:
         head = next(iter(labels))
     else:

@@ -80,9 +80,9 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         row.update(status=Status.ERROR, reason="setup", message=traceback.format_exc())
         return row, []
     try:  # a run that failed has nothing to measure
-        metrics = None if result.status_name == "error" else evaluate(spec, problem, result)
+        metrics = None if result.status_name == Status.ERROR else evaluate(spec, problem, result)
     except Exception:
-        metrics, result.status_name, result.message = None, "error", "evaluation\n" + traceback.format_exc()
+        metrics, result.status_name, result.message = None, Status.ERROR, "evaluation\n" + traceback.format_exc()
     trace = result.trace
     row.update(n=problem.n, status=result.status_name, reason=result.message.split("\n")[0][:200],
                message=result.message, nit=result.nit, nfev=result.nfev, ngev=result.njev,

@@ -11,6 +11,7 @@ from .oracle import BudgetExhausted, Counts, Oracle, TimeLimit
 from .problem import Problem
 from .regularization import (RegularizationParams, RegularizationState, SigmaUpdate, regularization_init,
                              regularization_step, update_sigma)
+from .status import Status
 from .stopping import Budget, Stopping
 from .subproblems import (CubicKrylovModel, GLTRModel, MoreSorensenModel, PreconditionedSteihaugModel, SteihaugModel,
                           smallest_singular_value)
@@ -21,8 +22,8 @@ __all__ = ["Budget", "BudgetExhausted", "CGResult", "Counts", "CubicKrylovModel"
            "LineSearchParams", "LineSearchResult", "Model", "MoreSorensenModel", "Optimizer", "Oracle", "Pair",
            "ParameterError", "Params", "PreconditionedSteihaugModel", "Problem", "RadiusUpdate",
            "RegularizationParams", "RegularizationState", "STATUS", "SigmaUpdate", "Stalled", "State",
-           "SteihaugModel", "Step", "Stopping", "TimeLimit", "TrustRegionParams", "TrustRegionState", "add_pair",
-           "armijo", "cubic_tridiagonal", "forcing_term", "line_search_step", "modified_cholesky",
+           "Status", "SteihaugModel", "Step", "Stopping", "TimeLimit", "TrustRegionParams", "TrustRegionState",
+           "add_pair", "armijo", "cubic_tridiagonal", "forcing_term", "line_search_step", "modified_cholesky",
            "preconditioned_cg", "regularization_init", "regularization_step", "run", "shifted_cholesky",
            "smallest_singular_value", "solve_ldl", "steihaug_cg", "strong_wolfe", "truncated_cg",
            "trust_region_init", "trust_region_step", "trust_region_tridiagonal", "two_loop", "update_radius",

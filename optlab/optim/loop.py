@@ -11,9 +11,10 @@ from scipy.optimize import OptimizeResult
 from .base import Stalled
 from .oracle import BudgetExhausted, Oracle
 from .problem import Problem
+from .status import Status
 from .stopping import Budget, Stopping, scaled_gradient
 
-STATUS = {"converged": 0, "max_iter": 1, "budget": 2, "time_limit": 3, "diverged": 4, "error": 5}
+STATUS = {s.value: s.code for s in Status}  # scipy-style integer codes by name (the enum is the one source)
 
 
 class Tracker:
@@ -42,18 +43,19 @@ class Tracker:
         if self.callback is not None:
             self.callback(self.trace[-1])
         if not np.isfinite(f) or (gnorm is not None and not np.isfinite(gnorm)) or not np.all(np.isfinite(x)):
-            return "diverged"
+            return Status.DIVERGED
         if self.f0 is None:
             self.f0, self.g0norm = float(f), gnorm
         self.reason = self.stopping.reason(x, float(f), g, self.f0, self.g0norm, self.problem.f_star)
-        return "converged" if self.reason else None
+        return Status.CONVERGED if self.reason else None
 
 
 def _result(tracker: Tracker, status: str, message: str) -> OptimizeResult:
+    status = Status(status)  # a black box's word must be one of the vocabulary
     c = tracker.oracle.counts
     x, f, g = tracker.best if tracker.best is not None else (tracker.problem.x0, np.nan, None)
     return OptimizeResult(x=x, fun=f, jac=g, nit=max(len(tracker.trace) - 1, 0), nfev=c.nfev, njev=c.ngev,
-                          nhev=c.nhvp + c.nhess, status=STATUS[status], success=status == "converged",
+                          nhev=c.nhvp + c.nhess, status=status.code, success=status is Status.CONVERGED,
                           message=message, status_name=status, counts=c.as_dict(), trace=tracker.trace,
                           scaled_gradient=tracker.scaled_gradient,
                           wall_seconds=time.perf_counter() - tracker.start)
@@ -78,7 +80,7 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
         try:
             if hasattr(optimizer, "minimize"):
                 out = optimizer.minimize(oracle, x0, budget, tracker.record)
-                status, note = out if isinstance(out, tuple) else (out or "max_iter", None)
+                status, note = out if isinstance(out, tuple) else (out or Status.MAX_ITER, None)
                 message = _message(status, tracker)
                 return _result(tracker, status, f"{message}; {note}" if note else message)
             if problem.resample is not None:
@@ -87,7 +89,7 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
             status = tracker.record(state.x, state.f, state.g, getattr(state, "info", None))
             while status is None:
                 if len(tracker.trace) > budget.iterations:
-                    status = "max_iter"
+                    status = Status.MAX_ITER
                     break
                 if problem.resample is not None:
                     problem.resample(rng)
@@ -97,11 +99,11 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
         except BudgetExhausted as e:
             return _result(tracker, e.status, str(e))
         except Stalled as e:
-            return _result(tracker, "max_iter", f"stalled: {e}")
+            return _result(tracker, Status.MAX_ITER, f"stalled: {e}")
         except Exception:
-            return _result(tracker, "error", traceback.format_exc())
+            return _result(tracker, Status.ERROR, traceback.format_exc())
 
 
 def _message(status: str, tracker: Tracker) -> str:
-    return {"converged": f"converged ({tracker.reason})",
-            "max_iter": "iteration budget used", "diverged": "non-finite value or gradient"}.get(status, status)
+    return {Status.CONVERGED: f"converged ({tracker.reason})", Status.MAX_ITER: "iteration budget used",
+            Status.DIVERGED: "non-finite value or gradient"}.get(status, status)

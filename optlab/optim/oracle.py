@@ -7,9 +7,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..autodiff import Variable, functional, gradients, hessian as hessian_of, jacobian as jacobian_of
-from ..autodiff.jit import JitError, jit as jit_of
+from ..autodiff import Variable, functional, gradients
+from ..autodiff import hessian as hessian_of
+from ..autodiff import jacobian as jacobian_of
+from ..autodiff.jit import JitError
+from ..autodiff.jit import jit as jit_of
 from .problem import Problem
+from .status import Status
 
 
 @dataclass
@@ -33,13 +37,13 @@ class Counts:
 class BudgetExhausted(Exception):
     """Raised by the oracle when a run has used its oracle calls; the runner ends the run there."""
 
-    status = "budget"
+    status = Status.BUDGET
 
 
 class TimeLimit(BudgetExhausted):
     """Raised by the oracle when a run has used its seconds."""
 
-    status = "time_limit"
+    status = Status.TIME_LIMIT
 
 
 class Oracle:

@@ -22,7 +22,7 @@ import numpy as np
 
 import optlab.autodiff.functions as F
 from optlab.autodiff import no_grad
-from optlab.optim import Budget, Optimizer, Oracle, Problem, State
+from optlab.optim import Budget, Optimizer, Oracle, Problem, State, Status
 from optlab_plugins.gradient_penalty import gradient_penalty, input_gradient_norms, interpolates
 
 from ..mlp import forward, layer_shapes, unpack
@@ -311,7 +311,7 @@ class Alternating:
                                      budget.iterations, seed=self.problem.seed,
                                      log_every=max(budget.iterations // 60, 1), oracle=player_oracle,
                                      on_round=on_round)
-        return status.get("end") or "max_iter"
+        return status.get("end") or Status.MAX_ITER
 
 
 def wgan_game(dataset: str = "8gaussians", constraint: str = "gp", lam: float = 10.0, target: float = 1.0,
