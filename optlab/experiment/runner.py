@@ -27,7 +27,7 @@ from .config import Config, ConfigError
 from .cost import CostModel
 from .grid import RunSpec, expand, stale_reasons
 from .lock import folder_lock
-from .store import Store
+from .store import Store, plain
 
 
 def versions() -> dict[str, str]:
@@ -134,14 +134,7 @@ def evaluate(spec: RunSpec, problem: Problem, result: Any) -> dict[str, Any] | N
     entry = _worker_registry(spec.plugins).entries("evaluations")["evaluations"].get(spec.problem)
     if entry is None:
         return None
-    return json.loads(json.dumps(entry.obj(problem, result), default=_plain))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as Python numbers and lists (json's fallback)."""
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    raise TypeError(f"metrics hold a {type(value).__name__}, which is not JSON")
+    return json.loads(json.dumps(entry.obj(problem, result), default=plain))  # checked here, in the worker
 
 
 def _finite(value: Any) -> float | None:

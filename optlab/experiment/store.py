@@ -256,6 +256,12 @@ def _trace_value(point: dict[str, Any], column: str) -> Any:
     return _json(value) if column in _TRACE_JSON and value is not None else value
 
 
+def plain(value: Any) -> Any:
+    """json's fallback: numpy scalars and arrays (metrics, a method's diagnostics) as Python numbers and lists."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"a {type(value).__name__} is not JSON data (store numbers, strings, lists and dicts)")
+
+
 def _json(value: Any) -> str:
-    """JSON text of plain data; numpy scalars and arrays (a method's diagnostics) as Python numbers and lists."""
-    return json.dumps(value, sort_keys=True, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v))
+    return json.dumps(value, sort_keys=True, default=plain)

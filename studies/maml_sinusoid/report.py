@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from optlab.autodiff import no_grad
 
+from ..figures import figure
 from ..mlp import forward
 from . import tasks
 from .evaluation import EVAL_POINTS, EVAL_STEPS, EVAL_TASKS, fine_tune, held_out
@@ -65,14 +64,8 @@ def findings(shown: dict[tuple[str, int], Run], ks: Sequence[int]) -> list[str]:
     return out
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def plot_mse(shown: dict[tuple[str, int], Run], ks: Sequence[int], path: Path) -> None:
-    fig = _figure(5 * len(ks), 4)
+    fig = figure(5 * len(ks), 4)
     axes = fig.subplots(1, len(ks), squeeze=False)[0]
     steps = np.arange(EVAL_STEPS + 1)
     for ax, k in zip(axes, ks):
@@ -94,7 +87,7 @@ def plot_fits(shown: dict[tuple[str, int], Run], k: int, path: Path, tasks_shown
     drawn, support, _ = held_out(k)
     methods = [m for m in METHODS if (m, k) in shown]
     grid = np.linspace(*tasks.INPUT, 200)
-    fig = _figure(4.2 * len(methods), 2.8 * tasks_shown)
+    fig = figure(4.2 * len(methods), 2.8 * tasks_shown)
     axes = fig.subplots(tasks_shown, len(methods), squeeze=False, sharex=True)
     first = slice(0, tasks_shown)
     sub = tasks.Tasks(drawn.amplitude[first], drawn.phase[first])

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from optlab.autodiff import no_grad
 
+from ..figures import figure
 from .evaluation import SAMPLES, held_out, measure
 from .game import Game
 
@@ -78,12 +77,6 @@ def findings(runs: dict[str, list[Run]]) -> list[str]:
     return lines
 
 
-def _figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def critic_grid(game: Game, lim: float, n: int = 150) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs = np.linspace(-lim, lim, n)
     gx, gy = np.meshgrid(xs, xs)
@@ -94,7 +87,7 @@ def critic_grid(game: Game, lim: float, n: int = 150) -> tuple[np.ndarray, np.nd
 
 def plot_samples(shown: list[tuple[Run, Game, np.ndarray]], path: Path, lim: float = 2.5) -> None:
     """Critic contours with real data (black) and generated samples (white) on top, one panel per critic."""
-    fig = _figure(5.5 * len(shown), 5)
+    fig = figure(5.5 * len(shown), 5)
     axes = fig.subplots(1, len(shown), squeeze=False)[0]
     real, _, _ = held_out(shown[0][1].dataset, 1000)
     for ax, (run, game, samples) in zip(axes, shown):
@@ -111,7 +104,7 @@ def plot_samples(shown: list[tuple[Run, Game, np.ndarray]], path: Path, lim: flo
 
 
 def plot_training(shown: list[tuple[Run, Game, np.ndarray]], path: Path) -> None:
-    fig = _figure(11, 4)
+    fig = figure(11, 4)
     a, b = fig.subplots(1, 2)
     for run, game, _ in shown:
         h, style = run["metrics"]["history"], {"color": COLORS[game.constraint], "label": NAMES[game.constraint]}
@@ -128,7 +121,7 @@ def plot_training(shown: list[tuple[Run, Game, np.ndarray]], path: Path) -> None
 
 
 def plot_norms(shown: list[tuple[Game, np.ndarray]], path: Path) -> None:
-    fig = _figure(6, 4)
+    fig = figure(6, 4)
     ax = fig.subplots()
     lo = max(min(float(np.min(norms)) for _, norms in shown), 1e-6)
     bins = np.logspace(np.log10(lo), np.log10(max(float(np.max(norms)) for _, norms in shown) * 1.1), 80)
