@@ -1,7 +1,11 @@
 """The second-order methods of issue 16 against references: scipy's iterates, hand-worked ARC, dense solutions."""
 from __future__ import annotations
 
+import io
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,22 +62,26 @@ def test_trust_exact_solves_and_spends_one_hessian_per_accepted_step():
     assert r.counts["nhess"] == 1 + accepted_then_stepped < len(r.trace) - 1
 
 
+def scipy_iterates_in_fresh_process(method: str, problem: str, steps: int) -> np.ndarray:
+    """scipy_iterates run in a new interpreter: scipy's trust-krylov (trlib's C code) takes different paths
+    in a process whose heap earlier tests have used (it failed in 2 of about 10 full suites, on beale, and
+    never in 300 fresh runs), so the reference is taken where it is reproducible."""
+    code = (f"import sys, numpy as np, optlab, optlab.problems; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"from test_second_order import scipy_iterates; "
+            f"np.save(sys.stdout.buffer, scipy_iterates({method!r}, optlab.problems.get({problem!r}), {steps}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    return np.load(io.BytesIO(out))
+
+
 @pytest.mark.parametrize("problem,agree", [("beale", 12), ("helical_valley", 20), ("wood", 60)])
 def test_trust_krylov_follows_scipys_trust_krylov(problem, agree):
     """scipy's trust-krylov (trlib's GLTR) and ours take the same steps while the subproblems are solved to
     the same accuracy; near the solution the two stopping tests part and the iterates may differ in the last digits."""
     p = optlab.problems.get(problem)
     ours = iterates("trust-krylov", p, agree)
-    # scipy's trust-krylov is not deterministic (trlib's C code takes different paths from run to run:
-    # see docs/architecture.md), so ours must equal one of a few of its runs, not a particular one
-    gaps = []
-    for _ in range(5):
-        theirs = scipy_iterates("trust-krylov", p, agree)
-        tol = 1e-9 * max(1.0, float(np.abs(theirs).max()))
-        gaps.append(float(np.abs(ours - theirs).max()) if ours.shape == theirs.shape else np.inf)
-        if gaps[-1] <= tol:
-            break
-    assert gaps[-1] <= tol, f"ours differs from each of {len(gaps)} scipy runs by at least {min(gaps):.3g}"
+    theirs = scipy_iterates_in_fresh_process("trust-krylov", problem, agree)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9 * max(1.0, float(np.abs(theirs).max())))
     r = run(registry().get("optimizers", "trust-krylov")(), p)
     assert r.status_name == "converged" and r.fun <= 1e-10 * r.trace[0]["f"]
 
