@@ -5,7 +5,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
 from .command import COMMANDS, command, fail
@@ -67,7 +67,10 @@ def _run_args(p: argparse.ArgumentParser) -> None:
                    help="allow a grid of up to N runs (default limit: 10000)")
 
 
-def _positive(flag: str, text: str | None, kind: type) -> float | None:
+Number = TypeVar("Number", int, float)
+
+
+def _positive(flag: str, text: str | None, kind: type[Number]) -> Number | None:
     """The value of a numeric flag, or a one-line ValueError naming it."""
     if text is None:
         return None
@@ -204,9 +207,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
                    help="performance profile measures: cost, calls, seconds, nfev, ngev, nhvp, nhess")
 
 
-def _choices(text: str | None, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
-    if text is None:
-        return None
+def _choices(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """The comma-separated names of a list flag, each checked against `allowed`."""
     items = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
     bad = [t for t in items if t not in allowed]
     if bad or not items:

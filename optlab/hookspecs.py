@@ -56,7 +56,8 @@ def optlab_transforms() -> dict[str, Callable[..., Any]]:
 
 @hookspec
 def optlab_executors() -> dict[str, Callable[..., Any]]:
-    """Executors by name: ``factory(**options)`` returning an object with ``map(fn, items)`` yielding results as they finish."""
+    """Executors by name: ``factory(**options)`` returning an object with ``map(fn, items)`` that yields results
+    as they finish."""
 
 
 @hookspec

@@ -34,7 +34,8 @@ def _list_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", choices=sorted(KIND_NAMES), metavar="KIND",
                    help=f"only this kind: {', '.join(KINDS)}")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--suite", metavar="SUITE", help="only the problems SUITE.NAME, with n and whether the size can change")
+    p.add_argument("--suite", metavar="SUITE",
+                   help="only the problems SUITE.NAME, with n and whether the size can change")
 
 
 @command("list", _list_args)
@@ -55,7 +56,8 @@ def list_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=repr))
         return 0
-    columns = ("kind", "name", "n", "resizable", "source", "parameters") if args.suite else ("kind", "name", "source", "parameters")
+    columns = (("kind", "name", "n", "resizable", "source", "parameters") if args.suite
+               else ("kind", "name", "source", "parameters"))
     table = Table(*columns[:1])
     for column in columns[1:]:
         table.add_column(column, overflow="fold")

@@ -7,7 +7,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Sequence
 
 import pydantic
 import yaml
@@ -137,7 +137,7 @@ class Config(_Strict):
 
     def grid_size(self) -> int:
         """How many runs the config makes, counted without building them."""
-        def points(comps: list[Component]) -> int:
+        def points(comps: Sequence[Component]) -> int:
             return sum(math.prod(len(v) if isinstance(v, list) else 1 for v in c.params.values()) for c in comps)
         return points(self.problems) * points(self.optimizers) * len(self.scale) * len(self.seeds)
 
@@ -183,18 +183,19 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     node: Any = data
     for depth, key in enumerate(keys):
         last = depth == len(keys) - 1
+        step: int | str = key  # a list item by index, a mapping's entry by key
         if isinstance(node, list) and key.isdigit() and int(key) < len(node):
-            key = int(key)
-            if not last and isinstance(node[key], str):
-                node[key] = {"name": node[key]}  # a short-form entry `- gd` is `- {name: gd}`
+            step = int(key)
+            if not last and isinstance(node[step], str):
+                node[step] = {"name": node[step]}  # a short-form entry `- gd` is `- {name: gd}`
         elif not isinstance(node, dict):
             raise ConfigError(f"--set {assignment}: '{'.'.join(keys[:depth])}' has no key '{key}'")
         if last:
-            node[key] = value
+            node[step] = value
         else:
-            if isinstance(node, dict) and key not in node:
-                node[key] = {}
-            node = node[key]
+            if isinstance(node, dict) and step not in node:
+                node[step] = {}
+            node = node[step]
 
 
 def read_text(path: Path) -> str:
@@ -260,7 +261,7 @@ def _resolve(base: Path, value: Any) -> Any:
     return str((base / value).resolve()) if isinstance(value, str) and not Path(value).is_absolute() else value
 
 
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a config; any problem becomes one ConfigError line.
 
     The file is bounded before it is parsed (size, text only, depth, alias expansion); `plugins`

@@ -42,7 +42,7 @@ class RunOptions:
     max_runs: int | None = None
 
 
-EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
+EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report it
 
 
 def run_with_progress(config: Config, options: RunOptions = RunOptions()) -> int:
@@ -73,7 +73,7 @@ def run_with_progress(config: Config, options: RunOptions = RunOptions()) -> int
                                   max_seconds=options.max_seconds, on_stale=progress.console.print)
     except Interrupted as e:
         print(str(e), file=sys.stderr)
-        return EXIT.get(e.signum, 124)
+        return 124 if e.signum is None else EXIT.get(e.signum, 124)
     with Store(out, readonly=True) as store:
         summary_table(store.runs(), f"{config.name}: {len(rows)} runs now, {time.perf_counter() - start:.1f} s")
     console.print(f"results: {out / 'results.sqlite'}   report: optlab report {out}")

@@ -37,14 +37,17 @@ class CostModel(pydantic.BaseModel):
     @pydantic.field_validator("f", "grad", "hvp", "hessian", mode="before")
     @classmethod
     def _check(cls, value: Any, info: pydantic.ValidationInfo) -> float | str:
-        return _weight(value, info.field_name)
+        return _weight(value, info.field_name or "cost weight")  # a field validator always has its field's name
 
     def weight(self, kind: str, n: int | None) -> float:
         """The weight of one call of `kind` (f, grad, hvp, hessian) on a problem of size n."""
         value = getattr(self, kind)
         if isinstance(value, float):
             return value
-        factor = _PER_N.match(value).group("a")
+        match = _PER_N.match(value)
+        if match is None:  # validated on construction; only a later assignment can get here
+            raise ValueError(f"cost model {kind}: expected a number or a multiple of n such as '1.6n', got {value!r}")
+        factor = match.group("a")
         return (1.0 if factor is None else float(factor)) * (n or 0)
 
     def costs(self, trace: Any, n: int | None) -> Any:

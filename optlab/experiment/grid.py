@@ -151,13 +151,13 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
             hint = suites.missing_hint(reg, comp.name)
             raise ConfigError(f"{where}.name: {e}" + (f" ({hint})" if hint else "")) from None
     optimizers = []
-    for i, comp in enumerate(config.optimizers):
+    for i, entry in enumerate(config.optimizers):
         where = f"{source}: optimizers[{i}]"
         try:
-            cls = reg.get("optimizers", comp.name)
-            for point in _points(comp.params):
-                resolved = validate_params(cls.Params, f"optimizer '{comp.name}'", point).model_dump(mode="json")
-                optimizers.append((comp.name, point, _label(comp, point), resolved, source_fingerprint(cls)))
+            cls = reg.get("optimizers", entry.name)
+            for point in _points(entry.params):
+                resolved = validate_params(cls.Params, f"optimizer '{entry.name}'", point).model_dump(mode="json")
+                optimizers.append((entry.name, point, _label(entry, point), resolved, source_fingerprint(cls)))
         except (PluginError, ParameterError) as e:
             raise ConfigError(f"{where}: {e}") from None
     budget, stopping = config.budget.model_dump(), config.stopping.model_dump()

@@ -159,6 +159,7 @@ class Worker:
     def _end(self, kill: bool = False) -> int:
         """Reap the child (killing it first if asked); returns its waitstatus_to_exitcode."""
         pid, self.pid = self.pid, None
+        assert pid is not None, "Worker._end: no child (every caller runs after _start)"
         self.send.close()
         self.receive.close()
         if kill:

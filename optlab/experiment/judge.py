@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..optim.status import Status
 from ..optim.stopping import Stopping
@@ -46,7 +46,8 @@ def instance(run: dict[str, Any]) -> Instance:
     return run["problem"], json.dumps(params, sort_keys=True), run["scale"]
 
 
-def _finite(value: Any) -> bool:
+def _finite(value: Any) -> TypeGuard[float]:
+    """A number that is not None, NaN or infinite (a final f the judge can compare)."""
     return value is not None and math.isfinite(value)
 
 
@@ -57,7 +58,8 @@ def references(runs: list[dict[str, Any]]) -> dict[Instance, Reference]:
     for r in runs:
         key = instance(r)
         if r.get("f_star") is not None and key not in out:
-            out[key] = Reference(r["f_star"], True, tuple(r.get("local_minima") or ()), r.get("reference") or "f* given")
+            out[key] = Reference(r["f_star"], True, tuple(r.get("local_minima") or ()),
+                                 r.get("reference") or "f* given")
         if _finite(r.get("f_final")) and (key not in best or r["f_final"] < best[key][0]):
             best[key] = (r["f_final"], r["label"])
     for key, (f, label) in best.items():

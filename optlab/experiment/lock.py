@@ -6,13 +6,14 @@ import datetime
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Iterator
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no lock (the isolated executors need POSIX anyway)
+if sys.platform == "win32":  # not POSIX: no lock (the isolated executors need POSIX anyway)
     fcntl = None
+else:
+    import fcntl
 
 LOCK_NAME = ".optlab-run.lock"
 

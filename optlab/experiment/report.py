@@ -202,7 +202,8 @@ def summary_section(study: Study) -> str:
                      *(str(verdicts[v]) for v in VERDICTS[1:]),
                      str(sum(r["status"] == Status.CONVERGED for r in rs)),
                      _num(_median([MEASURES["cost"][1](r, study.options.cost) for r in solved])),
-                     _num(_median([calls(r) for r in solved]), "g"), _num(_median([r["wall_seconds"] for r in solved]))])
+                     _num(_median([calls(r) for r in solved]), "g"),
+                     _num(_median([r["wall_seconds"] for r in solved]))])
     unknown = sorted({instance_name(k) for k, ref in study.refs.items() if not ref.known})
     note = (f" f* is not known for {len(unknown)} instance{'s' * (len(unknown) > 1)} ({', '.join(unknown)}): "
             "there the best final f any method found serves as f*." if unknown else "")
@@ -226,7 +227,8 @@ def instance_name(key: Instance) -> str:
 
 def cell(rs: list[Run], verdicts: dict[str, str]) -> str:
     """One problem x method cell: verdict (and status when not converged) · median iterations · median final f."""
-    labels = Counter(verdicts[r["run_id"]] + ("" if r["status"] == Status.CONVERGED else f" ({r['status']})") for r in rs)
+    labels = Counter(verdicts[r["run_id"]] + ("" if r["status"] == Status.CONVERGED else f" ({r['status']})")
+                     for r in rs)
     if len(labels) == 1:
         head = next(iter(labels))
     else:

@@ -13,7 +13,7 @@ import threading
 import traceback
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Generator, Iterator
 
 import numpy as np
 
@@ -202,7 +202,8 @@ class StoreFailed(Exception):
 def stale_runs(store: Store, specs: list[RunSpec]) -> tuple[list[str], str | None]:
     """Stored runs whose config cell (slot) now has another identity, and one line saying what changed."""
     stored = store.identities()
-    ids, reasons = [], {}
+    ids: list[str] = []
+    reasons: dict[str, None] = {}  # an ordered set: each reason once, in order of appearance
     for spec in specs:
         if spec.slot in stored and stored[spec.slot][0] != spec.run_id:
             ids.append(stored[spec.slot][0])
@@ -232,8 +233,9 @@ def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, execut
     `merge`). The driver alone writes the store, one transaction per finished run, as results arrive:
     a crash or a kill loses at most the runs in flight, and re-running resumes. Stored runs made stale
     by a change (code, defaults, budget...) are removed first and run again; `on_stale` hears the one
-    line. Failed runs (status error) are run again only with `retry_failed`. The first SIGINT or SIGTERM, or `max_seconds`,
-    stops dispatching and kills the runs in flight, then raises Interrupted; a second SIGINT exits at once.
+    line. Failed runs (status error) are run again only with `retry_failed`. The first SIGINT or SIGTERM, or
+    `max_seconds`, stops dispatching and kills the runs in flight, then raises Interrupted; a second SIGINT
+    exits at once.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -249,7 +251,7 @@ def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, execut
             stale, line = stale_runs(store, specs)
             if stale:
                 store.delete(stale)
-                if on_stale is not None:
+                if on_stale is not None and line is not None:
                     on_stale(line)
             update_costs(store, config)
             done = store.finished_ids(exclude_status=Status.ERROR if retry_failed else None)
@@ -287,7 +289,8 @@ def run_experiment(config: Config, specs: list[RunSpec], out: str | Path, execut
     return written
 
 
-def _dispatch(executor: Any, todo: list[RunSpec], stop: threading.Event) -> Iterator[tuple[RunSpec, Any]]:
+def _dispatch(executor: Any, todo: list[RunSpec],
+              stop: threading.Event) -> Generator[tuple[RunSpec, Any], None, None]:
     """(spec, Outcome) pairs as runs finish: isolated when the executor can, else through its plain map."""
     if hasattr(executor, "run_isolated"):
         yield from executor.run_isolated(execute, todo, hard_limit, stop)

@@ -70,9 +70,11 @@ class Store:
             raise StoreError(f"{Path(directory)}: no {DB_NAME} here")
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db: sqlite3.Connection | None = None
         try:
             self.db = _connect_readonly(self.path) if readonly else sqlite3.connect(self.path)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(_damaged(self.path, str(e))) from None
+        try:
             self._check()
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
@@ -80,10 +82,10 @@ class Store:
                 self.db.executescript(SCHEMA)
                 self._add_missing_columns()
         except sqlite3.DatabaseError as e:
-            self._abandon()
+            self.db.close()
             raise StoreError(_damaged(self.path, str(e))) from None
         except StoreError:
-            self._abandon()
+            self.db.close()
             raise
 
     def _add_missing_columns(self) -> None:
@@ -93,10 +95,6 @@ class Store:
             for column in columns:
                 if column not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-
-    def _abandon(self) -> None:
-        if self.db is not None:
-            self.db.close()
 
     def _check(self) -> None:
         """Refuse a file that is not an optlab store, or is damaged or truncated (SQLite's quick_check)."""
@@ -170,15 +168,14 @@ class Store:
     def trace(self, run_id: str) -> list[dict[str, Any]]:
         cursor = self.db.execute(f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces WHERE run_id = ? ORDER BY iter",
                                  (run_id,))
-        return [{c: (json.loads(v) if c in _TRACE_JSON and v is not None else v) for c, v in zip(TRACE_COLUMNS, row)}
-                for row in cursor]
+        return [_trace_point(row) for row in cursor]
 
     def traces(self) -> dict[str, list[dict[str, Any]]]:
         """Every run's trace by run id, in one query (a report reads them all)."""
         out: dict[str, list[dict[str, Any]]] = {}
         cursor = self.db.execute(f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces ORDER BY run_id, iter")
         for row in cursor:
-            point = {c: (json.loads(v) if c in _TRACE_JSON and v is not None else v) for c, v in zip(TRACE_COLUMNS, row)}
+            point = _trace_point(row)
             out.setdefault(point["run_id"], []).append(point)
         return out
 
@@ -232,6 +229,11 @@ class Store:
                 writer.writerows(self.db.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY run_id"))
             out.append(path)
         return out
+
+
+def _trace_point(row: Iterable[Any]) -> dict[str, Any]:
+    """One traces row as a dict by column, its JSON columns decoded."""
+    return {c: (json.loads(v) if c in _TRACE_JSON and v is not None else v) for c, v in zip(TRACE_COLUMNS, row)}
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
