@@ -5,7 +5,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Any, NoReturn, Sequence, TypeVar
 
 from . import plugin_cli  # noqa: F401  (its commands: list, check-plugin, new-plugin)
 from .command import COMMANDS, command, fail
@@ -246,8 +246,25 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, what is wrong and where to read more, exit status 2.
+
+    Each subcommand's parser reports arguments it does not know itself, so the line names the subcommand.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        """argparse's, but refusing what it does not know: a subcommand's parser says so itself."""
+        parsed, extra = super().parse_known_args(*args, **kwargs)
+        if extra:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed, extra
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optlab", description=__doc__)
+    parser = Parser(prog="optlab", description=__doc__)
     parser.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                         help="load a local plugin file before the subcommand runs (repeatable)")
     parser.add_argument("--debug", action="store_true", help="on an error, show the full traceback")
@@ -274,7 +291,10 @@ def is_user_error(e: BaseException) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand: an error ends in one line on stderr (2: bad input, 1: failure), `--debug` raises."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0), or a usage error, its one line printed (2)
+        return _exit_code(e)
     try:
         if args.plugin:
             from optlab.registry import registry
@@ -296,6 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"optlab: {type(e).__name__}: {first} (optlab --debug {args.command} ... shows the traceback)",
               file=sys.stderr)
         return 1
+
+
+def _exit_code(e: SystemExit) -> int:
+    """The status a SystemExit asks for, as sys.exit reads it (None: 0, a message: 1)."""
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
 
 
 if __name__ == "__main__":

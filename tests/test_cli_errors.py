@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -179,3 +180,52 @@ def test_python_api_unknown_problem_suggests_the_closest():
         optlab.problems.get("rosenbrok")
     with pytest.raises(PluginError, match="unknown parameter 'sclae'"):
         optlab.problems.get("rosenbrock", sclae=10)
+
+
+USAGE_ERRORS = {  # argv -> (the parser that answers, words its one line must contain)
+    "no_command": ([], "optlab", "the following arguments are required: command"),
+    "unknown_command": (["rnu"], "optlab", "invalid choice: 'rnu'"),
+    "run_without_config": (["run"], "optlab run", "the following arguments are required: config"),
+    "run_unknown_option": (["run", "c.yaml", "--wrokers", "2"], "optlab run", "unrecognized arguments: --wrokers 2"),
+    "top_unknown_option": (["--bogus", "list"], "optlab", "unrecognized arguments: --bogus"),
+    "bad_choice": (["report", "out", "--xscale", "logg"], "optlab report", "argument --xscale: invalid choice: 'logg'"),
+    "bad_float": (["report", "out", "--tau", "small"], "optlab report", "argument --tau: invalid float value: 'small'"),
+    "bad_int": (["graph", "--order", "two"], "optlab graph", "argument --order: invalid int value: 'two'"),
+    "bad_kind": (["list", "optimiser"], "optlab list", "argument KIND: invalid choice: 'optimiser'"),
+    "new_plugin_without_name": (["new-plugin"], "optlab new-plugin", "the following arguments are required: name"),
+}
+
+
+@pytest.mark.parametrize("argv,prog,words", USAGE_ERRORS.values(), ids=USAGE_ERRORS.keys())
+def test_usage_error_is_one_line_exit_2(capsys, argv, prog, words):
+    """argparse's usage line and error line become one: what is wrong, and the --help that says more."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert err.startswith(f"{prog}: error: ") and words in err and err.rstrip().endswith(f"(see {prog} --help)")
+
+
+def test_workers_not_a_number_is_one_line_exit_2(tmp_path, capsys):
+    config = write(tmp_path / "c.yaml", CONFIG)
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "--workers", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert err == "optlab: --workers abc: expected an integer\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_help_is_argparse_help_exit_0(capsys):
+    assert main(["run", "--help"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: optlab run [-h]") and "--workers" in out and err == ""
+
+
+def test_usage_error_from_the_installed_command(tmp_path):
+    """The `optlab` script a user types (the venv's console script), not only main()."""
+    script = Path(sys.executable).with_name("optlab")
+    assert script.is_file(), f"no optlab script next to {sys.executable}: is optlab installed (pip install -e .)?"
+    proc = subprocess.run([str(script), "run", "c.yaml", "--fersh"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == "optlab run: error: unrecognized arguments: --fersh (see optlab run --help)\n"
