@@ -1,18 +1,17 @@
 """optlab: optimization research in Python.
 
-`import optlab` stays light: `minimize` and the subpackages (`optlab.autodiff`, `optlab.problems`,
-`optlab.optim`, ...) are imported on first use, so the command line and plugins start fast.
+`import optlab` stays light: `minimize`, `hookimpl` (pluggy) and the subpackages (`optlab.autodiff`,
+`optlab.problems`, `optlab.optim`, ...) are imported on first use, so the command line and plugins start fast.
 """
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .hookspecs import hookimpl
-
 if TYPE_CHECKING:
     from . import autodiff, experiment, optim, problems, registry
     from .api import minimize
+    from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
 SUBMODULES = ("autodiff", "experiment", "optim", "problems", "registry")
@@ -20,11 +19,15 @@ __all__ = ["__version__", "autodiff", "experiment", "hookimpl", "minimize", "opt
 
 
 def __getattr__(name: str) -> Any:
-    """Import `minimize` and the subpackages when first asked for (PEP 562)."""
+    """Import `minimize`, `hookimpl` and the subpackages when first asked for (PEP 562)."""
     if name == "minimize":
         from .api import minimize
 
         return minimize
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+
+        return hookimpl
     if name in SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'optlab' has no attribute {name!r}")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence, TypeVar
@@ -168,6 +167,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 @command("export", _export_args)
 def export(args: argparse.Namespace) -> int:
     """Write the stored runs and traces as tidy CSV."""
+    import csv
+
     from optlab.experiment.judge import VERDICT_COLUMNS, verdict_rows
     from optlab.experiment.store import Store, StoreError
 

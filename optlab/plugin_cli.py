@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
-import json
 from typing import Any
 
 from .command import UsageError, command, fail
@@ -17,6 +15,8 @@ def parameters(kind: str, obj: Any) -> dict[str, Any]:
     if kind == "optimizers":
         return {n: None if f.is_required() else f.get_default(call_default_factory=True)
                 for n, f in obj.Params.model_fields.items()}
+    import inspect  # here: `optlab --help` need not import it
+
     try:
         signature = inspect.signature(obj)
     except (TypeError, ValueError):
@@ -54,6 +54,8 @@ def list_plugins(args: argparse.Namespace) -> int:
     else:
         rows = plugin_rows(KIND_NAMES[args.kind] if args.kind else None)
     if args.json:
+        import json
+
         print(json.dumps(rows, indent=2, default=repr))
         return 0
     columns = (("kind", "name", "n", "resizable", "source", "parameters") if args.suite

@@ -1,18 +1,14 @@
 """Plugin discovery: built-ins, installed packages (entry-point group "optlab") and local files, one way in."""
 from __future__ import annotations
 
-import difflib
-import importlib.metadata
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
-import pluggy
-
-from . import hookspecs
+# pluggy, the hook specifications, importlib.metadata and difflib are imported where they are used, so that
+# `optlab --help` (which reads KINDS) imports none of them
 
 KINDS = {"optimizers": "optimizer", "problems": "problem", "transforms": "transform",
          "executors": "executor", "evaluations": "evaluation", "reports": "report"}
@@ -22,8 +18,7 @@ class PluginError(ValueError):
     """A plugin could not be loaded, or two plugins claim the same name."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One thing a plugin provides: its kind, name, the object, and where it came from."""
 
     kind: str
@@ -36,6 +31,10 @@ class Registry:
     """Everything the loaded plugins provide, by kind and name."""
 
     def __init__(self, files: Iterable[str | os.PathLike] = ()) -> None:
+        import pluggy
+
+        from . import hookspecs
+
         self.pm = pluggy.PluginManager("optlab")
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}
@@ -45,6 +44,8 @@ class Registry:
 
     def _load_entry_points(self) -> None:
         """Entry points of group "optlab"; with OPTLAB_DISABLE_PLUGIN_AUTOLOAD set, only optlab's own."""
+        import importlib.metadata
+
         only_builtins = bool(os.environ.get("OPTLAB_DISABLE_PLUGIN_AUTOLOAD"))
         for ep in importlib.metadata.entry_points(group="optlab"):
             dist = ep.dist.name if ep.dist is not None else "?"
@@ -104,6 +105,8 @@ class Registry:
         """The object registered as `name` of `kind`, or an error suggesting the closest name."""
         found = self.entries(kind)[kind]
         if name not in found:
+            import difflib
+
             close = difflib.get_close_matches(name, found, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(found))}"
             raise PluginError(f"unknown {KINDS[kind]} {name!r}{hint}")
