@@ -9,7 +9,6 @@ a bare array: that is how first-order backward runs at numpy speed. Broadcasting
 """
 from __future__ import annotations
 
-import builtins
 import operator
 from typing import Any, Callable, Sequence
 
@@ -199,7 +198,7 @@ div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
                 jvp=(lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b), reads=((1,), (Y, 1)))
 neg = primitive("neg", np.negative, lambda g, y, x: -g,
                 jvp=SELF_ADJOINT, reads=((),))
-pow = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
+_pow = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
                 lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape),
                 jvp=(lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a)), reads=((0, 1), (Y, 0)))
 exp = primitive("exp", np.exp, lambda g, y, x: g * y,
@@ -224,7 +223,7 @@ softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x:
                      jvp=SELF_ADJOINT, reads=((0,),))
 relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0),
                  jvp=SELF_ADJOINT, reads=((Y,),))
-abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g),
+_abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g),
                 jvp=SELF_ADJOINT, reads=((0,),))  # JAX: slope 1 at 0
 maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), a.shape),
                     lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), b.shape),
@@ -296,7 +295,7 @@ def _unreduce(g: Any, shape: Shape, axis: Any) -> Any:
     return reshape(g, _kept_shape(shape, axis))
 
 
-sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+_sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
                 lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape),
                 jvp=LINEAR, reads=((),))
 
@@ -307,21 +306,21 @@ def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
     return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(_data(y).dtype)  # float32 stays float32
 
 
-max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
+_max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
                 lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
-                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
-min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
+                jvp=(lambda t, y, x, axis=None, keepdims=False: _sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
+_min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
                 lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
-                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
+                jvp=(lambda t, y, x, axis=None, keepdims=False: _sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 logsumexp = primitive(
     "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)),
                       jvp=(lambda t, y, x, axis=None, keepdims=False:
-       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
+       _sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    s = sum(x, axis=axis, keepdims=keepdims)
+    s = _sum(x, axis=axis, keepdims=keepdims)
     return s * (np.size(_data(s)) / np.size(_data(x)))
 
 
@@ -329,11 +328,11 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     """Vector norm along `axis` (2 by default; 1 and inf too). At 0 the 2-norm's gradient is nan, as
     JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon under the root where 0 can occur."""
     if ord is None or ord == 2:
-        return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+        return sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
-        return sum(abs(x), axis=axis, keepdims=keepdims)
+        return _sum(_abs(x), axis=axis, keepdims=keepdims)
     if ord == np.inf:
-        return max(abs(x), axis=axis, keepdims=keepdims)
+        return _max(_abs(x), axis=axis, keepdims=keepdims)
     raise ValueError(f"norm: ord must be None, 1, 2 or inf, got {ord!r}")
 
 
@@ -409,7 +408,7 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 softmax = primitive("softmax", _softmax,
-                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)),
+                    lambda g, y, x, axis=-1: y * (g - _sum(g * y, axis=axis, keepdims=True)),
                     jvp=SELF_ADJOINT, reads=((Y,),))
 
 
@@ -551,12 +550,12 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     """numpy's diagonal (the diagonal axis last), as an indexing node."""
     x = moveaxis(x, (axis1, axis2), (-2, -1))
     n, m = _shape(x)[-2:]
-    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    rows = np.arange(max(0, -offset), min(n, m - offset))
     return getitem(x, index=(Ellipsis, rows, rows + offset))
 
 
 def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+    return _sum(diagonal(x, offset, axis1, axis2), axis=-1)
 
 
 def diag(x: Any, k: int = 0) -> Any:
@@ -566,8 +565,8 @@ def diag(x: Any, k: int = 0) -> Any:
         return diagonal(x, k)
     if len(shape) != 1:
         raise ValueError(f"diag: input must be 1-D or 2-D, got shape {shape}")
-    n = shape[0] + builtins.abs(k)
-    rows = np.arange(shape[0]) + builtins.max(0, -k)
+    n = shape[0] + abs(k)
+    rows = np.arange(shape[0]) + max(0, -k)
     return _getitem_grad(x, index=(rows, rows + k), shape=(n, n))
 
 
@@ -663,9 +662,9 @@ def logsigmoid(x: Any) -> Any:
 # Reductions.
 
 def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-    n = np.size(_data(x)) // builtins.max(1, np.size(np.sum(_data(x), axis=axis)))
+    n = np.size(_data(x)) // max(1, np.size(np.sum(_data(x), axis=axis)))
     d = x - mean(x, axis=axis, keepdims=True)
-    return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
+    return _sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
 
 
 def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
@@ -693,7 +692,7 @@ def _prod_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) 
 
 
 prod = primitive("prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp,
-                 jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _others_product(y, x, axis), axis=axis,
+                 jvp=(lambda t, y, x, axis=None, keepdims=False: _sum(t * _others_product(y, x, axis), axis=axis,
                                                             keepdims=keepdims),), reads=((0, Y),))
 
 
@@ -899,13 +898,13 @@ def _install_operators() -> None:
     flip = lambda f: lambda a, b: f(b, a)  # noqa: E731  (reflected operator)
     ops = {"__add__": add, "__radd__": flip(add), "__sub__": sub, "__rsub__": flip(sub),
            "__mul__": mul, "__rmul__": flip(mul), "__truediv__": div, "__rtruediv__": flip(div),
-           "__pow__": pow, "__rpow__": flip(pow), "__matmul__": matmul, "__rmatmul__": flip(matmul),
-           "__neg__": neg, "__abs__": abs, "__getitem__": lambda x, index: getitem(x, index=index),
+           "__pow__": _pow, "__rpow__": flip(_pow), "__matmul__": matmul, "__rmatmul__": flip(matmul),
+           "__neg__": neg, "__abs__": _abs, "__getitem__": lambda x, index: getitem(x, index=index),
            "reshape": lambda x, *shape: reshape(x, shape[0] if len(shape) == 1 and not np.isscalar(shape[0]) else shape),
            "transpose": lambda x, *axes: transpose(
                x, axes[0] if len(axes) == 1 and not np.isscalar(axes[0]) else axes or None),
            "T": property(lambda x: transpose(x)),
-           "sum": lambda x, axis=None, keepdims=False: sum(x, axis=axis, keepdims=keepdims)}
+           "sum": lambda x, axis=None, keepdims=False: _sum(x, axis=axis, keepdims=keepdims)}
     for name, fn in ops.items():
         setattr(Variable, name, fn)
 
@@ -916,7 +915,7 @@ _install_operators()
 def _install_numpy_twins() -> None:
     """numpy's functions that dispatch to F when given a Variable (`Variable.__array_function__`)."""
     data = lambda f: lambda x, *args, **kwargs: f(_data(x), *args, **kwargs)  # noqa: E731  (no gradient)
-    twins = {np.sum: sum, np.mean: mean, np.max: max, np.amax: max, np.min: min, np.amin: min,
+    twins = {np.sum: _sum, np.mean: mean, np.max: _max, np.amax: _max, np.min: _min, np.amin: _min,
              np.reshape: reshape, np.transpose: transpose, np.concatenate: concatenate, np.stack: stack,
              np.where: where, np.clip: clip, np.dot: dot, np.outer: outer, np.squeeze: squeeze,
              np.expand_dims: expand_dims, np.broadcast_to: broadcast_to, np.linalg.norm: norm,
@@ -932,3 +931,23 @@ def _install_numpy_twins() -> None:
 
 
 _install_numpy_twins()
+
+
+# ----------------------------------------------------------------------------------------------
+# The public names that are Python builtins. Inside this module `sum`, `max`, `min`, `abs` and `pow` stay
+# the builtins (the rules use the private twins); users reach F.sum etc. through the module's __getattr__
+# (PEP 562), which `from optlab.autodiff.functions import sum` also takes.
+
+_SHADOWING = {"sum": _sum, "max": _max, "min": _min, "abs": _abs, "pow": _pow}
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    """F.sum, F.max, F.min, F.abs, F.pow: the differentiable twins of the builtins of these names."""
+    try:
+        return _SHADOWING[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SHADOWING])
