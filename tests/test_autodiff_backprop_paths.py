@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import optlab.autodiff.functions as F
-from optlab.autodiff import Function, Variable, grad, gradgradcheck, gradcheck, gradients, hessian, hvp
+from optlab.autodiff import Function, Variable, grad, gradcheck, gradgradcheck, gradients, hessian, hvp
 
 rng = np.random.default_rng(11)
 

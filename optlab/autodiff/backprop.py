@@ -3,12 +3,24 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .config import _DUAL, level_base, using_config
-from .node import _NODES, Dual, Edge, Function, MixedModesError, Variable, _cast, _new_variable, _resolve, _shape, as_data
+from .node import (
+    _NODES,
+    Dual,
+    Edge,
+    Function,
+    MixedModesError,
+    Variable,
+    _cast,
+    _new_variable,
+    _resolve,
+    _shape,
+    as_data,
+)
 
 
 def _caller_grads(grads: Sequence[Any], seed: Any) -> list[Variable | None]:
@@ -57,11 +69,11 @@ def _output_variable(f: Function) -> Variable | None:
     return v
 
 
-def _run_vjps(f: Function, gy: Any, create_graph: bool) -> Sequence[Any]:
+def _run_vjps(f: Function, inputs: tuple, gy: Any, create_graph: bool) -> Sequence[Any]:
     """f's input gradients from its output's gy. With create_graph the VJPs get Variables and record the
     gradient's graph; else bare arrays (an edge stays an edge: its VJP reads only its shape). A None VJP
-    gives its input no gradient (HIPS's zeros)."""
-    inputs = f.inputs
+    gives its input no gradient (HIPS's zeros). `inputs` is f.inputs (not freed)."""
+    xs: Sequence[Any]
     if create_graph:
         y, xs = _output_variable(f), inputs
     else:
@@ -121,7 +133,8 @@ class _Pass:
     def arrive(self, g: Function | None, v: Variable | None) -> None:
         """A first gradient for v (g: its creator, None for a leaf): a leaf is reached, a creator visited."""
         if g is None:
-            self.reached.append(v)
+            if v is not None:  # always, for a leaf
+                self.reached.append(v)
             return
         if self.keep_all and v is not None:
             self.reached.append(v)
@@ -137,22 +150,22 @@ class _Pass:
             if not self.create_graph and type(grads[k]) is np.ndarray:
                 self.owned.add(k)
 
-    def shortcut(self, f: Function, gy: Any) -> bool:
+    def shortcut(self, f: Function, x: Any, gy: Any) -> bool:
         """Step 2 for getitem (`Function.add_grad_into`): gy added into its input's gradient directly,
-        without a zero-padded temporary. False when the VJP must run instead."""
-        x = f.inputs[0]
-        if not isinstance(x, _NODES):
+        without a zero-padded temporary; x is f's one input. False when the VJP must run instead."""
+        add_into, add_onto = f.add_grad_into, f.add_grad_onto
+        if not isinstance(x, _NODES) or add_into is None or add_onto is None:
             return False
         if not self.create_graph:
-            self.scatter_into(f, x, gy)
+            self.scatter_into(f, x, gy, add_into)
             return True
         k = _resolve(x)[0]
         if k not in self.grads:
             return False
-        self.grads[k] = f.add_grad_onto(self.grads[k], gy, **f.kwargs)
+        self.grads[k] = add_onto(self.grads[k], gy, **f.kwargs)
         return True
 
-    def scatter_into(self, f: Function, x: Any, gy: np.ndarray) -> None:
+    def scatter_into(self, f: Function, x: Any, gy: np.ndarray, add_into: Callable[..., None]) -> None:
         """Raw mode: add f's input gradient into x's gradient in place (a fresh zero-padded array, ours,
         on first arrival)."""
         k, g, v = _resolve(x)
@@ -166,7 +179,7 @@ class _Pass:
         if k not in owned or buf.dtype != np.result_type(buf, gy):
             buf = grads[k] = np.array(buf, np.result_type(buf, gy))
             owned.add(k)
-        f.add_grad_into(buf, gy, **f.kwargs)
+        add_into(buf, gy, **f.kwargs)
 
 
 def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop_generation: int = -_DUAL,
@@ -199,7 +212,10 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 _check_not_freed(f)
                 continue  # cut off by unchain
             # 2. its VJPs, or getitem's shortcut that adds into the gradients itself
-            gxs = () if f.add_grad_into is not None and shortcut(f, gy) else _run_vjps(f, gy, create_graph)
+            if f.add_grad_into is not None and shortcut(f, inputs[0], gy):
+                gxs: Sequence[Any] = ()
+            else:
+                gxs = _run_vjps(f, inputs, gy, create_graph)
             if not retain_graph:  # `inputs` stays alive here until its gradients are handed out
                 f.inputs = f.saved = None
             # 3. each input's part: added to its gradient, or stored and its creator visited on first arrival
@@ -245,7 +261,7 @@ def _leading_to(y: Variable, targets: set[int], stop_generation: int) -> set[int
                 leads.add(id(f))
         elif id(f) not in visited and f.generation >= stop_generation:
             visited.add(id(f))
-            entries = [_resolve(x) for x in f.inputs if isinstance(x, _NODES)]
+            entries = [_resolve(x) for x in f.inputs or () if isinstance(x, _NODES)]
             stack.append((f, entries))
             stack.extend((g, None) for _, g, _ in entries if g is not None)
     return leads
@@ -297,10 +313,12 @@ def backward(self: Variable, retain_grad: bool = False, create_graph: bool = Fal
     grads, reached = _backprop(self, seed, create_graph, keep=None if not retain_grad else True)
     targets = [v for v in reached if v.creator is None or retain_grad]
     for v, g in zip(targets, _in_dtypes(_caller_grads([grads[_resolve(v)[0]] for v in targets], seed), targets)):
+        if g is None:  # never: every target was reached, so it has a gradient
+            continue
         if v.grad is None:
             v.grad = g
         else:
             v.grad = v.grad + g if create_graph else _new_variable(v.grad.data + g.data)
 
 
-Variable.backward = backward  # type: ignore[method-assign]  (here, beside the pass it runs)
+Variable.backward = backward  # here, beside the pass it runs
