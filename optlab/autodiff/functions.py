@@ -972,7 +972,7 @@ _install_numpy_twins()
 _SHADOWING = {"sum": _sum, "max": _max, "min": _min, "abs": _abs, "pow": _pow}
 
 
-def __getattr__(name: str) -> Callable[..., Any]:
+def __getattr__(name: str) -> Primitive:
     """F.sum, F.max, F.min, F.abs, F.pow: the differentiable twins of the builtins of these names."""
     try:
         return _SHADOWING[name]
