@@ -190,7 +190,8 @@ CASES = [
          label="soft-targets"),
     # the rest of the numpy surface
     case("var", F.var, np.var, randn(3, 4), label="all"),
-    case("var", lambda x: F.var(x, axis=1, ddof=1), lambda x: np.var(x, axis=1, ddof=1), randn(3, 4), label="axis1-ddof1"),
+    case("var", lambda x: F.var(x, axis=1, ddof=1), lambda x: np.var(x, axis=1, ddof=1), randn(3, 4),
+         label="axis1-ddof1"),
     case("std", F.std, np.std, randn(3, 4), label="all"),
     case("std", lambda x: F.std(x, axis=0, keepdims=True), lambda x: np.std(x, axis=0, keepdims=True), randn(3, 4),
          label="axis0-keepdims"),
@@ -217,7 +218,8 @@ CASES = [
     case("moveaxis", lambda x: F.moveaxis(x, (0, 1), (2, 0)), lambda x: np.moveaxis(x, (0, 1), (2, 0)),
          randn(2, 3, 4), label="pairs"),
     case("trace", F.trace, np.trace, randn(3, 4)),
-    case("trace", lambda x: F.trace(x, 1, 1, 2), lambda x: np.trace(x, 1, 1, 2), randn(2, 3, 3), label="batched-offset"),
+    case("trace", lambda x: F.trace(x, 1, 1, 2), lambda x: np.trace(x, 1, 1, 2), randn(2, 3, 3),
+         label="batched-offset"),
     case("diag", F.diag, np.diag, randn(3), label="vector"),
     case("diag", lambda x: F.diag(x, -1), lambda x: np.diag(x, -1), randn(3), label="vector-k-1"),
     case("diag", lambda x: F.diag(x, 1), lambda x: np.diag(x, 1), randn(3, 4), label="matrix-k1"),
@@ -431,3 +433,24 @@ def test_gradgradcheck_catches_a_wrong_second_derivative():
     assert gradcheck(sin2, np.array([0.3, 1.1]))
     with pytest.raises(GradcheckError, match=r"gradgradcheck failed for sin2"):
         gradgradcheck(sin2, np.array([0.3, 1.1]))
+
+
+def test_builtins_are_not_shadowed_inside_F_and_public_names_stay():
+    """F.sum/max/min/abs/pow are the differentiable twins; inside F's module the names are Python's."""
+    import builtins
+
+    import optlab.autodiff.functions as F_module
+    from optlab.autodiff import grad
+    from optlab.autodiff.functions import sum as F_sum
+
+    for name in ("sum", "max", "min", "abs", "pow"):
+        assert name not in vars(F_module)  # the module's own globals leave the builtin visible
+        assert callable(getattr(F_module, name)) and getattr(F_module, name) is not getattr(builtins, name)
+        assert name in dir(F_module)
+    x = np.array([1.0, -2.0, 3.0])
+    assert F_sum is F_module.sum
+    # d/dx [sum |x|^3 + max x + min x] = 3 x |x| + e_argmax + e_argmin
+    np.testing.assert_allclose(grad(lambda v: F_module.sum(F_module.pow(F_module.abs(v), 3))
+                                    + F_module.max(v) + F_module.min(v))(x), [3.0, -11.0, 28.0])
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        F_module.nope  # noqa: B018

@@ -140,7 +140,8 @@ def not_a_pair(x):
 
 
 @pytest.mark.parametrize("call, error, pattern", [
-    (lambda: grad(returns_list)(np.ones(2)), TypeError, r"^grad: returns_list returned a list; it must return one array"),
+    (lambda: grad(returns_list)(np.ones(2)), TypeError,
+     r"^grad: returns_list returned a list; it must return one array"),
     (lambda: grad(returns_none)(np.ones(2)), TypeError, r"^grad: returns_none returned None; .*return"),
     (lambda: grad(goes_complex)(np.ones(2)), TypeError,
      r"^grad: goes_complex computed a complex value \(complex128\); .*real"),
@@ -148,7 +149,8 @@ def not_a_pair(x):
     (lambda: jacobian(goes_complex)(np.ones(2)), TypeError, r"^jacobian: goes_complex computed a complex value"),
     (lambda: vjp(returns_none, np.ones(2)), TypeError, r"^vjp: returns_none returned None"),
     (lambda: grad(not_a_pair, has_aux=True)(np.ones(2)), TypeError, r"^grad: not_a_pair must return a pair"),
-    (lambda: grad(lambda x: x * 2.0)(np.ones(3)), ValueError, r"^grad: <lambda> must return a scalar, got shape \(3,\)"),
+    (lambda: grad(lambda x: x * 2.0)(np.ones(3)), ValueError,
+     r"^grad: <lambda> must return a scalar, got shape \(3,\)"),
 ])
 def test_results_that_cannot_be_differentiated(call, error, pattern) -> None:
     with pytest.raises(error, match=pattern):

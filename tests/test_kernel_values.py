@@ -36,5 +36,6 @@ def test_double_backprop_z_equals_100():
 
 
 def test_rosenbrock_hessian_at_minimum():
-    rosen = lambda x: F.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+    def rosen(x):
+        return F.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
     np.testing.assert_array_equal(hessian(rosen)(np.array([1.0, 1.0])), [[802.0, -400.0], [-400.0, 200.0]])

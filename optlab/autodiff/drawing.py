@@ -55,7 +55,7 @@ def to_dot(y: Variable, verbose: bool = False) -> str:
         out = f.output()
         if out is not None:
             lines.append(f"{id(f)} -> {id(out)}")
-        for i, x in enumerate(f.inputs):
+        for i, x in enumerate(f.inputs or ()):
             if isinstance(x, Edge):  # the way back to a value f does not read
                 if x.creator.output() is None:  # that value is gone: draw its creator feeding f
                     visit(x.creator)

@@ -83,8 +83,9 @@ def _split_aux(out: Any, f: Callable, where: str, has_aux: bool) -> tuple[Any, A
 
 
 def _argnums(argnums: int | Sequence[int]) -> tuple[tuple[int, ...], bool]:
-    single = isinstance(argnums, (int, np.integer))
-    return ((int(argnums),) if single else tuple(argnums)), single
+    if isinstance(argnums, (int, np.integer)):
+        return (int(argnums),), True
+    return tuple(argnums), False
 
 
 def _check_argnums(where: str, nums: Sequence[int], n: int) -> None:
@@ -129,10 +130,10 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         _check_argnums("grad", nums, len(args))
-        args = list(args)
+        given = list(args)  # _Inputs puts the fresh input nodes in place
         with enable_grad(), transform_level() as level:
-            inputs = _Inputs(args, nums)
-            out, aux = _split_aux(f(*args, **kwargs), f, "grad", has_aux)
+            inputs = _Inputs(given, nums)
+            out, aux = _split_aux(f(*given, **kwargs), f, "grad", has_aux)
             y = _as_output(out, f, "grad")
             if y.size != 1:
                 raise ValueError(f"grad: {_name(f)} must return a scalar, got shape {y.shape}; "
@@ -140,7 +141,7 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
             nested = inputs.nested or made_outside(y, level)
             gs = gradients(y, inputs.starts, create_graph=nested, retain_graph=nested)  # a graph only we hold
             gs = [_finish(g, x, nested) for g, x in zip(gs, inputs.starts)]
-        value = y if nested else y.data
+        value: Any = y if nested else y.data
         if has_aux:
             value = (value, _plain(aux, nested))
         return value, inputs.group(gs, single)
@@ -237,7 +238,8 @@ def _jvp_forward(f: Callable, x: Any, v: Any) -> tuple[Any, Any] | None:
         elif any(t is d.tangent for d in duals):  # the caller's own tangent, passed through: a copy
             t = np.array(t)
         else:
-            t = _caller_grads([t], None)[0].data  # a private array (views copied)
+            (own,) = _caller_grads([t], None)
+            t = own.data if own is not None else t  # a private array (views copied)
         tangents.append(t)
     return unflatten(ydef, values), unflatten(ydef, tangents)
 
@@ -314,10 +316,10 @@ def jacobian(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
         _check_argnums("jacobian", nums, len(args))
-        args = list(args)
+        given = list(args)  # _Inputs puts the fresh input nodes in place
         with enable_grad(), transform_level() as level:
-            inputs = _Inputs(args, nums)
-            out, aux = _split_aux(f(*args, **kwargs), f, "jacobian", has_aux)
+            inputs = _Inputs(given, nums)
+            out, aux = _split_aux(f(*given, **kwargs), f, "jacobian", has_aux)
             ys, ydef = _as_outputs(out, f, "jacobian")
             nested = inputs.nested or any(made_outside(y, level) for y in ys)
             blocks = [inputs.group(_jacobian_rows(y, inputs.starts, nested), single) for y in ys]

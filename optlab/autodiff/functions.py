@@ -9,7 +9,6 @@ a bare array: that is how first-order backward runs at numpy speed. Broadcasting
 """
 from __future__ import annotations
 
-import builtins
 import operator
 from typing import Any, Callable, Sequence
 
@@ -17,8 +16,19 @@ import numpy as np
 import scipy.special
 
 from .node import NUMPY_TWINS, Edge, Function, Variable, _data, _shape  # _data: masks, indices
-from .primitive import (BILINEAR, LINEAR, SELF_ADJOINT, Y, def_bilinear, def_linear, def_self_adjoint, defjvp,  # noqa: F401
-                        defreads, primitive)  # the extension API, public as F.primitive etc.
+from .primitive import (  # noqa: F401
+    BILINEAR,
+    LINEAR,
+    SELF_ADJOINT,
+    Primitive,  # the extension API, public as F.primitive etc.
+    Y,
+    def_bilinear,
+    def_linear,
+    def_self_adjoint,
+    defjvp,
+    defreads,
+    primitive,
+)
 
 Shape = Sequence[int]
 
@@ -26,7 +36,7 @@ Shape = Sequence[int]
 def _axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     if axis is None or ndim == 0:  # numpy lets a 0-d array be reduced over axis 0 or -1: nothing to do
         return tuple(range(ndim))
-    return tuple(a % ndim for a in ((axis,) if np.isscalar(axis) else axis))
+    return tuple(a % ndim for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis))
 
 
 def _kept_shape(shape: Shape, axis: Any) -> tuple[int, ...]:
@@ -46,7 +56,8 @@ def _numpy_sum_to(x: np.ndarray, shape: Shape) -> np.ndarray:
 
 _reshape = primitive("reshape", lambda x, shape: np.reshape(x, shape), lambda g, y, x, shape: reshape(g, x.shape),
                      jvp=LINEAR, reads=((),))
-_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape), lambda g, y, x, shape: sum_to(g, x.shape),
+_broadcast_to = primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+                          lambda g, y, x, shape: sum_to(g, x.shape),
                           jvp=LINEAR, reads=((),))
 _sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to(g, x.shape),
                     jvp=LINEAR, reads=((),))
@@ -54,9 +65,9 @@ _sum_to = primitive("sum_to", _numpy_sum_to, lambda g, y, x, shape: broadcast_to
 
 
 
-def reshape(x: Any, shape: Shape) -> Any:
-    shape = (shape,) if np.isscalar(shape) else tuple(shape)
-    return x if _shape(x) == shape else _reshape(x, shape=shape)
+def reshape(x: Any, shape: int | Shape) -> Any:
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return x if _shape(x) == dims else _reshape(x, shape=dims)
 
 
 def broadcast_to(x: Any, shape: Shape) -> Any:
@@ -76,14 +87,14 @@ def _inverse_axes(axes: Any, ndim: int) -> Any:
     return None if axes is None else tuple(np.argsort([a % ndim for a in axes]))
 
 
-transpose = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
+transpose: Primitive = primitive("transpose", lambda x, axes=None: np.transpose(x, axes),
                       lambda g, y, x, axes=None: transpose(g, _inverse_axes(axes, x.ndim)),
                       jvp=LINEAR, reads=((),))
 
 
 # Swap the last two axes (matrix transpose over a batch): its own VJP, cheaper to record and to
 # differentiate than a general transpose (whose VJP inverts its axes). solve's VJP uses it.
-_mT = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g),
+_mT: Primitive = primitive("mT", lambda x: np.swapaxes(x, -1, -2), lambda g, y, x: _mT(g),
                 jvp=SELF_ADJOINT, reads=((),))
 
 
@@ -134,14 +145,17 @@ def _numpy_index_add(acc: np.ndarray, g: np.ndarray, index: Any) -> np.ndarray:
     return out
 
 
-getitem = primitive("getitem", lambda x, index: x[index],
+getitem: Primitive = primitive("getitem", lambda x, index: x[index],
                     lambda g, y, x, index: _getitem_grad(g, index=index, shape=x.shape),
                     jvp=LINEAR, reads=((),))
-_getitem_grad = primitive("getitem_grad", _scatter_add, lambda g, y, gx, index, shape: getitem(g, index=index),
+_getitem_grad: Primitive = primitive("getitem_grad", _scatter_add,
+                                     lambda g, y, gx, index, shape: getitem(g, index=index),
                           jvp=LINEAR, reads=((),))
-_index_add = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, index: g,
+_index_add: Primitive = primitive("index_add", _numpy_index_add, lambda g, y, acc, gx, index: g,
                       lambda g, y, acc, gx, index: getitem(g, index=index),
-                       jvp=(lambda t, y, acc, gx, index: t, lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape)), reads=((), ()))
+                       jvp=(lambda t, y, acc, gx, index: t,
+                            lambda t, y, acc, gx, index: _getitem_grad(t, index=index, shape=y.shape)),
+                       reads=((), ()))
 # Backprop shortcuts for getitem: raw mode adds gy into the input's gradient buffer in place; with
 # create_graph a gradient already there takes gy as one index_add node rather than zero padding + add.
 getitem.Function.add_grad_into = staticmethod(_add_at)
@@ -160,7 +174,7 @@ class Concatenate(Function):
     def backward(self, gy: Any, y: Any, *xs: Any, axis: int = 0) -> list:
         axis %= len(_shape(xs[0]))
         grads, start = [], 0
-        for x, given in zip(xs, self.inputs):
+        for x, given in zip(xs, self.inputs or ()):
             stop = start + _shape(x)[axis]
             if isinstance(given, (Variable, Edge)):
                 grads.append(getitem(gy, index=(slice(None),) * axis + (slice(start, stop),)))
@@ -192,16 +206,19 @@ add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, 
                 jvp=(lambda t, y, a, b: t, lambda t, y, a, b: t), reads=((), ()))
 sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape),
                 jvp=(lambda t, y, a, b: t, lambda t, y, a, b: -t), reads=((), ()))
-mul = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape), lambda g, y, a, b: sum_to(g * a, b.shape),
+mul: Primitive = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape),
+                           lambda g, y, a, b: sum_to(g * a, b.shape),
                 jvp=BILINEAR, reads=((1,), (0,)))
+mul.Function.symmetric = True  # its two VJPs are one rule, inputs swapped: x * x runs it once
 div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
                 lambda g, y, a, b: sum_to(-g * y / b, b.shape),
                 jvp=(lambda t, y, a, b: t / b, lambda t, y, a, b: -t * y / b), reads=((1,), (Y, 1)))
 neg = primitive("neg", np.negative, lambda g, y, x: -g,
                 jvp=SELF_ADJOINT, reads=((),))
-pow = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
+_pow: Primitive = primitive("pow", operator.pow, lambda g, y, a, b: _sum_to_or_none(_pow_grad(g, a, b), a.shape),
                 lambda g, y, a, b: sum_to(g * y * _log_base(a), b.shape),
-                jvp=(lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a)), reads=((0, 1), (Y, 0)))
+                jvp=(lambda t, y, a, b: _pow_grad(t, a, b), lambda t, y, a, b: t * y * _log_base(a)),
+                reads=((0, 1), (Y, 0)))
 exp = primitive("exp", np.exp, lambda g, y, x: g * y,
                 jvp=SELF_ADJOINT, reads=((Y,),))
 log = primitive("log", np.log, lambda g, y, x: g / x,
@@ -210,9 +227,9 @@ log1p = primitive("log1p", np.log1p, lambda g, y, x: g / (1.0 + x),
                   jvp=SELF_ADJOINT, reads=((0,),))
 sqrt = primitive("sqrt", np.sqrt, lambda g, y, x: g / (2.0 * y),
                  jvp=SELF_ADJOINT, reads=((Y,),))
-sin = primitive("sin", np.sin, lambda g, y, x: g * cos(x),
+sin: Primitive = primitive("sin", np.sin, lambda g, y, x: g * cos(x),
                 jvp=SELF_ADJOINT, reads=((0,),))
-cos = primitive("cos", np.cos, lambda g, y, x: -g * sin(x),
+cos: Primitive = primitive("cos", np.cos, lambda g, y, x: -g * sin(x),
                 jvp=SELF_ADJOINT, reads=((0,),))
 tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y),
                 jvp=SELF_ADJOINT, reads=((Y,),))
@@ -224,17 +241,20 @@ softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x:
                      jvp=SELF_ADJOINT, reads=((0,),))
 relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0),
                  jvp=SELF_ADJOINT, reads=((Y,),))
-abs = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g),
+_abs: Primitive = primitive("abs", np.abs, lambda g, y, x: where(_data(x) >= 0, g, -g),
                 jvp=SELF_ADJOINT, reads=((0,),))  # JAX: slope 1 at 0
 maximum = primitive("maximum", np.maximum, lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), a.shape),
                     lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), b.shape),
-                    jvp=(lambda t, y, a, b: _share(t, a, b), lambda t, y, a, b: _share(t, b, a)), reads=((0, 1), (0, 1)))
+                    jvp=(lambda t, y, a, b: _share(t, a, b), lambda t, y, a, b: _share(t, b, a)),
+                    reads=((0, 1), (0, 1)))
 minimum = primitive("minimum", np.minimum, lambda g, y, a, b: sum_to(_share(g, _data(b), _data(a)), a.shape),
                     lambda g, y, a, b: sum_to(_share(g, _data(a), _data(b)), b.shape),
-                    jvp=(lambda t, y, a, b: _share(t, b, a), lambda t, y, a, b: _share(t, a, b)), reads=((0, 1), (0, 1)))
+                    jvp=(lambda t, y, a, b: _share(t, b, a), lambda t, y, a, b: _share(t, a, b)),
+                    reads=((0, 1), (0, 1)))
 _where = primitive("where", np.where, None, lambda g, y, c, a, b: sum_to(where(c, g, 0.0), a.shape),
                    lambda g, y, c, a, b: sum_to(where(c, 0.0, g), b.shape),
-                   jvp=(None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t)), reads=((), (0,), (0,)))
+                   jvp=(None, lambda t, y, c, a, b: where(c, t, 0.0), lambda t, y, c, a, b: where(c, 0.0, t)),
+                   reads=((), (0,), (0,)))
 _clip = primitive("clip", np.clip, lambda g, y, x, lo, hi: where((_data(x) >= lo) & (_data(x) <= hi), g, 0.0),
                   None, None,
                   jvp=SELF_ADJOINT, reads=((0,),))
@@ -244,7 +264,7 @@ def _pow_grad(g: Any, a: Any, b: Any) -> Any:
     """g * d(a ** b)/da, b * a ** (b - 1) except 0 where b == 0 (so 0 ** 0 has slope 0, as HIPS, torch
     and JAX's integer powers; a ** 1 has slope 1 at 0). For the common a ** 2 it is (g * 2) * a: no
     a ** 1, and a constant g (a seed) makes one recorded product instead of two. None: no gradient."""
-    if np.isscalar(b):
+    if isinstance(b, (int, float, np.number)):
         return None if b == 0 else g * 2 * a if b == 2 else g * (b * a ** (b - 1))
     return g * (b * a ** where(_data(b) == 0, 1.0, b - 1.0))  # where b == 0 the factor b makes it 0
 
@@ -296,7 +316,7 @@ def _unreduce(g: Any, shape: Shape, axis: Any) -> Any:
     return reshape(g, _kept_shape(shape, axis))
 
 
-sum = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
+_sum: Primitive = primitive("sum", lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims),
                 lambda g, y, x, axis=None, keepdims=False: broadcast_to(_unreduce(g, x.shape, axis), x.shape),
                 jvp=LINEAR, reads=((),))
 
@@ -307,21 +327,25 @@ def _argmax_mask(x: Any, y: Any, axis: Any) -> np.ndarray:
     return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(_data(y).dtype)  # float32 stays float32
 
 
-max = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
+_max: Primitive = primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
                 lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
-                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
-min = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
+                jvp=(lambda t, y, x, axis=None, keepdims=False:
+                     _sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),),
+                reads=((0, Y),))
+_min: Primitive = primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis, keepdims=keepdims),
                 lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * _argmax_mask(x, y, axis),
-                jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),), reads=((0, Y),))
+                jvp=(lambda t, y, x, axis=None, keepdims=False:
+                     _sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),),
+                reads=((0, Y),))
 logsumexp = primitive(
     "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
     lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)),
                       jvp=(lambda t, y, x, axis=None, keepdims=False:
-       sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
+       _sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    s = sum(x, axis=axis, keepdims=keepdims)
+    s = _sum(x, axis=axis, keepdims=keepdims)
     return s * (np.size(_data(s)) / np.size(_data(x)))
 
 
@@ -329,11 +353,11 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     """Vector norm along `axis` (2 by default; 1 and inf too). At 0 the 2-norm's gradient is nan, as
     JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon under the root where 0 can occur."""
     if ord is None or ord == 2:
-        return sqrt(sum(x * x, axis=axis, keepdims=keepdims))
+        return sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
-        return sum(abs(x), axis=axis, keepdims=keepdims)
+        return _sum(_abs(x), axis=axis, keepdims=keepdims)
     if ord == np.inf:
-        return max(abs(x), axis=axis, keepdims=keepdims)
+        return _max(_abs(x), axis=axis, keepdims=keepdims)
     raise ValueError(f"norm: ord must be None, 1, 2 or inf, got {ord!r}")
 
 
@@ -343,14 +367,14 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
 # The primitives see matrices (or batches of them) only: `matmul` promotes vectors. As in BLAS, an operand
 # may enter transposed: a @ b^T (nt) and a^T @ b (tn). Each VJP is another member of the family, so a
 # backward pass records one node per product and never a transpose.
-_matmul = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul_nt(g, b), a.shape),
+_matmul: Primitive = primitive("matmul", np.matmul, lambda g, y, a, b: sum_to(_matmul_nt(g, b), a.shape),
                     lambda g, y, a, b: sum_to(_matmul_tn(a, g), b.shape),
                     jvp=BILINEAR, reads=((1,), (0,)))
-_matmul_nt = primitive("matmul_nt", lambda a, b: np.matmul(a, np.swapaxes(b, -1, -2)),
+_matmul_nt: Primitive = primitive("matmul_nt", lambda a, b: np.matmul(a, np.swapaxes(b, -1, -2)),
                        lambda g, y, a, b: sum_to(_matmul(g, b), a.shape),
                        lambda g, y, a, b: sum_to(_matmul_tn(g, a), b.shape),
                        jvp=BILINEAR, reads=((1,), (0,)))
-_matmul_tn = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2), b),
+_matmul_tn: Primitive = primitive("matmul_tn", lambda a, b: np.matmul(np.swapaxes(a, -1, -2), b),
                        lambda g, y, a, b: sum_to(_matmul_nt(b, g), a.shape),
                        lambda g, y, a, b: sum_to(_matmul(a, g), b.shape),
                        jvp=BILINEAR, reads=((1,), (0,)))
@@ -391,8 +415,9 @@ def _solve_vjp_a(g: Any, y: Any, a: Any, b: Any) -> Any:
     return -outer(gb, y) if np.ndim(_data(y)) == 1 else -_matmul_nt(gb, y)
 
 
-solve = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g),
-                  jvp=(lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t)), reads=((0, Y), (0,)))
+solve: Primitive = primitive("solve", np.linalg.solve, _solve_vjp_a, lambda g, y, a, b: solve(_mT(a), g),
+                  jvp=(lambda t, y, a, b: -solve(a, matmul(t, y)), lambda t, y, a, b: solve(a, t)),
+                  reads=((0, Y), (0,)))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -409,7 +434,7 @@ def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 softmax = primitive("softmax", _softmax,
-                    lambda g, y, x, axis=-1: y * (g - sum(g * y, axis=axis, keepdims=True)),
+                    lambda g, y, x, axis=-1: y * (g - _sum(g * y, axis=axis, keepdims=True)),
                     jvp=SELF_ADJOINT, reads=((Y,),))
 
 
@@ -497,7 +522,7 @@ def roll(x: Any, shift: Any, axis: Any = None) -> Any:
     return _roll(x, shift=shift, axis=axis)
 
 
-_roll = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis),
+_roll: Primitive = primitive("roll", lambda x, shift, axis: np.roll(x, shift, axis),
                   lambda g, y, x, shift, axis: _roll(g, shift=_negate(shift), axis=axis),
                   jvp=LINEAR, reads=((),))
 
@@ -510,7 +535,7 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Any]:
     """numpy's split: a list of slices of x (each a getitem node)."""
     axis = _numpy_axis(axis, len(_shape(x)), "split")
     n = _shape(x)[axis]
-    if np.isscalar(indices_or_sections):
+    if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
         if n % k:
             raise ValueError(f"split: array split does not result in an equal division ({n} into {k})")
@@ -535,7 +560,7 @@ def _pad_slices(pad_width: Any, ndim: int) -> tuple[slice, ...]:
     return tuple(slice(int(a), -int(b) if b else None) for a, b in widths)
 
 
-_pad = primitive("pad", lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
+_pad: Primitive = primitive("pad", lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
                  lambda g, y, x, pad_width, value: getitem(g, index=_pad_slices(pad_width, len(x.shape))),
                  jvp=(lambda t, y, x, pad_width, value: _pad(t, pad_width=pad_width, value=0.0),), reads=((),))
 
@@ -551,12 +576,12 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
     """numpy's diagonal (the diagonal axis last), as an indexing node."""
     x = moveaxis(x, (axis1, axis2), (-2, -1))
     n, m = _shape(x)[-2:]
-    rows = np.arange(builtins.max(0, -offset), builtins.min(n, m - offset))
+    rows = np.arange(max(0, -offset), min(n, m - offset))
     return getitem(x, index=(Ellipsis, rows, rows + offset))
 
 
 def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+    return _sum(diagonal(x, offset, axis1, axis2), axis=-1)
 
 
 def diag(x: Any, k: int = 0) -> Any:
@@ -566,8 +591,8 @@ def diag(x: Any, k: int = 0) -> Any:
         return diagonal(x, k)
     if len(shape) != 1:
         raise ValueError(f"diag: input must be 1-D or 2-D, got shape {shape}")
-    n = shape[0] + builtins.abs(k)
-    rows = np.arange(shape[0]) + builtins.max(0, -k)
+    n = shape[0] + abs(k)
+    rows = np.arange(shape[0]) + max(0, -k)
     return _getitem_grad(x, index=(rows, rows + k), shape=(n, n))
 
 
@@ -595,7 +620,7 @@ def sort(x: Any, axis: int = -1) -> Any:
 def _take_along(x: Any, index: np.ndarray, axis: int) -> Any:
     """numpy's take_along_axis as one advanced-indexing node."""
     axis = _numpy_axis(axis, index.ndim, "take_along_axis")
-    grid = list(np.indices(index.shape, sparse=True))
+    grid: list[Any] = list(np.indices(index.shape, sparse=True))
     grid[axis] = index
     return getitem(x, index=tuple(grid))
 
@@ -603,9 +628,9 @@ def _take_along(x: Any, index: np.ndarray, axis: int) -> Any:
 # Elementwise functions of one input: derivative in x (or in the output y), self-adjoint Jacobians.
 expm1 = primitive("expm1", np.expm1, lambda g, y, x: g * (y + 1.0),
                   jvp=SELF_ADJOINT, reads=((Y,),))
-sinh = primitive("sinh", np.sinh, lambda g, y, x: g * cosh(x),
+sinh: Primitive = primitive("sinh", np.sinh, lambda g, y, x: g * cosh(x),
                  jvp=SELF_ADJOINT, reads=((0,),))
-cosh = primitive("cosh", np.cosh, lambda g, y, x: g * sinh(x),
+cosh: Primitive = primitive("cosh", np.cosh, lambda g, y, x: g * sinh(x),
                  jvp=SELF_ADJOINT, reads=((0,),))
 arcsin = primitive("arcsin", np.arcsin, lambda g, y, x: g / sqrt(1.0 - x * x),
                    jvp=SELF_ADJOINT, reads=((0,),))
@@ -624,10 +649,12 @@ sign = primitive("sign", np.sign, None,
 
 logaddexp = primitive("logaddexp", np.logaddexp, lambda g, y, a, b: sum_to(g * exp(a - y), a.shape),
                       lambda g, y, a, b: sum_to(g * exp(b - y), b.shape),
-                      jvp=(lambda t, y, a, b: t * exp(a - y), lambda t, y, a, b: t * exp(b - y)), reads=((0, Y), (1, Y)))
+                      jvp=(lambda t, y, a, b: t * exp(a - y), lambda t, y, a, b: t * exp(b - y)),
+                      reads=((0, Y), (1, Y)))
 arctan2 = primitive("arctan2", np.arctan2, lambda g, y, a, b: sum_to(g * b / (a * a + b * b), a.shape),
                     lambda g, y, a, b: sum_to(-g * a / (a * a + b * b), b.shape),
-                    jvp=(lambda t, y, a, b: t * b / (a * a + b * b), lambda t, y, a, b: -t * a / (a * a + b * b)), reads=((0, 1), (0, 1)))
+                    jvp=(lambda t, y, a, b: t * b / (a * a + b * b), lambda t, y, a, b: -t * a / (a * a + b * b)),
+                    reads=((0, 1), (0, 1)))
 
 
 def log2(x: Any) -> Any:
@@ -663,9 +690,9 @@ def logsigmoid(x: Any) -> Any:
 # Reductions.
 
 def var(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
-    n = np.size(_data(x)) // builtins.max(1, np.size(np.sum(_data(x), axis=axis)))
+    n = np.size(_data(x)) // max(1, np.size(np.sum(_data(x), axis=axis)))
     d = x - mean(x, axis=axis, keepdims=True)
-    return sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
+    return _sum(d * d, axis=axis, keepdims=keepdims) * (1.0 / (n - ddof))
 
 
 def std(x: Any, axis: Any = None, ddof: int = 0, keepdims: bool = False) -> Any:
@@ -693,7 +720,7 @@ def _prod_vjp(g: Any, y: Any, x: Any, axis: Any = None, keepdims: bool = False) 
 
 
 prod = primitive("prod", lambda x, axis=None, keepdims=False: np.prod(x, axis=axis, keepdims=keepdims), _prod_vjp,
-                 jvp=(lambda t, y, x, axis=None, keepdims=False: sum(t * _others_product(y, x, axis), axis=axis,
+                 jvp=(lambda t, y, x, axis=None, keepdims=False: _sum(t * _others_product(y, x, axis), axis=axis,
                                                             keepdims=keepdims),), reads=((0, Y),))
 
 
@@ -746,8 +773,8 @@ class Einsum(Function):
 
     def backward(self, gy: Any, y: Any, *xs: Any, subscripts: str) -> list:
         parts, out = _einsum_parse(subscripts, len(xs))
-        grads = []
-        for i, (x, given) in enumerate(zip(xs, self.inputs)):
+        grads: list[Any] = []
+        for i, (x, given) in enumerate(zip(xs, self.inputs or ())):
             if not isinstance(given, (Variable, Edge)):
                 grads.append(None)
                 continue
@@ -778,7 +805,7 @@ def einsum(subscripts: str, *operands: Any) -> Any:
 def tensordot(a: Any, b: Any, axes: Any = 2) -> Any:
     """numpy's tensordot, as an einsum."""
     na, nb = len(_shape(a)), len(_shape(b))
-    if np.isscalar(axes):
+    if isinstance(axes, (int, np.integer)):
         ax_a, ax_b = list(range(na - int(axes), na)), list(range(int(axes)))
     else:
         ax_a, ax_b = [list(np.atleast_1d(x)) for x in axes]
@@ -868,10 +895,12 @@ def _eigvecs_vjp(g: Any, y: Any, a: Any) -> Any:
     return _sym(_matmul_nt(_matmul(y, _matmul_tn(y, g) * _eigh_gap(w)), y))
 
 
-_eigvals = primitive("eigvalsh", lambda a: np.linalg.eigh(a)[0], _eigvals_vjp,
-                     jvp=(lambda t, y, a: diagonal(_matmul_tn(_eigvecs(a), _matmul(_sym(t), _eigvecs(a))), 0, -2, -1),), reads=((0,),))
-_eigvecs = primitive("eigvecs", lambda a: np.linalg.eigh(a)[1], _eigvecs_vjp,
-                     jvp=(lambda t, y, a: _matmul(y, _matmul_tn(y, _matmul(_sym(t), y)) * _eigh_gap(_eigvals(a))),), reads=((0, Y),))
+_eigvals: Primitive = primitive("eigvalsh", lambda a: np.linalg.eigh(a)[0], _eigvals_vjp,
+                     jvp=(lambda t, y, a: diagonal(_matmul_tn(_eigvecs(a), _matmul(_sym(t), _eigvecs(a))), 0, -2, -1),),
+                     reads=((0,),))
+_eigvecs: Primitive = primitive("eigvecs", lambda a: np.linalg.eigh(a)[1], _eigvecs_vjp,
+                     jvp=(lambda t, y, a: _matmul(y, _matmul_tn(y, _matmul(_sym(t), y)) * _eigh_gap(_eigvals(a))),),
+                     reads=((0, Y),))
 
 
 def eigh(a: Any) -> tuple[Any, Any]:
@@ -899,13 +928,14 @@ def _install_operators() -> None:
     flip = lambda f: lambda a, b: f(b, a)  # noqa: E731  (reflected operator)
     ops = {"__add__": add, "__radd__": flip(add), "__sub__": sub, "__rsub__": flip(sub),
            "__mul__": mul, "__rmul__": flip(mul), "__truediv__": div, "__rtruediv__": flip(div),
-           "__pow__": pow, "__rpow__": flip(pow), "__matmul__": matmul, "__rmatmul__": flip(matmul),
-           "__neg__": neg, "__abs__": abs, "__getitem__": lambda x, index: getitem(x, index=index),
-           "reshape": lambda x, *shape: reshape(x, shape[0] if len(shape) == 1 and not np.isscalar(shape[0]) else shape),
+           "__pow__": _pow, "__rpow__": flip(_pow), "__matmul__": matmul, "__rmatmul__": flip(matmul),
+           "__neg__": neg, "__abs__": _abs, "__getitem__": lambda x, index: getitem(x, index=index),
+           "reshape": lambda x, *shape: reshape(
+               x, shape[0] if len(shape) == 1 and not np.isscalar(shape[0]) else shape),
            "transpose": lambda x, *axes: transpose(
                x, axes[0] if len(axes) == 1 and not np.isscalar(axes[0]) else axes or None),
            "T": property(lambda x: transpose(x)),
-           "sum": lambda x, axis=None, keepdims=False: sum(x, axis=axis, keepdims=keepdims)}
+           "sum": lambda x, axis=None, keepdims=False: _sum(x, axis=axis, keepdims=keepdims)}
     for name, fn in ops.items():
         setattr(Variable, name, fn)
 
@@ -916,7 +946,7 @@ _install_operators()
 def _install_numpy_twins() -> None:
     """numpy's functions that dispatch to F when given a Variable (`Variable.__array_function__`)."""
     data = lambda f: lambda x, *args, **kwargs: f(_data(x), *args, **kwargs)  # noqa: E731  (no gradient)
-    twins = {np.sum: sum, np.mean: mean, np.max: max, np.amax: max, np.min: min, np.amin: min,
+    twins = {np.sum: _sum, np.mean: mean, np.max: _max, np.amax: _max, np.min: _min, np.amin: _min,
              np.reshape: reshape, np.transpose: transpose, np.concatenate: concatenate, np.stack: stack,
              np.where: where, np.clip: clip, np.dot: dot, np.outer: outer, np.squeeze: squeeze,
              np.expand_dims: expand_dims, np.broadcast_to: broadcast_to, np.linalg.norm: norm,
@@ -932,3 +962,23 @@ def _install_numpy_twins() -> None:
 
 
 _install_numpy_twins()
+
+
+# ----------------------------------------------------------------------------------------------
+# The public names that are Python builtins. Inside this module `sum`, `max`, `min`, `abs` and `pow` stay
+# the builtins (the rules use the private twins); users reach F.sum etc. through the module's __getattr__
+# (PEP 562), which `from optlab.autodiff.functions import sum` also takes.
+
+_SHADOWING = {"sum": _sum, "max": _max, "min": _min, "abs": _abs, "pow": _pow}
+
+
+def __getattr__(name: str) -> Primitive:
+    """F.sum, F.max, F.min, F.abs, F.pow: the differentiable twins of the builtins of these names."""
+    try:
+        return _SHADOWING[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SHADOWING])

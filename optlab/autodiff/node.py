@@ -8,7 +8,7 @@ ndarrays, at numpy speed: a function given no Variable returns a plain array and
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -34,6 +34,9 @@ def as_data(data: Any, where: str = "Variable") -> np.ndarray:
 NUMPY_TWINS: dict[Any, Any] = {}  # numpy function -> its F twin (`Variable.__array_function__`), filled by F
 
 
+_Method = Callable[..., Any]  # an operator or method installed on Variable after its definition
+
+
 class Variable:
     """A node holding an ndarray, its gradient and the Function that created it."""
 
@@ -43,6 +46,27 @@ class Variable:
     # ndarray-on-the-left operator would then go through numpy's override machinery: measured 6.3 -> 9.1 us
     # per ndarray * Variable, which recorded backward passes (hvp) do at every node.
     __array_ufunc__ = None
+    # Installed by the modules that define them (functions.py: the operators, as F's functions;
+    # backprop.py: backward, beside the pass it runs); declared here for type checkers.
+    __add__: ClassVar[_Method]
+    __radd__: ClassVar[_Method]
+    __sub__: ClassVar[_Method]
+    __rsub__: ClassVar[_Method]
+    __mul__: ClassVar[_Method]
+    __rmul__: ClassVar[_Method]
+    __truediv__: ClassVar[_Method]
+    __rtruediv__: ClassVar[_Method]
+    __pow__: ClassVar[_Method]
+    __rpow__: ClassVar[_Method]
+    __matmul__: ClassVar[_Method]
+    __rmatmul__: ClassVar[_Method]
+    __neg__: ClassVar[_Method]
+    __abs__: ClassVar[_Method]
+    __getitem__: ClassVar[_Method]
+    reshape: ClassVar[_Method]
+    transpose: ClassVar[_Method]
+    sum: ClassVar[_Method]
+    backward: ClassVar[Callable[..., None]]
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         """numpy functions (np.sum, np.mean, np.concatenate, ...) on a Variable run their twin in F, so
@@ -79,10 +103,10 @@ class Variable:
     # Hashing stays by identity (as torch's tensors), so Variables still key dicts and sets.
     __hash__ = object.__hash__
 
-    def __eq__(self, other: Any) -> Any:  # type: ignore[override]
+    def __eq__(self, other: Any) -> Any:
         return self.data == _data(other)
 
-    def __ne__(self, other: Any) -> Any:  # type: ignore[override]
+    def __ne__(self, other: Any) -> Any:
         return self.data != _data(other)
 
     def __lt__(self, other: Any) -> np.ndarray:
@@ -110,7 +134,7 @@ class Variable:
         while stack:
             _, f, v = _resolve(stack.pop())
             if f is not None:
-                stack.extend(x for x in f.inputs if isinstance(x, _NODES))
+                stack.extend(x for x in f.inputs or () if isinstance(x, _NODES))
                 if v is not None:
                     v.creator = None
                 f.inputs = ()
@@ -182,8 +206,11 @@ class Function:
     # An optional pair of shortcuts for a one-input f whose gradient is gy scattered into zeros (getitem),
     # used when its input already has a gradient: add_grad_into(buf, gy, **kwargs) adds into that array in
     # place (raw mode); add_grad_onto(acc, gy, **kwargs) returns acc plus it, differentiably (create_graph).
-    add_grad_into = None
-    add_grad_onto = None
+    add_grad_into: ClassVar[Callable[..., None] | None] = None
+    add_grad_onto: ClassVar[Callable[..., Any] | None] = None
+    # True for a two-input f whose two VJPs are one rule with the inputs swapped (mul): given one input
+    # twice (x * x) the pass runs that rule once and hands its result to both (`_run_vjps`).
+    symmetric = False
     # Forward mode: one JVP per input, ``jvp(t, y, *xs, **kwargs)``, the output's tangent from that input's
     # tangent t, on bare arrays (None: the input is a constant). See `jvp` and `Dual`.
     jvps: tuple = ()
@@ -216,7 +243,7 @@ class Function:
 
     def backward(self, gy: Any, y: Any, *xs: Any, **kwargs: Any) -> Sequence[Any]:
         return [vjp(gy, y, *xs, **kwargs) if vjp is not None and isinstance(x, _NODES) else None
-                for x, vjp in zip(self.inputs, self.vjps)]
+                for x, vjp in zip(self.inputs or (), self.vjps)]
 
 
 def recorder(op: Any) -> Callable:
@@ -266,7 +293,8 @@ def recorder(op: Any) -> Callable:
 
 
 _new = object.__new__
-_tracer: Callable | None = None  # set by jit while it traces: told of every call (forward, args, kwargs, y, out; y, out None: bare)
+# Set by jit while it traces: told of every call (forward, args, kwargs, y, out; y and out None: a bare call)
+_tracer: Callable | None = None
 
 
 def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variable) -> None:
@@ -288,7 +316,7 @@ def _link(f: Function, inputs: tuple, kwargs: dict, generation: int, out: Variab
             elif plan[1]:
                 inputs = (a, _edge(b))
         else:
-            plan = _plan(f.reads, [isinstance(x, Variable) for x in inputs])
+            plan = _plan(f.reads or (), [isinstance(x, Variable) for x in inputs])
             inputs = tuple([_edge(x) if release else x for x, release in zip(inputs, plan)])
         f.saved = out.data if plan[-1] else None
     f.inputs = inputs
