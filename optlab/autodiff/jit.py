@@ -49,7 +49,8 @@ class _Watched(np.ndarray):
 
     def __array_finalize__(self, obj: Any) -> None:  # a view or result made by numpy itself: derived
         self._slot = None
-        self._origin = getattr(obj, "_slot", None) if getattr(obj, "_slot", None) is not None else getattr(obj, "_origin", None)
+        slot = getattr(obj, "_slot", None)
+        self._origin = slot if slot is not None else getattr(obj, "_origin", None)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method == "__call__" and "out" not in kwargs:
@@ -255,15 +256,16 @@ class _tracing:
 
         def get(v: Variable) -> Any:
             d = _DATA_SLOT.__get__(v, Variable)
-            if (isinstance(d, _Watched) or id(d) in rec.slots) and not sys._getframe(1).f_globals.get("__name__", "").startswith("optlab.autodiff"):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if (isinstance(d, _Watched) or id(d) in rec.slots) and not caller.startswith("optlab.autodiff"):
                 rec.mark(d)  # fn reads a traced value itself: whatever it decides from it is guarded
             return d
 
-        Variable.data = property(get, _DATA_SLOT.__set__)  # type: ignore[assignment]
+        setattr(Variable, "data", property(get, _DATA_SLOT.__set__))  # noqa: B010 (mypy: a slot)
 
     def __exit__(self, *exc: object) -> None:
         global _TRACE
-        Variable.data = _DATA_SLOT  # type: ignore[assignment]
+        setattr(Variable, "data", _DATA_SLOT)  # noqa: B010
         for n, cmp in self.comparisons.items():
             setattr(Variable, n, cmp)
         for k, v in self.saved.items():
@@ -343,12 +345,16 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, ctx: _Context) -> l
     return None
 
 
-_IDENTITY = functional.identity.Function.forward
-_GETITEM = F.getitem.Function.forward
-_SUM = F.sum.Function.forward
+def _forward(primitive: Any) -> Callable:
+    return primitive.Function.forward
+
+
+_IDENTITY = _forward(functional.identity)
+_GETITEM = _forward(F.getitem)
+_SUM = _forward(F.sum)
 _SUM_TO = F._numpy_sum_to
-_INDEX_ADD = F._index_add.Function.forward
-_SCATTER_ADD = F._getitem_grad.Function.forward
+_INDEX_ADD = _forward(F._index_add)
+_SCATTER_ADD = _forward(F._getitem_grad)
 
 
 def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
@@ -532,7 +538,7 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
     for s in inputs:
         lines += guard(s)
-    for i, (s, forward, refs, kw, wrap) in enumerate(live):
+    for i, (s, forward, refs, kw, _) in enumerate(live):
         inlined = _inline(s, forward, refs, kw, ctx)
         if inlined is not None:
             lines += inlined
@@ -639,18 +645,18 @@ class Jitted:
                 except _Stale:
                     pass  # the general path below retraces
         leaves, in_def = flatten(args)
-        key = [in_def]
+        parts: list[Any] = [in_def]
         for x in leaves:
             if isinstance(x, Variable):
                 raise TypeError(f"jit: {self.__name__} got a Variable; jit the outermost function "
                                 f"(jit(grad(f)), not grad(jit(f)))")
             if x.__class__ is np.ndarray:
-                key.append((x.shape, x.dtype))
+                parts.append((x.shape, x.dtype))
             elif _is_traced_leaf(x):
-                key.append((np.shape(x), np.result_type(x)))
+                parts.append((np.shape(x), np.result_type(x)))
             else:
-                key.append(("static", type(x), x))
-        key = plain[0] if plain is not None else tuple(key)
+                parts.append(("static", type(x), x))
+        key = plain[0] if plain is not None else tuple(parts)
         try:
             entry = self.cache[key]
             self.cache.move_to_end(key)
@@ -709,7 +715,8 @@ class Jitted:
         for y in out_leaves:
             d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")
             outputs.append(rec.ref(d) if isinstance(d, np.ndarray) else ("const", d))
-        entry.program = _generate(rec, inputs, outputs, out_def, "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__))
+        name = "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__)
+        entry.program = _generate(rec, inputs, outputs, out_def, name)
         values = [np.array(rec.values[v]) if kind == "slot" else np.array(v) for kind, v in outputs]
         return unflatten(out_def, values)
 
