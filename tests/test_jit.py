@@ -390,3 +390,24 @@ def test_oracle_stays_eager_for_stochastic_and_untraceable_objectives():
     oracle = Oracle(plain)
     assert oracle.f(np.zeros(3)) == 3.0 and oracle.f(np.zeros(3)) == 3.0
     assert oracle._jitted is None and oracle.counts.nfev == 2 and oracle.jit_mode.startswith("eager: not traceable")
+
+
+# ----------------------------------------------------------------------------------------------
+# Large arrays: the program frees its dead temporaries, so its peak memory is no worse than eager's.
+
+@pytest.mark.parametrize("name", ["extended_rosenbrock", "extended_powell", "penalty1"])
+def test_replay_peak_memory_is_no_worse_than_eager(name):
+    import tracemalloc
+    problem = optlab.problems.get(name, n=40_000)
+    f, x, v = problem.objective, problem.x0 + 0.1, np.ones(40_000)
+    for fn, args in ((value_and_grad(f), (x,)), (lambda a, b: hvp(f, a, b), (x, v))):
+        jitted = jit(fn)
+        jitted(*args)
+        peaks = []
+        for g in (fn, jitted):
+            tracemalloc.start()
+            out = g(*args)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            del out
+        assert peaks[1] <= peaks[0], peaks

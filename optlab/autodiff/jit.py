@@ -28,7 +28,7 @@ _DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a prope
 _CALLER_GRADS = backprop._caller_grads
 _COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
 _VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
-_BIG = 1 << 14  # temporaries of at least this many elements are deleted after their last use
+_BIG = 1 << 10  # temporaries of at least this many elements (8 kB of float64) are deleted after their last use
 
 
 class JitError(TypeError):
