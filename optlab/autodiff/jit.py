@@ -325,6 +325,9 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, ctx: _Context) -> l
         if refs[0][0] == "slot" and rec.values[refs[0][1]].ndim == 0 and axis == "None" and keepdims == "False":
             return [f"    t{s} = {arg(refs[0])}"]  # a 0-d sum adds nothing: the value itself (-0.0 and nan kept)
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axis}, keepdims={keepdims})"]
+    if forward in (_RESHAPE, _BROADCAST_TO) and len(refs) == 1 and set(kw) == {"shape"}:
+        call = "_reshape" if forward is _RESHAPE else "_broadcast_to"  # the numpy call the forward makes
+        return [f"    t{s} = {call}({arg(refs[0])}, {arg(kw['shape'])})"]
     if forward is _SUM_TO and len(refs) == 1 and refs[0][0] == "slot" and set(kw) == {"shape"} \
             and kw["shape"][0] == "const":
         x, shape = rec.values[refs[0][1]], kw["shape"][1]  # _numpy_sum_to's axes, found once
@@ -353,6 +356,8 @@ _IDENTITY = _forward(functional.identity)
 _GETITEM = _forward(F.getitem)
 _SUM = _forward(F.sum)
 _SUM_TO = F._numpy_sum_to
+_RESHAPE = _forward(F._reshape)
+_BROADCAST_TO = _forward(F._broadcast_to)
 _INDEX_ADD = _forward(F._index_add)
 _SCATTER_ADD = _forward(F._getitem_grad)
 
@@ -504,7 +509,8 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     calls, outputs = _exact_rewrites(rec, live, outputs)
     live = _live(calls, outputs, rec.guards)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
-                           "_add_reduce": np.add.reduce}
+                           "_add_reduce": np.add.reduce,
+                           "_reshape": np.reshape, "_broadcast_to": np.broadcast_to}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
@@ -591,6 +597,8 @@ def _is_traced_leaf(x: Any) -> bool:
 def _plain_call(args: tuple) -> tuple[tuple, list] | None:
     """The usual call's cache key and leaves, or None: float ndarrays in tuples and lists only, so no
     general tree to flatten and nothing to convert."""
+    if len(args) <= 2 and all(a.__class__ is np.ndarray and a.dtype.kind == "f" for a in args):
+        return ("plain", *[(a.shape, a.dtype) for a in args]), list(args)  # f(x), hvp(x, v): the hot calls
     key: list[Any] = ["plain"]
     leaves: list[np.ndarray] = []
     stack = list(reversed(args))
