@@ -421,7 +421,8 @@ def _live(calls: list, outputs: list, guards: set[int]) -> list:
 
 def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, list]:
     """Fewer calls giving the same bits (IEEE 754 makes both exact): x * ones (a seed's broadcast) is x,
-    and a + (-b), (-b) + a are a - b when the negation is read nowhere else."""
+    -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, and a one-element
+    value reshaped only to be broadcast is broadcast itself."""
     uses: dict[int, int] = {}
     for _, _, refs, kw, _ in calls:
         for s in _slots_in([*refs, *kw.values()]):
@@ -460,6 +461,17 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
                     break
             if s in canon:
                 continue
+        if forward is np.negative and not kw and len(refs) == 1 and refs[0][0] == "slot" and s not in kept:
+            inner = made.get(refs[0][1])
+            if inner is not None and inner[1] is np.negative and not inner[3] and len(inner[2]) == 1 \
+                    and inner[2][0][0] == "slot" and inner[4] == wrap:
+                canon[s] = canon.get(inner[2][0][1], inner[2][0][1])
+                continue
+        if forward is _BROADCAST_TO and len(refs) == 1 and refs[0][0] == "slot":
+            inner = made.get(refs[0][1])
+            if inner is not None and inner[1] is _RESHAPE and uses.get(refs[0][1]) == 1 and refs[0][1] not in kept \
+                    and inner[2][0][0] == "slot" and rec.values[inner[2][0][1]].size == 1:
+                refs = [rename(inner[2][0])]
         if forward is np.add and not kw and len(refs) == 2 and all(r[0] in ("slot", "const") for r in refs):
             b = negated(refs[1])
             if b is not None:
