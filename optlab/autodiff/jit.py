@@ -285,6 +285,7 @@ def _guarded_comparison(cmp: Callable) -> Callable:
 
 _OPERATORS = {np.add: "{0} + {1}", np.subtract: "{0} - {1}", np.multiply: "{0} * {1}", np.true_divide: "{0} / {1}",
               np.negative: "-{0}", operator.pow: "{0} ** {1}"}
+_IN_PLACE = {np.add: "+=", np.subtract: "-=", np.multiply: "*=", np.true_divide: "/="}
 _OPERANDS = (float, int, np.ndarray, np.generic)
 
 
@@ -301,8 +302,14 @@ class _Context:
         return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1
                 and self.rec.values[r[1]].dtype == self.rec.values[s].dtype)
 
+    def reusable(self, r: tuple, s: int) -> bool:
+        """r is a large buffer made here and read only by s's statement, of s's shape and dtype: s's
+        ufunc may write its result into it (the same loop, no fresh pages to fault in)."""
+        return (self.owned(r, s) and self.rec.values[r[1]].shape == self.rec.values[s].shape
+                and self.rec.values[s].size >= _BIG)
 
-def _inline(s: int, forward: Callable, refs: list, kw: dict, ctx: _Context) -> list[str] | None:
+
+def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _Context) -> list[str] | None:
     """The source of the hot kernel forwards written out (the same numpy operations, without a Python
     frame or a ufunc's keyword parsing): identity, getitem, sum, the arithmetic ufuncs as operators
     (numpy's own operator dispatch: the same ufunc loop, bit for bit), and getitem's gradient steps at a
@@ -318,6 +325,14 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, ctx: _Context) -> l
     if (template is not None and not kw and len(refs) == template.count("{")
             and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], _OPERANDS)) for r in refs)
             and any(r[0] == "slot" for r in refs)):
+        if not wrap:
+            ctx.fresh.add(s)  # a ufunc's array result: a buffer of its own
+            if forward is np.negative and ctx.reusable(refs[0], s):
+                return [f"    t{s} = _negative({arg(refs[0])}, out={arg(refs[0])})"]
+            if forward in _IN_PLACE and ctx.reusable(refs[0], s):
+                return [f"    t{s} = {arg(refs[0])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[1])}"]
+            if forward in (np.add, np.multiply) and ctx.reusable(refs[1], s):  # a + b is b + a, bit for bit
+                return [f"    t{s} = {arg(refs[1])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[0])}"]
         return [f"    t{s} = " + template.format(*[arg(r) for r in refs])]
     if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
         axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
@@ -522,7 +537,8 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     live = _live(calls, outputs, rec.guards)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
                            "_add_reduce": np.add.reduce,
-                           "_reshape": np.reshape, "_broadcast_to": np.broadcast_to}
+                           "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
+                           "_negative": np.negative}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
@@ -556,8 +572,8 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
     for s in inputs:
         lines += guard(s)
-    for i, (s, forward, refs, kw, _) in enumerate(live):
-        inlined = _inline(s, forward, refs, kw, ctx)
+    for i, (s, forward, refs, kw, wrap) in enumerate(live):
+        inlined = _inline(s, forward, refs, kw, wrap, ctx)
         if inlined is not None:
             lines += inlined
         else:
