@@ -302,11 +302,12 @@ class _Context:
         return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1
                 and self.rec.values[r[1]].dtype == self.rec.values[s].dtype)
 
-    def reusable(self, r: tuple, s: int) -> bool:
-        """r is a large buffer made here and read only by s's statement, of s's shape and dtype: s's
-        ufunc may write its result into it (the same loop, no fresh pages to fault in)."""
-        return (self.owned(r, s) and self.rec.values[r[1]].shape == self.rec.values[s].shape
-                and self.rec.values[s].size >= _BIG)
+    def reusable(self, r: tuple, s: int, reads: int = 1) -> bool:
+        """r is a large buffer made here and read only by s's statement (`reads` times: t + t), of s's
+        shape and dtype: s's ufunc may write its result into it (the same loop, no fresh pages)."""
+        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == reads
+                and self.rec.values[r[1]].dtype == self.rec.values[s].dtype
+                and self.rec.values[r[1]].shape == self.rec.values[s].shape and self.rec.values[s].size >= _BIG)
 
 
 def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _Context) -> list[str] | None:
@@ -329,7 +330,8 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
             ctx.fresh.add(s)  # a ufunc's array result: a buffer of its own
             if forward is np.negative and ctx.reusable(refs[0], s):
                 return [f"    t{s} = _negative({arg(refs[0])}, out={arg(refs[0])})"]
-            if forward in _IN_PLACE and ctx.reusable(refs[0], s):
+            twice = len(refs) == 2 and refs[0] == refs[1]  # t + t: both reads are this statement's
+            if forward in _IN_PLACE and ctx.reusable(refs[0], s, 2 if twice else 1):
                 return [f"    t{s} = {arg(refs[0])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[1])}"]
             if forward in (np.add, np.multiply) and ctx.reusable(refs[1], s):  # a + b is b + a, bit for bit
                 return [f"    t{s} = {arg(refs[1])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[0])}"]
