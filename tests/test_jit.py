@@ -415,3 +415,20 @@ def test_replay_peak_memory_is_no_worse_than_eager_and_large_arrays_replay_bit_f
         other = tuple(a[::-1].copy() * 1.5 for a in args)  # in-place steps (large arrays only) replayed elsewhere
         assert_same(jitted(*other), fn(*other))
         assert_same(jitted(*args), fn(*args))
+
+
+def test_scalar_powers_replay_as_eager_where_libm_pow_and_square_differ():
+    # numpy's `0-d array ** 2` is np.square, `np.float64 ** 2` libm's pow: they differ in the last bit here
+    x = np.array([-5.660169488668078, 1518.9675387121508, 0.37])
+    assert np.float64(x[0]) ** 2 != np.array(x[0]) ** 2
+    f = value_and_grad(lambda x: x[0] ** 2 + x[1] ** 2 * x[2] + x[2] ** 3 + F.sum(x ** 2))
+    h = jit(lambda x, v: hvp(lambda y: x_cubed(y), x, v))
+    jitted = jit(f)
+    for point in (x[::-1].copy(), x):
+        assert_same(jitted(point), f(point))
+        assert_same(h(point, point), hvp(x_cubed, point, point))
+    assert jitted.traces == 1
+
+
+def x_cubed(x):
+    return x[0] ** 3 + x[1] ** 2 * x[0]

@@ -302,6 +302,18 @@ class _Context:
         return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1
                 and self.rec.values[r[1]].dtype == self.rec.values[s].dtype)
 
+    def as_eager(self, r: tuple) -> str:
+        """The argument as eager code sees it: a 0-d value (a numpy scalar in the program, where the
+        operations on it give the same bits) as the 0-d array the recorder makes of it, for code whose
+        result depends on the type: `0-d array ** 2` is np.square, `np.float64 ** 2` libm's pow, which
+        differ in the last bit for some x."""
+        if r[0] == "slot" and self.rec.values[r[1]].ndim == 0:
+            return f"_asarray({self.arg(r)})"
+        if r[0] == "seq":
+            items = ", ".join(self.as_eager(x) for x in r[2])
+            return f"({items},)" if r[1] is tuple else f"[{items}]"
+        return str(self.arg(r))
+
     def reusable(self, r: tuple, s: int, reads: int = 1) -> bool:
         """r is a large buffer made here and read only by s's statement (`reads` times: t + t), of s's
         shape and dtype: s's ufunc may write its result into it (the same loop, no fresh pages)."""
@@ -326,6 +338,8 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
     if (template is not None and not kw and len(refs) == template.count("{")
             and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], _OPERANDS)) for r in refs)
             and any(r[0] == "slot" for r in refs)):
+        if forward is operator.pow:
+            return [f"    t{s} = {ctx.as_eager(refs[0])} ** {ctx.as_eager(refs[1])}"]
         if not wrap:
             ctx.fresh.add(s)  # a ufunc's array result: a buffer of its own
             if forward is np.negative and ctx.reusable(refs[0], s):
@@ -581,7 +595,8 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
         else:
             fkey = f"f{s}"
             env[fkey] = forward
-            call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
+            a = arg if isinstance(forward, np.ufunc) else ctx.as_eager  # Python code may take scalars apart
+            call = f"{fkey}({', '.join([a(r) for r in refs] + [f'{k}={a(r)}' for k, r in kw.items()])})"
             # numpy scalars (a ufunc on 0-d arrays) stay scalars inside: the same IEEE operations, one
             # call less per statement; results are made arrays below, as the recorder makes them
             lines.append(f"    t{s} = {call}")
