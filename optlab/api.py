@@ -20,6 +20,7 @@ from .autodiff import Variable
 from .autodiff import functions as F
 from .optim.base import Stalled
 from .optim.loop import run
+from .optim.malloc import keep_freed_memory
 from .optim.oracle import BudgetExhausted
 from .optim.problem import Problem
 from .optim.stopping import Budget, Stopping
@@ -76,13 +77,16 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
              hessp: Callable[..., Any] | None = None, bounds: Any = None, tol: float | None = None,
              callback: Callable[..., Any] | None = None, options: dict[str, Any] | None = None, *,
              budget: Budget | dict[str, Any] | None = None, stopping: Stopping | dict[str, Any] | None = None,
-             f_star: float | None = None, seed: int = 0) -> MinimizeResult:
+             f_star: float | None = None, seed: int = 0, mallopt: bool = True) -> MinimizeResult:
     """Minimize fun(x, *args) from x0, as scipy.optimize.minimize does, with optlab's methods.
 
     `method`: a scipy name (case-insensitive, see SCIPY_METHODS) or any registered optimizer;
     `tol` is the gradient tolerance of optlab's convergence test; `options` holds maxiter,
     maxfun/maxfev, gtol, seconds, disp, and the optimizer's own parameters. Keyword-only extras:
-    `budget`, `stopping` (optlab's models or dicts), `f_star` (known minimum) and `seed`.
+    `budget`, `stopping` (optlab's models or dicts), `f_star` (known minimum), `seed`, and `mallopt`:
+    by default glibc's mmap and trim thresholds are raised for this process (optlab.optim.malloc), so that
+    large arrays reuse freed memory rather than fault in fresh pages; `mallopt=False` (or the environment
+    variable OPTLAB_MALLOPT=0) leaves the allocator alone.
     Returns scipy's fields (x in x0's shape, fun, jac, nit, nfev, njev, nhev, status, success,
     message) plus `status_name`, `counts` and the per-iteration `trace`.
     """
@@ -105,6 +109,8 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
         warnings.warn(f"method {method or name!r} does not use Hessian information (hess/hessp)",
                       RuntimeWarning, stacklevel=2)  # scipy's warning
 
+    if mallopt:
+        keep_freed_memory()
     x0 = np.asarray(x0)
     shape = x0.shape
     watch = _Watch()

@@ -56,7 +56,7 @@ def test_rerun_resumes_without_repeating(tmp_path):
 def test_sigkill_mid_sweep_then_rerun_has_every_run_once(tmp_path):
     cfg = write_config(tmp_path, problems=[{"name": "bowl", "params": {"n": 2, "delay": 0.002}}],
                        optimizers=[{"name": "gd", "params": {"lr": [0.01, 0.02, 0.03, 0.04, 0.05]}}],
-                       seeds=4, scale=[1], budget={"iterations": 150})
+                       seeds=4, scale=[1], budget={"iterations": 150}, jit=False)  # the delay runs at every call
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "optlab", "run", str(cfg), "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -139,7 +139,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 SLOW = {"problems": [{"name": "bowl", "params": {"n": 2, "delay": 0.002}}],
         "optimizers": [{"name": "gd", "params": {"lr": [0.01, 0.02, 0.03]}}], "seeds": 4,
-        "budget": {"iterations": 100}}
+        "budget": {"iterations": 100}, "jit": False}  # the delay is in the objective's Python: no replays
 TOTAL = 12
 
 

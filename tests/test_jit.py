@@ -13,6 +13,8 @@ import optlab.problems
 from optlab.autodiff import Variable, grad, hessian, hvp, jit, value_and_grad
 from optlab.autodiff.jit import JitError
 from optlab.autodiff.tree import flatten
+from optlab.conformance import Counter
+from optlab.optim import Oracle, Problem
 from optlab_plugins.gradient_penalty import gradient_penalty
 from optlab_plugins.maml import maml
 from optlab_plugins.mgh import optlab_problems as mgh_problems
@@ -242,7 +244,8 @@ def test_gradient_penalty_jits_to_eager():
 
 
 # ----------------------------------------------------------------------------------------------
-# The oracle with jit=True: the same values and counts as eager; stochastic or untraceable: eager.
+# The oracle jits by default: the same values and counts as eager; stochastic, stateful or untraceable
+# objectives stay eager; jit=False (config `jit: false`) is eager.
 
 def oracle_calls(oracle, x, v):
     return [oracle.f(x), oracle.grad(x), oracle.f_and_grad(x), oracle.hvp(x, v), oracle.hessian(x),
@@ -250,25 +253,182 @@ def oracle_calls(oracle, x, v):
 
 
 @pytest.mark.parametrize("name", ["extended_rosenbrock", "gulf", "helical_valley", "brown_almost_linear"])
-def test_oracle_jits_with_unchanged_values_and_counts(name):
-    from optlab.optim.oracle import Oracle
+def test_oracle_jits_by_default_with_unchanged_values_and_counts(name):
     problem = optlab.problems.get(name)
-    fast, slow = Oracle(problem, jit=True), Oracle(problem)
-    assert fast._jitted is not None and slow._jitted is None
+    fast, slow = Oracle(problem), Oracle(problem, jit=False)
     rng = np.random.default_rng(0)
     for _ in range(3):
         x = problem.x0 + rng.standard_normal(problem.n)
         v = rng.standard_normal(problem.n)
         assert_same(oracle_calls(fast, x, v), oracle_calls(slow, x, v))
-    assert fast._jitted["vg"].traces == 1
+    assert fast.jit_mode == "jit" and slow.jit_mode == "eager: jit off" and slow._jitted is None
+    assert fast._jitted["vg"].traces == 1 and fast._jitted["hvp"].traces == 1
+    assert fast.counts.as_dict() | {"seconds": 0} == {"nfev": 6, "ngev": 6, "nhvp": 3, "nhess": 3, "seconds": 0}
+
+
+@pytest.mark.parametrize("name", list(mgh_problems()))
+def test_every_mgh_objective_passes_the_purity_guard(name):
+    oracle = Oracle(optlab.problems.get(name))
+    x = oracle.problem.x0
+    for _ in range(3):  # eager (the guard), trace (the guard again), replay
+        oracle.f_and_grad(x)
+        oracle.hvp(x, x)
+    assert oracle.jit_mode == "jit"
+
+
+def counting_problems():
+    """Objectives with state of their own, in the usual shapes: a nonlocal counter, a counting object
+    (the conformance suite's `Counter`), a module global, a list appended to, an attribute of a bound self."""
+    rosen = optlab.problems.get("rosenbrock").objective
+    calls = 0
+
+    def nonlocal_counter(x):
+        nonlocal calls
+        calls += 1
+        return rosen(x) * (2.0 if calls > 4 else 1.0)  # the value itself depends on the count
+
+    log = []
+
+    def appends(x):
+        log.append(1)
+        return rosen(x)
+
+    class Model:
+        def __init__(self):
+            self.seen = 0
+
+        def loss(self, x):
+            self.seen += 1
+            return rosen(x)
+
+    model = Model()
+    counter = Counter(rosen)
+    return {"nonlocal": (nonlocal_counter, lambda: calls), "Counter": (counter, lambda: counter.calls),
+            "global": (_global_counting, lambda: _GLOBAL_CALLS), "list": (appends, lambda: len(log)),
+            "bound self": (model.loss, lambda: model.seen)}
+
+
+_GLOBAL_CALLS = 0
+
+
+def _global_counting(x):
+    global _GLOBAL_CALLS
+    _GLOBAL_CALLS += 1
+    return optlab.problems.get("rosenbrock").objective(x)
+
+
+@pytest.mark.parametrize("kind", ["nonlocal", "Counter", "global", "list", "bound self"])
+def test_oracle_runs_a_stateful_objective_at_every_call(kind):
+    objective, seen = counting_problems()[kind]
+    rosen = optlab.problems.get("rosenbrock")
+    problem = Problem(name="counting", objective=objective, x0=rosen.x0)
+    eager = Oracle(Problem(name="rosenbrock", objective=rosen.objective, x0=rosen.x0), jit=False)
+    oracle = Oracle(problem)
+    start = seen()
+    x = rosen.x0
+    for i in range(6):
+        value, g = oracle.f_and_grad(x + i)
+        want_value, want_g = eager.f_and_grad(x + i)
+        factor = 2.0 if kind == "nonlocal" and i >= 4 else 1.0
+        assert value == factor * want_value
+        np.testing.assert_array_equal(g, factor * want_g)
+    assert seen() - start == 6  # the objective's Python ran at every call, as eagerly
+    assert oracle.jit_mode.startswith("eager: the objective changed") and oracle._jitted is None
+    assert oracle.counts.nfev == oracle.counts.ngev == 6
+
+
+def test_the_conformance_suite_passes_with_jit_on():
+    from optlab.conformance import check_counts, check_nan
+    from optlab.registry import registry
+    for name in ("trust-ncg", "lbfgs"):
+        make = registry().get("optimizers", name)
+        assert check_nan(make)[0] and check_counts(make)[0]
+
+
+@pytest.mark.parametrize("method", ["newton", "trust-ncg", "lbfgs", "scipy.trust-ncg"])
+def test_a_run_with_jit_equals_the_eager_run(method):
+    from optlab.optim import Budget, Stopping, run
+    from optlab.registry import registry
+    for name in ("rosenbrock", "watson", "penalty2"):
+        results = [run(registry().get("optimizers", method)(), optlab.problems.get(name), Budget(iterations=200),
+                       Stopping(), jit=jit) for jit in (True, False)]
+        a, b = ([(t["f"], t["gnorm"], t["nfev"], t["ngev"], t["nhvp"], t["nhess"]) for t in r.trace]
+                for r in results)
+        assert a == b and results[0].status_name == results[1].status_name
+        np.testing.assert_array_equal(results[0].x, results[1].x)
+
+
+def test_config_jit_false_runs_the_oracle_eagerly(tmp_path, monkeypatch):
+    from optlab.experiment.config import load_config
+    from optlab.experiment.runner import execute, plan
+    from optlab.optim import oracle as oracle_module
+    path = tmp_path / "study.yaml"
+    path.write_text("name: t\nproblems: [rosenbrock]\noptimizers: [trust-ncg]\nbudget: {iterations: 50}\n")
+    made = []
+    real = oracle_module.jit_of
+    monkeypatch.setattr(oracle_module, "jit_of", lambda fn: made.append(fn) or real(fn))
+    rows = {}
+    for override in ([], ["jit=false"]):
+        config = load_config(path, override)
+        (spec,) = plan(config)
+        assert spec.jit is (not override)
+        made.clear()
+        rows[bool(override)] = (execute(spec)[0], len(made), spec.run_id)
+    (jit_row, jit_made, jit_id), (eager_row, eager_made, eager_id) = rows[False], rows[True]
+    assert jit_made == 4 and eager_made == 0  # f, f+grad, hvp, Hessian jitted; none with jit: false
+    assert jit_id == eager_id  # jit does not decide results: the same run
+    for key in ("status", "nit", "nfev", "ngev", "nhvp", "nhess", "f_final", "gnorm_final"):
+        assert jit_row[key] == eager_row[key], key
+    assert eager_row["f_final"] < 1e-12
 
 
 def test_oracle_stays_eager_for_stochastic_and_untraceable_objectives():
-    from optlab.optim.oracle import Oracle
-    from optlab.optim.problem import Problem
-    assert Oracle(optlab.problems.get("maml_sinusoid", K=5, meta_batch=2), jit=True)._jitted is None
+    stochastic = Oracle(optlab.problems.get("maml_sinusoid", K=5, meta_batch=2))
+    assert stochastic._jitted is None and stochastic.jit_mode == "eager: stochastic problem (resample)"
     plain = Problem(name="plain numpy", objective=lambda x: np.exp(x).sum() if not isinstance(x, Variable)
                     else np.exp(x), x0=np.ones(3))  # numpy ufuncs: the tracer cannot follow them
-    oracle = Oracle(plain, jit=True)
-    assert oracle.f(np.zeros(3)) == 3.0
-    assert oracle._jitted is None and oracle.counts.nfev == 1
+    oracle = Oracle(plain)
+    assert oracle.f(np.zeros(3)) == 3.0 and oracle.f(np.zeros(3)) == 3.0
+    assert oracle._jitted is None and oracle.counts.nfev == 2 and oracle.jit_mode.startswith("eager: not traceable")
+
+
+# ----------------------------------------------------------------------------------------------
+# Large arrays: the program frees its dead temporaries, so its peak memory is no worse than eager's.
+
+@pytest.mark.parametrize("name", ["extended_rosenbrock", "extended_powell", "penalty1", "trigonometric",
+                                  "broyden_tridiagonal", "discrete_boundary_value"])
+def test_replay_peak_memory_is_no_worse_than_eager_and_large_arrays_replay_bit_for_bit(name):
+    import tracemalloc
+    problem = optlab.problems.get(name, n=40_000)
+    f, x, v = problem.objective, problem.x0 + 0.1, np.ones(40_000)
+    for fn, args in ((value_and_grad(f), (x,)), (lambda a, b: hvp(f, a, b), (x, v))):
+        jitted = jit(fn)
+        jitted(*args)
+        peaks = []
+        for g in (fn, jitted):
+            tracemalloc.start()
+            out = g(*args)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            del out
+        assert peaks[1] <= peaks[0], peaks
+        other = tuple(a[::-1].copy() * 1.5 for a in args)  # in-place steps (large arrays only) replayed elsewhere
+        assert_same(jitted(*other), fn(*other))
+        assert_same(jitted(*args), fn(*args))
+
+
+def test_scalar_powers_replay_as_eager_where_libm_pow_and_square_differ():
+    # numpy's `0-d array ** 2` is np.square, `np.float64 ** 2` libm's pow: they differ in the last bit here
+    x = np.array([-5.660169488668078, 1518.9675387121508, 0.37])
+    assert np.float64(x[0]) ** 2 != np.array(x[0]) ** 2
+    f = value_and_grad(lambda x: x[0] ** 2 + x[1] ** 2 * x[2] + x[2] ** 3 + F.sum(x ** 2))
+    h = jit(lambda x, v: hvp(lambda y: x_cubed(y), x, v))
+    jitted = jit(f)
+    for point in (x[::-1].copy(), x):
+        assert_same(jitted(point), f(point))
+        assert_same(h(point, point), hvp(x_cubed, point, point))
+    assert jitted.traces == 1
+
+
+def x_cubed(x):
+    return x[0] ** 3 + x[1] ** 2 * x[0]

@@ -90,3 +90,23 @@ def test_trust_params_pass_through_and_are_checked():
     assert optimizer.scipy_options(Budget(iterations=3))["initial_trust_radius"] == 0.1
     with pytest.raises(ParameterError, match="gtol"):
         registry().get("optimizers", "scipy.bfgs")(gtol=1e-3)
+
+
+def test_the_judge_finds_points_by_their_bits_without_hashing_them():
+    from optlab_plugins.scipy_baselines import _Recent
+    recent = _Recent(keep=2)
+    x = np.linspace(-1.0, 1.0, 100_001)
+    recent.put(x, 1.0)
+    assert recent.get(x.copy()) == 1.0  # equal contents, another array
+    y = x.copy()
+    y[50_000] = np.nextafter(y[50_000], 2.0)  # one middle element, one ulp away: another point
+    assert y not in recent and recent.get(y) is None
+    zero, negative_zero = np.zeros(3), np.array([0.0, -0.0, 0.0])
+    recent.put(zero, "zero")
+    assert recent.get(negative_zero) is None  # -0.0 is not 0.0, as with bytes keys
+    nan = np.array([np.nan, 1.0])
+    recent.put(nan, "nan")
+    assert recent.get(nan.copy()) == "nan"  # a NaN equals itself
+    assert recent.get(x) is None  # only the last `keep` points are kept
+    zero[1] = 7.0  # the caller changes its array afterwards: the copy kept is unaffected
+    assert recent.get(np.zeros(3)) == "zero" and recent.get(zero) is None

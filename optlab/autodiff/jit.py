@@ -10,6 +10,7 @@ a call whose guards fail is traced afresh (after `max_retraces` such calls its s
 """
 from __future__ import annotations
 
+import operator
 import sys
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,8 +28,7 @@ _DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a prope
 _CALLER_GRADS = backprop._caller_grads
 _COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
 _VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
-_LEAF = ("leaf",)
-_BIG = 1 << 14  # temporaries of at least this many elements are deleted after their last use
+_BIG = 1 << 10  # temporaries of at least this many elements (8 kB of float64) are deleted after their last use
 
 
 class JitError(TypeError):
@@ -49,7 +49,8 @@ class _Watched(np.ndarray):
 
     def __array_finalize__(self, obj: Any) -> None:  # a view or result made by numpy itself: derived
         self._slot = None
-        self._origin = getattr(obj, "_slot", None) if getattr(obj, "_slot", None) is not None else getattr(obj, "_origin", None)
+        slot = getattr(obj, "_slot", None)
+        self._origin = slot if slot is not None else getattr(obj, "_origin", None)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if method == "__call__" and "out" not in kwargs:
@@ -255,15 +256,16 @@ class _tracing:
 
         def get(v: Variable) -> Any:
             d = _DATA_SLOT.__get__(v, Variable)
-            if (isinstance(d, _Watched) or id(d) in rec.slots) and not sys._getframe(1).f_globals.get("__name__", "").startswith("optlab.autodiff"):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if (isinstance(d, _Watched) or id(d) in rec.slots) and not caller.startswith("optlab.autodiff"):
                 rec.mark(d)  # fn reads a traced value itself: whatever it decides from it is guarded
             return d
 
-        Variable.data = property(get, _DATA_SLOT.__set__)  # type: ignore[assignment]
+        setattr(Variable, "data", property(get, _DATA_SLOT.__set__))  # noqa: B010 (mypy: a slot)
 
     def __exit__(self, *exc: object) -> None:
         global _TRACE
-        Variable.data = _DATA_SLOT  # type: ignore[assignment]
+        setattr(Variable, "data", _DATA_SLOT)  # noqa: B010
         for n, cmp in self.comparisons.items():
             setattr(Variable, n, cmp)
         for k, v in self.saved.items():
@@ -281,34 +283,114 @@ def _guarded_comparison(cmp: Callable) -> Callable:
     return compare
 
 
-def _inline(s: int, forward: Callable, refs: list, kw: dict, arg: Callable, rec: _Recording) -> list[str] | None:
-    """The source of a few hot kernel forwards written out (the same numpy operations, without their
-    Python frame): identity, getitem, sum, and getitem's gradient steps at a basic (static) index."""
+_OPERATORS = {np.add: "{0} + {1}", np.subtract: "{0} - {1}", np.multiply: "{0} * {1}", np.true_divide: "{0} / {1}",
+              np.negative: "-{0}", operator.pow: "{0} ** {1}"}
+_IN_PLACE = {np.add: "+=", np.subtract: "-=", np.multiply: "*=", np.true_divide: "/="}
+_OPERANDS = (float, int, np.ndarray, np.generic)
+
+
+class _Context:
+    """What the generator knows of the program while writing one statement: how often each slot is read
+    (outputs and guards count) and which slots hold a buffer made in the program itself."""
+
+    def __init__(self, rec: _Recording, uses: dict[int, int], arg: Callable) -> None:
+        self.rec, self.uses, self.arg = rec, uses, arg
+        self.fresh: set[int] = set()
+
+    def owned(self, r: tuple, s: int) -> bool:
+        """r is a buffer of s's dtype made here, read only by s's statement: s may take it over in place."""
+        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1
+                and self.rec.values[r[1]].dtype == self.rec.values[s].dtype)
+
+    def as_eager(self, r: tuple) -> str:
+        """The argument as eager code sees it: a 0-d value (a numpy scalar in the program, where the
+        operations on it give the same bits) as the 0-d array the recorder makes of it, for code whose
+        result depends on the type: `0-d array ** 2` is np.square, `np.float64 ** 2` libm's pow, which
+        differ in the last bit for some x."""
+        if r[0] == "slot" and self.rec.values[r[1]].ndim == 0:
+            return f"_asarray({self.arg(r)})"
+        if r[0] == "seq":
+            items = ", ".join(self.as_eager(x) for x in r[2])
+            return f"({items},)" if r[1] is tuple else f"[{items}]"
+        return str(self.arg(r))
+
+    def reusable(self, r: tuple, s: int, reads: int = 1) -> bool:
+        """r is a large buffer made here and read only by s's statement (`reads` times: t + t), of s's
+        shape and dtype: s's ufunc may write its result into it (the same loop, no fresh pages)."""
+        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == reads
+                and self.rec.values[r[1]].dtype == self.rec.values[s].dtype
+                and self.rec.values[r[1]].shape == self.rec.values[s].shape and self.rec.values[s].size >= _BIG)
+
+
+def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _Context) -> list[str] | None:
+    """The source of the hot kernel forwards written out (the same numpy operations, without a Python
+    frame or a ufunc's keyword parsing): identity, getitem, sum, the arithmetic ufuncs as operators
+    (numpy's own operator dispatch: the same ufunc loop, bit for bit), and getitem's gradient steps at a
+    basic (static) index, accumulating in place into a buffer the program made and reads nowhere else."""
+    arg, rec = ctx.arg, ctx.rec
     index = kw.get("index")
     basic = index is not None and index[0] == "const" and F._is_basic_index(index[1])
     if forward is _IDENTITY and len(refs) == 1 and not kw:
         return [f"    t{s} = {arg(refs[0])}"]
     if forward is _GETITEM and len(refs) == 1 and set(kw) == {"index"}:
         return [f"    t{s} = {arg(refs[0])}[{arg(index)}]"]
+    template = _OPERATORS.get(forward)
+    if (template is not None and not kw and len(refs) == template.count("{")
+            and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], _OPERANDS)) for r in refs)
+            and any(r[0] == "slot" for r in refs)):
+        if forward is operator.pow:
+            return [f"    t{s} = {ctx.as_eager(refs[0])} ** {ctx.as_eager(refs[1])}"]
+        if not wrap:
+            ctx.fresh.add(s)  # a ufunc's array result: a buffer of its own
+            if forward is np.negative and ctx.reusable(refs[0], s):
+                return [f"    t{s} = _negative({arg(refs[0])}, out={arg(refs[0])})"]
+            twice = len(refs) == 2 and refs[0] == refs[1]  # t + t: both reads are this statement's
+            if forward in _IN_PLACE and ctx.reusable(refs[0], s, 2 if twice else 1):
+                return [f"    t{s} = {arg(refs[0])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[1])}"]
+            if forward in (np.add, np.multiply) and ctx.reusable(refs[1], s):  # a + b is b + a, bit for bit
+                return [f"    t{s} = {arg(refs[1])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[0])}"]
+        return [f"    t{s} = " + template.format(*[arg(r) for r in refs])]
     if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
         axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
         keepdims = arg(kw["keepdims"]) if "keepdims" in kw else "False"
+        if refs[0][0] == "slot" and rec.values[refs[0][1]].ndim == 0 and axis == "None" and keepdims == "False":
+            return [f"    t{s} = {arg(refs[0])}"]  # a 0-d sum adds nothing: the value itself (-0.0 and nan kept)
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axis}, keepdims={keepdims})"]
+    if forward in (_RESHAPE, _BROADCAST_TO) and len(refs) == 1 and set(kw) == {"shape"}:
+        call = "_reshape" if forward is _RESHAPE else "_broadcast_to"  # the numpy call the forward makes
+        return [f"    t{s} = {call}({arg(refs[0])}, {arg(kw['shape'])})"]
+    if forward is _SUM_TO and len(refs) == 1 and refs[0][0] == "slot" and set(kw) == {"shape"} \
+            and kw["shape"][0] == "const":
+        x, shape = rec.values[refs[0][1]], kw["shape"][1]  # _numpy_sum_to's axes, found once
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+        return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True).reshape({arg(kw['shape'])})"]
     dtype = rec.values[s].dtype
     if forward is _INDEX_ADD and basic and len(refs) == 2 and set(kw) == {"index"}:
+        ctx.fresh.add(s)
+        if ctx.owned(refs[0], s):
+            return [f"    t{s} = {arg(refs[0])}", f"    t{s}[{arg(index)}] += {arg(refs[1])}"]
         return [f"    t{s} = _array({arg(refs[0])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] += {arg(refs[1])}"]
     if forward is _SCATTER_ADD and basic and len(refs) == 1 and set(kw) == {"index", "shape"}:
+        ctx.fresh.add(s)
         return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
     return None
 
 
-_IDENTITY = functional.identity.Function.forward
-_GETITEM = F.getitem.Function.forward
-_SUM = F.sum.Function.forward
-_INDEX_ADD = F._index_add.Function.forward
-_SCATTER_ADD = F._getitem_grad.Function.forward
+def _forward(primitive: Any) -> Callable:
+    return primitive.Function.forward
+
+
+_IDENTITY = _forward(functional.identity)
+_GETITEM = _forward(F.getitem)
+_SUM = _forward(F.sum)
+_SUM_TO = F._numpy_sum_to
+_RESHAPE = _forward(F._reshape)
+_BROADCAST_TO = _forward(F._broadcast_to)
+_INDEX_ADD = _forward(F._index_add)
+_SCATTER_ADD = _forward(F._getitem_grad)
 
 
 def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
@@ -356,6 +438,98 @@ def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
     return calls, [rename(r) for r in outputs]
 
 
+def _live(calls: list, outputs: list, guards: set[int]) -> list:
+    """The calls the outputs and guards need, in order."""
+    needed = {s for kind, s in outputs if kind == "slot"} | guards
+    live = []
+    for call in reversed(calls):
+        if call[0] in needed:
+            live.append(call)
+            needed.update(_slots_in([*call[2], *call[3].values()]))
+    live.reverse()
+    return live
+
+
+def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, list]:
+    """Fewer calls giving the same bits (IEEE 754 makes both exact): x * ones (a seed's broadcast) is x,
+    -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, and a one-element
+    value reshaped only to be broadcast is broadcast itself."""
+    uses: dict[int, int] = {}
+    for _, _, refs, kw, _ in calls:
+        for s in _slots_in([*refs, *kw.values()]):
+            uses[s] = uses.get(s, 0) + 1
+    kept = {s for kind, s in outputs if kind == "slot"} | rec.guards
+    made = {c[0]: c for c in calls}
+    canon: dict[int, int] = {}
+
+    def rename(r: tuple) -> tuple:
+        if r[0] == "slot":
+            return ("slot", canon.get(r[1], r[1]))
+        if r[0] == "seq":
+            return ("seq", r[1], [rename(x) for x in r[2]])
+        return r
+
+    def negated(r: tuple) -> tuple | None:
+        call = made.get(r[1]) if r[0] == "slot" else None
+        if call is None or call[1] is not np.negative or call[3] or len(call[2]) != 1 or uses.get(r[1]) != 1 \
+                or r[1] in kept or call[4]:
+            return None
+        return call[2][0]
+
+    out = []
+    for s, forward, refs, kw, wrap in calls:
+        refs = [rename(r) for r in refs]
+        kw = {k: rename(r) for k, r in kw.items()}
+        if forward is np.multiply and not kw and len(refs) == 2 and s not in kept:
+            y = rec.values[s]
+            for i in (0, 1):
+                one, other = refs[i], refs[1 - i]
+                if one[0] == "const" and other[0] == "slot" and isinstance(one[1], np.ndarray) \
+                        and one[1].dtype == y.dtype and np.all(one[1] == 1.0) \
+                        and rec.values[other[1]].shape == y.shape and rec.values[other[1]].dtype == y.dtype \
+                        and rec.values[other[1]].__class__ is y.__class__:
+                    canon[s] = other[1]
+                    break
+            if s in canon:
+                continue
+        if forward is np.negative and not kw and len(refs) == 1 and refs[0][0] == "slot" and s not in kept:
+            inner = made.get(refs[0][1])
+            if inner is not None and inner[1] is np.negative and not inner[3] and len(inner[2]) == 1 \
+                    and inner[2][0][0] == "slot" and inner[4] == wrap:
+                canon[s] = canon.get(inner[2][0][1], inner[2][0][1])
+                continue
+        if forward is _BROADCAST_TO and len(refs) == 1 and refs[0][0] == "slot":
+            inner = made.get(refs[0][1])
+            if inner is not None and inner[1] is _RESHAPE and uses.get(refs[0][1]) == 1 and refs[0][1] not in kept \
+                    and inner[2][0][0] == "slot" and rec.values[inner[2][0][1]].size == 1:
+                refs = [rename(inner[2][0])]
+        if forward is np.add and not kw and len(refs) == 2 and all(r[0] in ("slot", "const") for r in refs):
+            b = negated(refs[1])
+            if b is not None:
+                forward, refs = np.subtract, [refs[0], b]
+            elif (a := negated(refs[0])) is not None:
+                forward, refs = np.subtract, [refs[1], a]
+        out.append((s, forward, refs, kw, wrap))
+    return out, [rename(r) for r in outputs]
+
+
+def _tree_source(treedef: Any, leaves: Any, arg: Callable) -> str:
+    """The expression building a result tree of shape `treedef` from the leaves' expressions."""
+    if treedef[0] == "leaf":
+        return str(next(leaves))
+    if treedef[0] == "none":
+        return "None"
+    kind, keys, children = treedef
+    items = [_tree_source(c, leaves, arg) for c in children]
+    if kind is dict:
+        return "{" + ", ".join(f"{arg(('const', k))}: {v}" for k, v in zip(keys, items)) + "}"
+    if kind is tuple:
+        return f"({', '.join(items)},)" if items else "()"
+    if kind is list:
+        return f"[{', '.join(items)}]"
+    return f"{arg(('const', kind))}({', '.join(items)})"  # a namedtuple takes its fields
+
+
 def _slots_in(refs: list) -> list[int]:
     out = []
     for r in refs:
@@ -369,19 +543,18 @@ def _slots_in(refs: list) -> list[int]:
 # ----------------------------------------------------------------------------------------------
 # The program: recorded calls as generated Python source, compiled once per trace.
 
-def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str) -> Callable:
+def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: Any, name: str) -> Callable:
     """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
-    forward, constant and guard value bound as a global of the generated function."""
+    forward, constant and guard value bound as a global of the generated function; it returns fn's
+    result tree (of shape `out_def`) itself."""
     calls, outputs = _common_subexpressions(rec, outputs)
-    needed = {s for kind, s in outputs if kind == "slot"} | rec.guards
-    live = []
-    for call in reversed(calls):
-        if call[0] in needed:
-            live.append(call)
-            needed.update(_slots_in([*call[2], *call[3].values()]))
-    live.reverse()
+    live = _live(calls, outputs, rec.guards)
+    calls, outputs = _exact_rewrites(rec, live, outputs)
+    live = _live(calls, outputs, rec.guards)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
-                           "_add_reduce": np.add.reduce}
+                           "_add_reduce": np.add.reduce,
+                           "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
+                           "_negative": np.negative}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
@@ -405,17 +578,25 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str)
         env[f"g{s}"] = (v.shape, v.dtype, v.tobytes())
         return [f"    if (t{s}.shape, t{s}.dtype, t{s}.tobytes()) != g{s}:", "        raise _Stale"]
 
+    uses: dict[int, int] = {}
+    for _, _, refs, kw, _ in live:
+        for s in _slots_in([*refs, *kw.values()]):
+            uses[s] = uses.get(s, 0) + 1
+    for s in [*out_slots, *rec.guards]:
+        uses[s] = uses.get(s, 0) + 2
+    ctx = _Context(rec, uses, arg)
     lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
     for s in inputs:
         lines += guard(s)
     for i, (s, forward, refs, kw, wrap) in enumerate(live):
-        inlined = _inline(s, forward, refs, kw, arg, rec)
+        inlined = _inline(s, forward, refs, kw, wrap, ctx)
         if inlined is not None:
             lines += inlined
         else:
             fkey = f"f{s}"
             env[fkey] = forward
-            call = f"{fkey}({', '.join([arg(r) for r in refs] + [f'{k}={arg(r)}' for k, r in kw.items()])})"
+            a = arg if isinstance(forward, np.ufunc) else ctx.as_eager  # Python code may take scalars apart
+            call = f"{fkey}({', '.join([a(r) for r in refs] + [f'{k}={a(r)}' for k, r in kw.items()])})"
             # numpy scalars (a ufunc on 0-d arrays) stay scalars inside: the same IEEE operations, one
             # call less per statement; results are made arrays below, as the recorder makes them
             lines.append(f"    t{s} = {call}")
@@ -442,7 +623,7 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], name: str)
             results.append(f"t{v}")
         if kind == "slot":
             seen.add(v)
-    lines.append(f"    return ({', '.join(results)},)")
+    lines.append(f"    return {_tree_source(out_def, iter(results), arg)}")
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<jit {name}>", "exec")
     exec(code, env)  # noqa: S102 (our own generated source, no user text)
@@ -458,12 +639,34 @@ def _is_traced_leaf(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic, float)) and not isinstance(x, bool)
 
 
+def _plain_call(args: tuple) -> tuple[tuple, list] | None:
+    """The usual call's cache key and leaves, or None: float ndarrays in tuples and lists only, so no
+    general tree to flatten and nothing to convert."""
+    if len(args) <= 2 and all(a.__class__ is np.ndarray and a.dtype.kind == "f" for a in args):
+        return ("plain", *[(a.shape, a.dtype) for a in args]), list(args)  # f(x), hvp(x, v): the hot calls
+    key: list[Any] = ["plain"]
+    leaves: list[np.ndarray] = []
+    stack = list(reversed(args))
+    while stack:
+        a = stack.pop()
+        if a.__class__ is np.ndarray:
+            if a.dtype.kind != "f":
+                return None
+            key.append((a.shape, a.dtype))
+            leaves.append(a)
+        elif a.__class__ is tuple or a.__class__ is list:
+            key.append((a.__class__, len(a)))
+            stack.extend(reversed(a))
+        else:
+            return None
+    return tuple(key), leaves
+
+
 class _Entry:
-    __slots__ = ("out_def", "program", "stale")
+    __slots__ = ("program", "stale")
 
     def __init__(self) -> None:
         self.program: Callable | None = None
-        self.out_def: Any = None
         self.stale = 0  # calls whose guards failed
 
 
@@ -485,35 +688,28 @@ class Jitted:
         if kwargs:
             raise TypeError(f"jit: {self.__name__} was called with keyword arguments {sorted(kwargs)}; "
                             f"pass arrays positionally (bind settings with a closure or functools.partial)")
-        plain = ["plain"]  # the usual call, float ndarrays only: no tree to flatten, nothing to convert
-        for a in args:
-            if a.__class__ is not np.ndarray or a.dtype.kind != "f":
-                plain = None
-                break
-            plain.append((a.shape, a.dtype))
+        plain = _plain_call(args)
         if plain is not None:
-            entry = self.cache.get(tuple(plain))
+            entry = self.cache.get(plain[0])
             if entry is not None and entry.program is not None:
-                self.cache.move_to_end(tuple(plain))
+                self.cache.move_to_end(plain[0])
                 try:
-                    out = entry.program(*args)
+                    return entry.program(*plain[1])
                 except _Stale:
                     pass  # the general path below retraces
-                else:
-                    return out[0] if entry.out_def == _LEAF else unflatten(entry.out_def, out)
         leaves, in_def = flatten(args)
-        key = [in_def]
+        parts: list[Any] = [in_def]
         for x in leaves:
             if isinstance(x, Variable):
                 raise TypeError(f"jit: {self.__name__} got a Variable; jit the outermost function "
                                 f"(jit(grad(f)), not grad(jit(f)))")
             if x.__class__ is np.ndarray:
-                key.append((x.shape, x.dtype))
+                parts.append((x.shape, x.dtype))
             elif _is_traced_leaf(x):
-                key.append((np.shape(x), np.result_type(x)))
+                parts.append((np.shape(x), np.result_type(x)))
             else:
-                key.append(("static", type(x), x))
-        key = tuple(plain) if plain is not None else tuple(key)
+                parts.append(("static", type(x), x))
+        key = plain[0] if plain is not None else tuple(parts)
         try:
             entry = self.cache[key]
             self.cache.move_to_end(key)
@@ -528,14 +724,13 @@ class Jitted:
             return self._trace(entry, args, leaves, in_def)
         xs = [as_data(x, "jit") for x in leaves if _is_traced_leaf(x)]
         try:
-            out = entry.program(*xs)
+            return entry.program(*xs)
         except _Stale:
             entry.stale += 1
             entry.program = None
             if entry.stale > self.max_retraces:
                 return self.fn(*args)
             return self._trace(entry, args, leaves, in_def)
-        return out[0] if entry.out_def == _LEAF else unflatten(entry.out_def, out)
 
     def _new_entry(self, key: tuple) -> _Entry:
         entry = self.cache[key] = _Entry()
@@ -573,10 +768,10 @@ class Jitted:
         for y in out_leaves:
             d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")
             outputs.append(rec.ref(d) if isinstance(d, np.ndarray) else ("const", d))
-        entry.program = _generate(rec, inputs, outputs, "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__))
-        entry.out_def = out_def
+        name = "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__)
+        entry.program = _generate(rec, inputs, outputs, out_def, name)
         values = [np.array(rec.values[v]) if kind == "slot" else np.array(v) for kind, v in outputs]
-        return values[0] if out_def == ("leaf",) else unflatten(out_def, values)
+        return unflatten(out_def, values)
 
 
 def jit(fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> Jitted:

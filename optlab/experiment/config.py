@@ -107,6 +107,7 @@ class Config(_Strict):
     executor: Executor = pydantic.Field(default_factory=Executor)
     output: str | None = None
     plugins: list[str] = pydantic.Field(default_factory=list)
+    jit: bool = True  # the oracle replays traced derivatives when the objective allows; false: eager
 
     @pydantic.field_validator("seeds", mode="before")
     @classmethod
@@ -148,7 +149,7 @@ class Config(_Strict):
 
     def digest(self) -> str:
         """A hash of everything that decides results (not where they are written, nor how they run)."""
-        decisive = self.model_dump(exclude={"output", "executor"})
+        decisive = self.model_dump(exclude={"output", "executor", "jit"})
         return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -42,6 +42,7 @@ class RunSpec:
     slot: str = field(default="", compare=False)
     identity: dict[str, Any] = field(default_factory=dict, compare=False)
     cost: dict[str, Any] = field(default_factory=dict, compare=False)
+    jit: bool = field(default=True, compare=False)  # the oracle replays traced derivatives (same results)
 
 
 def _points(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -172,6 +173,6 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
                     "optimizer_code": ocode, "label": label, "seed": seed, "scale": scale, "budget": budget,
                     "stopping": stopping, "code": code}
         spec = RunSpec(pname, pparams, oname, oparams, label, seed, scale, budget, stopping, tuple(config.plugins))
-        specs.append(replace(spec, run_id=_digest(identity), identity=identity, cost=cost,
+        specs.append(replace(spec, run_id=_digest(identity), identity=identity, cost=cost, jit=config.jit,
                              slot=_digest(pname, pparams, oname, oparams, label, seed, scale)))
     return specs

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable
 
+from ..optim.malloc import keep_freed_memory
 from ..optim.status import Status
 
 TAIL_LINES = 40  # lines of a failed run's output kept with its cause
@@ -190,6 +191,7 @@ def _serve(fn: Callable[[Any], Any], items_fd: int, results_fd: int, out_fd: int
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with_parent(parent)
+        keep_freed_memory()  # large arrays reuse freed pages rather than fault fresh ones (OPTLAB_MALLOPT=0: off)
         os.dup2(out_fd, 1)
         os.dup2(out_fd, 2)
         sys.stdout = open(1, "w", buffering=1, closefd=False)  # fresh streams: no lock held by a driver thread

@@ -75,7 +75,7 @@ def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     try:
         problem, optimizer, kwargs = build(spec)
         result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed,
-                               callback=isolation.report)
+                               callback=isolation.report, jit=spec.jit)
     except Exception:
         row.update(status=Status.ERROR, reason="setup", message=traceback.format_exc())
         return row, []

@@ -62,18 +62,19 @@ def _result(tracker: Tracker, status: str, message: str) -> OptimizeResult:
 
 
 def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping: Stopping | None = None,
-        seed: int = 0, callback: Callable[[dict], None] | None = None) -> OptimizeResult:
+        seed: int = 0, callback: Callable[[dict], None] | None = None, jit: bool = True) -> OptimizeResult:
     """Minimize `problem` with `optimizer` under one budget and one convergence test.
 
     Returns scipy's OptimizeResult fields (x, fun, jac, nit, nfev, njev, nhev, status, success,
     message) plus `status_name`, `counts`, the per-iteration `trace` and the final point's
     `scaled_gradient` (the default stationarity measure, which the judge reads). A method's exception ends
     the run with status "error" and its traceback in the message; it is never raised.
+    `jit=False` keeps the oracle eager (by default it replays traced derivatives: the same numbers).
     A black box's ``minimize`` returns a status, or (status, note) to add its own words to the message.
     """
     budget, stopping = budget or Budget(), stopping or Stopping()
     rng = np.random.default_rng(seed)
-    oracle = Oracle(problem, max_calls=budget.oracle_calls, max_seconds=budget.seconds)
+    oracle = Oracle(problem, max_calls=budget.oracle_calls, max_seconds=budget.seconds, jit=jit)
     tracker = Tracker(problem, oracle, stopping, callback)
     x0 = problem.x0.copy()
     with np.errstate(all="ignore"):  # overflow on the way to divergence is a status, not a warning

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import types
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
@@ -56,33 +57,54 @@ class Oracle:
     """
 
     def __init__(self, problem: Problem, max_calls: int | None = None, max_seconds: float | None = None,
-                 jit: bool = False) -> None:
+                 jit: bool = True) -> None:
         self.problem = problem
         self.counts = Counts()
         self.max_calls = max_calls
         self.deadline = None if max_seconds is None else time.perf_counter() + max_seconds
         self.last: tuple[np.ndarray, float, np.ndarray] | None = None
         self._objective = problem.objective
-        # jit=True (issue 15): f, f+grad, hvp and the Hessian traced once and replayed, bit for bit equal
-        # to eager; a stochastic problem (resample swaps its data between calls) and an objective the
-        # tracer cannot follow (JitError) run eagerly. Counts are the same either way. Off by default:
-        # a replay does not run the objective's Python, so an objective with state of its own (the
-        # conformance suite's call counters) would see fewer calls; on by default needs problems to
-        # declare themselves pure.
+        # jit (issue 15, on by default): f, f+grad, hvp and the Hessian traced once and replayed, bit for bit
+        # equal to eager; counts are the same either way. A replay does not run the objective's Python, so
+        # the objective must be pure (docs/architecture.md, "jit, session 2"): a stochastic problem
+        # (resample), an objective that changes state it can reach during a call (_SideEffects) and one the
+        # tracer cannot follow (JitError) run eagerly. `jit_mode` says which and why.
         self._jitted: dict[str, Callable] | None = None
-        if jit and problem.resample is None:
-            f = problem.objective
+        self._probation = False
+        if not jit:
+            self.jit_mode = "eager: jit off"
+        elif problem.resample is not None:
+            self.jit_mode = "eager: stochastic problem (resample)"
+        else:
+            self.jit_mode = "jit"
+            f = self._watched = _SideEffects(problem.objective)
             self._jitted = {"f": jit_of(f), "vg": jit_of(functional.value_and_grad(f)),
                             "hvp": jit_of(lambda x, v: functional.hvp(f, x, v)), "hessian": jit_of(hessian_of(f))}
+            self._probation = True  # the first call runs eagerly, watched: a stateful objective never replays
+            self._objective = f
 
     def _run(self, kind: str, eager: Callable[..., Any], *args: Any) -> Any:
-        """The jitted `kind` on args, or `eager` once jit is off or the objective cannot be traced."""
-        if self._jitted is not None:
-            try:
-                return self._jitted[kind](*args)
-            except JitError:
-                self._jitted = None
-        return eager(*args)
+        """The jitted `kind` on args, or `eager` once jit is off, the objective is stateful or untraceable."""
+        if self._jitted is None:
+            return eager(*args)
+        if self._probation:
+            self._probation = False
+            out = eager(*args)
+            self._objective = self.problem.objective
+            self._check_side_effects()
+            return out
+        try:
+            out = self._jitted[kind](*args)
+        except JitError as e:
+            self._jitted, self.jit_mode = None, f"eager: not traceable ({e})"
+            return eager(*args)
+        if self._watched.changed:  # seen while tracing: this call's values are eager's, later ones will be
+            self._check_side_effects()
+        return out
+
+    def _check_side_effects(self) -> None:
+        if self._watched.changed:
+            self._jitted, self.jit_mode = None, f"eager: the objective changed {self._watched.changed} during a call"
 
     def _timed(self, kind: str, fn: Callable[[], Any]) -> Any:
         if self.max_calls is not None and self.counts.calls >= self.max_calls:
@@ -113,6 +135,7 @@ class Oracle:
         return float(y.data if isinstance(y, Variable) else y), (np.zeros_like(x) if g is None else g.data)
 
     def _analytic_value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        assert self.problem.value_and_gradient is not None
         value, g = self.problem.value_and_gradient(x)
         return float(value), np.asarray(g)
 
@@ -120,8 +143,9 @@ class Oracle:
         return self._timed("nfev", lambda: self._value(x))
 
     def grad(self, x: np.ndarray) -> np.ndarray:
-        if self.problem.gradient is not None:
-            return self._timed("ngev", lambda: np.asarray(self.problem.gradient(x)))
+        gradient = self.problem.gradient
+        if gradient is not None:
+            return self._timed("ngev", lambda: np.asarray(gradient(x)))
         value, g = self._timed("ngev", lambda: self._value_and_grad(x))
         self.last = (x.copy(), value, g)
         return g
@@ -139,10 +163,11 @@ class Oracle:
         return value, g
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        if self.problem.hvp is not None:
-            return self._timed("nhvp", lambda: np.asarray(self.problem.hvp(x, v)))
-        if self.problem.hessian is not None:
-            return self._timed("nhvp", lambda: np.asarray(self.problem.hessian(x)) @ v)
+        hvp, hessian = self.problem.hvp, self.problem.hessian
+        if hvp is not None:
+            return self._timed("nhvp", lambda: np.asarray(hvp(x, v)))
+        if hessian is not None:
+            return self._timed("nhvp", lambda: np.asarray(hessian(x)) @ v)
         return self._timed("nhvp", lambda: self._run("hvp", lambda a, b: functional.hvp(self._objective, a, b), x, v))
 
     def residuals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +187,98 @@ class Oracle:
         return r, J
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
-        if self.problem.hessian is not None:
-            return self._timed("nhess", lambda: np.asarray(self.problem.hessian(x)))
+        hessian = self.problem.hessian
+        if hessian is not None:
+            return self._timed("nhess", lambda: np.asarray(hessian(x)))
         return self._timed("nhess", lambda: self._run("hessian", hessian_of(self._objective), x))
+
+
+# ----------------------------------------------------------------------------------------------
+# The purity guard: what an objective's call changes, which a replay (not running its Python) would not.
+
+_ATOMS = (type(None), bool, int, str, bytes)
+_OPAQUE = (types.ModuleType, type, types.BuiltinFunctionType, types.BuiltinMethodType)
+_DEPTH = 4  # how far from the objective state is looked for (closures of closures, attributes of objects)
+_ITEMS = 64  # how many items of a container are looked at
+
+
+class _SideEffects:
+    """The objective, watched: each call compares the state it can reach (closure cells, defaults, the
+    globals its code names, attributes of the object or bound self, recursively) before and after, and
+    `changed` names what changed (a call counter, a cache, a list appended to)."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.changed = ""
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, x: Any) -> Any:
+        before = _reachable(self.fn)
+        y = self.fn(x)
+        after = _reachable(self.fn)
+        if before != after and not self.changed:
+            self.changed = next((k for k in after if before.get(k) != after[k]), "its state")
+        return y
+
+
+def _reachable(fn: Any) -> dict[str, Any]:
+    """name -> fingerprint of everything fn's call could change (see _SideEffects)."""
+    out: dict[str, Any] = {}
+    _walk(fn, getattr(fn, "__name__", type(fn).__name__), 0, out, set())
+    return out
+
+
+def _walk(v: Any, name: str, depth: int, out: dict[str, Any], seen: set[int]) -> None:
+    if isinstance(v, _ATOMS):
+        out[name] = v
+    elif isinstance(v, float):
+        out[name] = v.hex()  # nan equals itself
+    elif isinstance(v, np.ndarray):
+        out[name] = (id(v), v.shape, v.dtype.str, hash(v.tobytes()) if v.dtype != object else None)
+    elif isinstance(v, (np.generic, complex)):
+        out[name] = repr(v)
+    elif isinstance(v, _OPAQUE) or depth >= _DEPTH or id(v) in seen:
+        out[name] = id(v)
+    else:
+        seen.add(id(v))
+        for key, item in _parts(v):
+            _walk(item, f"{name}{key}", depth + 1, out, seen)
+        if isinstance(v, (list, dict, set, bytearray)):
+            out[name + ".len"] = len(v)
+
+
+def _parts(v: Any) -> list[tuple[str, Any]]:
+    """The named parts of a value that its call, or a call of a function holding it, could change."""
+    if isinstance(v, (list, tuple)):
+        return [(f"[{i}]", x) for i, x in enumerate(v[:_ITEMS])]
+    if isinstance(v, dict):
+        return [(f"[{k!r}]", x) for k, x in list(v.items())[:_ITEMS]]
+    if isinstance(v, (set, frozenset, bytearray)):
+        return []
+    if isinstance(v, types.FunctionType):
+        code, names = v.__code__, set[str]()
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            names.update(c.co_names)
+            stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+        cells = [(f".{n}", c.cell_contents) for n, c in zip(code.co_freevars, v.__closure__ or ())
+                 if _filled(c)]
+        named = [(f".{n}", v.__globals__[n]) for n in sorted(names) if n in v.__globals__]
+        return [*cells, *named, (".__defaults__", v.__defaults__), (".__kwdefaults__", v.__kwdefaults__),
+                (".__dict__", v.__dict__)]
+    if isinstance(v, types.MethodType):
+        return [(".__self__", v.__self__), (".__func__", v.__func__)]
+    parts = [(".__dict__", v.__dict__)] if hasattr(v, "__dict__") else []
+    call = next((k.__dict__["__call__"] for k in type(v).__mro__ if "__call__" in k.__dict__), None)
+    if isinstance(call, types.FunctionType):
+        parts.append((".__call__", call))
+    return parts
+
+
+def _filled(cell: Any) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # not yet assigned
+        return False
+    return True
