@@ -474,7 +474,7 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
         if call is None or call[1] is not np.negative or call[3] or len(call[2]) != 1 or uses.get(r[1]) != 1 \
                 or r[1] in kept or call[4]:
             return None
-        return call[2][0]
+        return rename(call[2][0])  # its operand may itself have been renamed (x * ones is x)
 
     out = []
     for s, forward, refs, kw, wrap in calls:
