@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import optlab.autodiff.functions as F
-from optlab.autodiff import Function, Variable, grad, gradcheck, gradgradcheck, gradients, hessian, hvp
+from optlab.autodiff import Function, Variable, grad, gradcheck, gradgradcheck, gradients, hvp
 
 rng = np.random.default_rng(11)
 
@@ -62,26 +62,3 @@ def test_gradients_walks_only_functions_that_lead_to_an_input():
     g1, g2 = gradients(y, [p1, p2])
     np.testing.assert_allclose(g1.data, p2.data, rtol=1e-15)
     np.testing.assert_allclose(g2.data, p1.data, rtol=1e-15)
-
-
-def test_a_square_written_x_times_x_runs_one_product_and_keeps_the_values():
-    """mul given one input twice (x * x) computes g * x once for both inputs: the values of every order
-    are the analytic ones (d/dx x^4 = 4 x^3, the Hessian of sum x^4 is diag(12 x^2)), also when x has
-    other uses (x * x + 3 x) and through Variable.backward() twice (accumulates)."""
-    x = np.array([-1.5, 0.0, 2.0, 0.25])
-    v = np.array([1.0, -2.0, 0.5, 3.0])
-
-    def quartic(z):
-        s = z * z
-        return F.sum(s * s) + F.sum(3.0 * z)
-
-    np.testing.assert_allclose(grad(quartic)(x), 4 * x**3 + 3.0, rtol=1e-15)
-    np.testing.assert_allclose(hvp(quartic, x, v), 12 * x**2 * v, rtol=1e-15)
-    np.testing.assert_array_equal(hessian(lambda z: F.sum(z * z))(x), 2 * np.eye(4))
-    # third order: d/dx of the Hessian-vector product of sum x^4 is 24 x v
-    np.testing.assert_allclose(grad(lambda z: F.sum(hvp(quartic, z, v)))(x), 24 * x * v, rtol=1e-15)
-    w = Variable(x)
-    y = F.sum(w * w)
-    y.backward()
-    y.backward()
-    np.testing.assert_array_equal(w.grad.data, 4 * x)

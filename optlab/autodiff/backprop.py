@@ -82,11 +82,6 @@ def _run_vjps(f: Function, inputs: tuple, gy: Any, create_graph: bool) -> Sequen
         return f.backward(gy, y, *xs, **f.kwargs)
     if len(inputs) == 1 and f.vjps[0] is not None:  # most functions: one input, no list to build
         return (f.vjps[0](gy, y, *xs, **f.kwargs),)
-    if f.symmetric and inputs[0] is inputs[1] and isinstance(inputs[0], _NODES):
-        # x * x: one product, given to both (the same bits as two: g * x is g * x). The gradient's graph
-        # gets one node less, and hvp's second pass one product less per square (see docs/architecture.md)
-        gx = f.vjps[0](gy, y, *xs, **f.kwargs)
-        return (gx, gx)
     return [vjp(gy, y, *xs, **f.kwargs) if vjp is not None and isinstance(x, _NODES) else None
             for x, vjp in zip(inputs, f.vjps)]
 

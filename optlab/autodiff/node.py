@@ -208,9 +208,6 @@ class Function:
     # place (raw mode); add_grad_onto(acc, gy, **kwargs) returns acc plus it, differentiably (create_graph).
     add_grad_into: ClassVar[Callable[..., None] | None] = None
     add_grad_onto: ClassVar[Callable[..., Any] | None] = None
-    # True for a two-input f whose two VJPs are one rule with the inputs swapped (mul): given one input
-    # twice (x * x) the pass runs that rule once and hands its result to both (`_run_vjps`).
-    symmetric = False
     # Forward mode: one JVP per input, ``jvp(t, y, *xs, **kwargs)``, the output's tangent from that input's
     # tangent t, on bare arrays (None: the input is a constant). See `jvp` and `Dual`.
     jvps: tuple = ()
