@@ -263,6 +263,35 @@ def test_lbfgs_preconditioner_cuts_hvps_and_keeps_the_answer():
     assert tr.status_name == "converged"
 
 
+def test_diagonal_update_is_the_diagonal_of_the_dense_bfgs_update():
+    """update_diagonal(D, s, y) = diag(B + y y^T / s.y - B s s^T B / s.B s) with B = diag(D) (the BFGS formula,
+    N&W eq. 6.19, formed densely); the first pair starts from (y.y / s.y) I; a pair with s.y <= 0 is skipped."""
+    from optlab.optim import update_diagonal
+    rng = np.random.default_rng(3)
+    d, s = rng.uniform(0.5, 2.0, 6), rng.standard_normal(6)
+    y = s * rng.uniform(0.5, 3.0, 6)
+    B = np.diag(d)
+    dense = B + np.outer(y, y) / (s @ y) - np.outer(B @ s, B @ s) / (s @ B @ s)
+    np.testing.assert_allclose(update_diagonal(d, s, y), np.diag(dense), rtol=1e-13)
+    start = np.eye(6) * (y @ y) / (s @ y)
+    first = start + np.outer(y, y) / (s @ y) - np.outer(start @ s, start @ s) / (s @ start @ s)
+    np.testing.assert_allclose(update_diagonal(None, s, y), np.diag(first), rtol=1e-13)
+    assert update_diagonal(d, s, -s) is d and update_diagonal(None, s, -s) is None
+
+
+@pytest.mark.parametrize("name", ["newton-cg", "trust-ncg"])
+def test_diagonal_preconditioner_keeps_the_answer_and_the_default(name):
+    """preconditioner="diag" reaches wood's minimizer (1, 1, 1, 1), f* = 0 (MGH), where the unpreconditioned
+    method has not within the same 100 iterations; the default (no preconditioner) is untouched by it."""
+    p = optlab.problems.get("wood")
+    diag = run(registry().get("optimizers", name)(preconditioner="diag"), p, optlab.optim.Budget(iterations=100))
+    assert diag.status_name == "converged" and diag.fun <= 1e-16
+    np.testing.assert_allclose(diag.x, np.ones(4), atol=1e-7)
+    default = registry().get("optimizers", name)()
+    assert default.params.preconditioner == "none"
+    assert run(default, p, optlab.optim.Budget(iterations=100)).fun > 1e-3
+
+
 def test_preconditioned_steihaug_stays_in_the_preconditioners_norm():
     from optlab.optim import preconditioned_cg
     D, g = np.diag([2.0, -1.0, 0.5]), np.array([1.0, 0.5, -1.0])
@@ -294,7 +323,9 @@ def test_hessian_free_solves_least_squares_problems(problem):
 @pytest.mark.parametrize("name,params", [("saddle-free-newton", {}), ("hessian-free", {}), ("gauss-newton", {}),
                                          ("levenberg-marquardt", {}), ("newton", {"factorization": "gill-murray"}),
                                          ("newton-cg", {"preconditioner": "lbfgs"}),
-                                         ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"})])
+                                         ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"}),
+                                         ("newton-cg", {"preconditioner": "diag"}),
+                                         ("trust-ncg", {"preconditioner": "diag"})])
 def test_conformance_of_the_other_methods(name, params):
     failed = [c for c in run_checks(name, params) if not c.passed]
     assert not failed, failed
