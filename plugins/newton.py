@@ -1,4 +1,4 @@
-"""Second-order methods and their quasi-Newton reference: newton, newton-cg, trust-ncg, lbfgs.
+"""Second-order methods and their quasi-Newton reference: newton, newton-cg, trust-ncg, subsampled-newton, lbfgs.
 
 Each is a few lines over the shared blocks of `optlab.optim` (line searches, modified Cholesky,
 truncated and Steihaug CG, the trust-region loop, L-BFGS); every step leaves f and g of the new iterate
@@ -8,6 +8,7 @@ then the runner is shown that value (diverged).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal
 
@@ -173,6 +174,56 @@ class TrustNCG(Optimizer):
         return replace(new, **_memory(p, state, new))
 
 
+@dataclass(frozen=True)
+class SampledState(State):
+    """subsampled-newton's state: how many steps were taken, which (with the seed) decides the next sample."""
+
+    iteration: int = 0
+
+
+class SubsampledNewton(Optimizer):
+    """Sub-sampled Newton-CG for finite sums f = (1/m) sum_i f_i: the gradient on all terms, the Hessian on a
+    sample. Roosta-Khorasani & Mahoney, "Sub-sampled Newton methods", Math. Program. 174, 2019 (arXiv:1601.04737,
+    2016), Algorithm 3 (Hessian sub-sampling, inexact update): each iteration draws S uniformly without
+    replacement, |S| = ceil(sample * m), solves H_S p = -g by CG to ||H_S p + g|| <= theta ||g|| (theta the
+    forcing term min(0.5, sqrt||g||) of newton-cg), then takes the Armijo step (their line search, c1 = beta).
+
+    Sample k comes from numpy's generator seeded with (seed, k), so a run is reproducible and independent of
+    what ran before. Each H_S v is counted as |S|/m of an HVP (`Oracle.sampled_hvp`). With sample = 1, or on a
+    problem without a finite-sum view, every product is the full HVP: the method is newton-cg.
+    """
+
+    name = "subsampled-newton"
+    order = 2
+
+    class Params(LineSearchParams):
+        line_search: Literal["strong_wolfe", "armijo"] = Field("armijo", description="step-length rule")
+        sample: float = Field(0.1, gt=0, le=1, description="share of the terms in each Hessian sample")
+        seed: int = Field(0, ge=0, description="seeds the samples (sample k from the generator of (seed, k))")
+        max_cg: int | None = Field(None, ge=1, description="most CG iterations per step (None: n)")
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> SampledState:
+        f, g = oracle.f_and_grad(x0)
+        return SampledState(x=x0, f=f, g=g)
+
+    def step(self, oracle: Oracle, state: SampledState) -> SampledState:
+        x, g, p = state.x, state.g, self.params
+        gnorm = float(np.linalg.norm(g))
+        eta = forcing_term(gnorm)
+        terms = oracle.problem.terms if oracle.problem.sample is not None else None
+        size = terms if terms is None else min(terms, math.ceil(p.sample * terms))
+        if terms is None or size == terms:
+            hvp = lambda v: oracle.hvp(x, v)  # noqa: E731
+        else:
+            rng = np.random.default_rng((p.seed, state.iteration))
+            indices = np.sort(rng.choice(terms, size=size, replace=False))
+            hvp = lambda v: oracle.sampled_hvp(x, v, indices)  # noqa: E731
+        cg = truncated_cg(hvp, g, eta * gnorm, p.max_cg)
+        new = searched(oracle, state, cg.p, p, cg_iterations=cg.iterations, negative_curvature=cg.negative_curvature,
+                       forcing=eta, sample_size=size or 0)
+        return SampledState(x=new.x, f=new.f, g=new.g, info=new.info, iteration=state.iteration + 1)
+
+
 class LBFGS(Optimizer):
     """Limited-memory BFGS: two-loop recursion over the last `memory` pairs (s, y), strong Wolfe line search."""
 
@@ -206,4 +257,4 @@ class LBFGS(Optimizer):
 
 @hookimpl
 def optlab_optimizers() -> list[type[Optimizer]]:
-    return [Newton, NewtonCG, TrustNCG, LBFGS]
+    return [Newton, NewtonCG, TrustNCG, SubsampledNewton, LBFGS]

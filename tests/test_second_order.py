@@ -15,8 +15,16 @@ import optlab
 import optlab.autodiff.functions as F
 import optlab.problems
 from optlab.conformance import run_checks
-from optlab.optim import (Lanczos, Oracle, Problem, cubic_tridiagonal, modified_cholesky, run, solve_ldl,
-                          trust_region_tridiagonal)
+from optlab.optim import (
+    Lanczos,
+    Oracle,
+    Problem,
+    cubic_tridiagonal,
+    modified_cholesky,
+    run,
+    solve_ldl,
+    trust_region_tridiagonal,
+)
 from optlab.registry import registry
 
 NEW_METHODS = ["trust-exact", "trust-krylov", "arc"]
@@ -325,7 +333,56 @@ def test_hessian_free_solves_least_squares_problems(problem):
                                          ("newton-cg", {"preconditioner": "lbfgs"}),
                                          ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"}),
                                          ("newton-cg", {"preconditioner": "diag"}),
-                                         ("trust-ncg", {"preconditioner": "diag"})])
+                                         ("trust-ncg", {"preconditioner": "diag"}), ("subsampled-newton", {})])
 def test_conformance_of_the_other_methods(name, params):
     failed = [c for c in run_checks(name, params) if not c.passed]
     assert not failed, failed
+
+
+def logistic_iterates(method: str, params: dict, steps: int, sgtol: float = 1e-12) -> tuple[np.ndarray, dict]:
+    p = optlab.problems.get("logistic", n=8, m=120)
+    r = run(registry().get("optimizers", method)(**params), p, optlab.optim.Budget(iterations=steps),
+            optlab.optim.Stopping(sgtol=sgtol))
+    return np.array([t["f"] for t in r.trace]), r
+
+
+def test_subsampled_newton_with_the_whole_sample_is_newton_cg():
+    """sample = 1: every product is the full HVP, so the iterates and counts are newton-cg's (same line search)."""
+    f_ours, ours = logistic_iterates("subsampled-newton", {"sample": 1.0}, 30)
+    f_ref, ref = logistic_iterates("newton-cg", {"line_search": "armijo"}, 30)
+    assert np.array_equal(f_ours, f_ref) and np.array_equal(ours.x, ref.x)
+    assert ours.counts["nhvp"] == ref.counts["nhvp"] and ours.counts["ngev"] == ref.counts["ngev"]
+
+
+def test_subsampled_newton_reaches_scipys_minimizer_reproducibly_and_counts_a_share_of_each_hvp():
+    """With a 20% Hessian sample it converges to the minimizer scipy's trust-exact finds on the full problem
+    (to 1e-8); the same seed repeats the run exactly, another seed takes another path to the same point; each
+    sampled product counts |S|/m = 24/120 of an HVP."""
+    p = optlab.problems.get("logistic", n=8, m=120)
+    o = Oracle(p)
+    ref = scipy.optimize.minimize(o.f, p.x0, jac=o.grad, hess=o.hessian, method="trust-exact",
+                                  options={"gtol": 1e-13})
+    f_a, a = logistic_iterates("subsampled-newton", {"sample": 0.2, "seed": 5}, 300, 1e-10)
+    f_b, b = logistic_iterates("subsampled-newton", {"sample": 0.2, "seed": 5}, 300, 1e-10)
+    f_c, c = logistic_iterates("subsampled-newton", {"sample": 0.2, "seed": 6}, 300, 1e-10)
+    assert a.status_name == "converged"
+    np.testing.assert_allclose(a.x, ref.x, atol=1e-8)
+    np.testing.assert_allclose(c.x, ref.x, atol=1e-8)
+    assert np.array_equal(f_a, f_b) and not np.array_equal(f_a[:6], f_c[:6])
+    products = sum(t["info"]["cg_iterations"] for t in a.trace[1:])
+    assert all(t["info"]["sample_size"] == 24 for t in a.trace[1:])
+    assert a.counts["nhvp"] == pytest.approx(products * 24 / 120, rel=1e-12) and a.counts["nhvp"] < products
+
+
+def test_sampled_hvp_is_the_mean_of_the_samples_hessians():
+    """H v over all terms is the mean of H_S v over two halves of equal size (the definition of a finite mean);
+    a problem without a finite-sum view is refused in one line."""
+    p = optlab.problems.get("logistic", n=5, m=40)
+    o = Oracle(p)
+    x, v = np.linspace(-1.0, 1.0, 5), np.arange(1.0, 6.0)
+    halves = np.arange(0, 40, 2), np.arange(1, 40, 2)
+    mean = 0.5 * (o.sampled_hvp(x, v, halves[0]) + o.sampled_hvp(x, v, halves[1]))
+    np.testing.assert_allclose(mean, o.hvp(x, v), rtol=1e-12)
+    assert o.counts.nhvp == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no finite-sum view"):
+        Oracle(optlab.problems.get("rosenbrock")).sampled_hvp(x[:2], v[:2], np.arange(1))
