@@ -386,3 +386,39 @@ def test_sampled_hvp_is_the_mean_of_the_samples_hessians():
     assert o.counts.nhvp == pytest.approx(2.0)
     with pytest.raises(ValueError, match="no finite-sum view"):
         Oracle(optlab.problems.get("rosenbrock")).sampled_hvp(x[:2], v[:2], np.arange(1))
+
+
+BENCH_CONFIG = """\
+name: bench-store
+problems: [rosenbrock, freudenstein_roth, beale, gaussian]
+optimizers: [levenberg-marquardt, newton-cg, scipy.bfgs]
+budget: {iterations: 300, seconds: 30}
+executor: serial
+"""
+
+
+def test_second_order_benchmark_prints_the_reports_verdicts_and_costs(tmp_path, capsys):
+    """`benchmarks/second_order.py --store DIR` counts what `optlab report DIR` counts: per method the solved
+    runs (verdict global) and the median weighted cost over them, under the store's cost model. From x0,
+    freudenstein_roth's newton methods end in its local minimum 48.98 (MGH), which is not solved."""
+    import importlib.util
+
+    from optlab.cli import main
+    (tmp_path / "c.yaml").write_text(BENCH_CONFIG)
+    assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out")]) == 0
+    assert main(["report", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    spec = importlib.util.spec_from_file_location("second_order", Path(__file__).parents[1] / "benchmarks" /
+                                                  "second_order.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    capsys.readouterr()
+    assert bench.main(["--store", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    for label in ("levenberg-marquardt", "newton-cg", "scipy.bfgs"):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {label} |")).split("|")
+        solved, cost = int(row[3].strip(" *")), float(row[9])
+        ours = next(line for line in printed.splitlines() if line.startswith(label + " ")).split()
+        assert ours[1] == f"{solved}/4" and float(ours[2]) == pytest.approx(cost, rel=5e-3)
+        assert "freudenstein_roth" in ours[-1] and solved == 3
+    assert "GOAL our best" in printed
