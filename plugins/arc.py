@@ -5,8 +5,15 @@ import numpy as np
 from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import (CubicKrylovModel, Optimizer, Oracle, RegularizationParams, RegularizationState,
-                          regularization_init, regularization_step)
+from optlab.optim import (
+    CubicKrylovModel,
+    Optimizer,
+    Oracle,
+    RegularizationParams,
+    RegularizationState,
+    regularization_init,
+    regularization_step,
+)
 
 
 class ARC(Optimizer):

@@ -42,6 +42,8 @@ def logistic(n: int = 10, m: int = 200, lam: float = 1e-2, seed: int = 0) -> Pro
     Features are standard normal; labels are drawn from the logistic model of a random true weight.
     The start is w = 0. f* has no closed form: for lam > 0 (strictly convex) it is this seed's
     reference solve, Newton's method on the exact derivatives until the gradient is at rounding level.
+    A finite sum of m terms (sample i's loss + lam/2 ||w||^2): `sample(indices)` is the mean over those samples,
+    for sub-sampled methods.
     """
     if n < 1 or m < 1 or lam < 0:
         raise ValueError(f"problem 'logistic': needs n, m >= 1 and lam >= 0, got n={n}, m={m}, lam={lam}")
@@ -50,14 +52,19 @@ def logistic(n: int = 10, m: int = 200, lam: float = 1e-2, seed: int = 0) -> Pro
     w_true = rng.standard_normal(n)
     labels = (rng.random(m) < 1.0 / (1.0 + np.exp(-features @ w_true))).astype(np.float64)
 
-    def objective(w: Any) -> Any:
-        loss = F.binary_cross_entropy_with_logits(F.matmul(features, w), labels)
-        return loss + 0.5 * lam * F.sum(w * w)
+    def mean_loss(a: np.ndarray, b: np.ndarray) -> Callable[[Any], Any]:
+        return lambda w: F.binary_cross_entropy_with_logits(F.matmul(a, w), b) + 0.5 * lam * F.sum(w * w)
+
+    def sample(indices: np.ndarray) -> Callable[[Any], Any]:
+        index = np.asarray(indices, dtype=np.intp)
+        return mean_loss(features[index], labels[index])
+
+    objective = mean_loss(features, labels)
 
     solve = _logistic_reference(features, labels, lam) if lam > 0 else None
     return Problem(name="logistic", objective=objective, x0=np.zeros(n),
                    f_star=None if solve is None else solve[1], x_star=None if solve is None else solve[0],
-                   params={"n": n, "m": m, "lam": lam, "seed": seed},
+                   params={"n": n, "m": m, "lam": lam, "seed": seed}, terms=m, sample=sample,
                    reference="" if solve is None else f"f* by a reference solve: {solve[2]}")
 
 
@@ -69,8 +76,8 @@ def _logistic_reference(features: np.ndarray, labels: np.ndarray, lam: float) ->
         z = features @ w
         return float(np.mean(np.logaddexp(0.0, z) - labels * z) + 0.5 * lam * w @ w)
 
-    w = np.zeros(n)
-    for k in range(100):
+    w, k = np.zeros(n), 0
+    for k in range(100):  # noqa: B007 (k is reported below)
         p = 1.0 / (1.0 + np.exp(-(features @ w)))
         g = features.T @ (p - labels) / m + lam * w
         if np.linalg.norm(g) <= 1e-14 * max(1.0, value(w)):

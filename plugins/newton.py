@@ -1,4 +1,4 @@
-"""Second-order methods and their quasi-Newton reference: newton, newton-cg, trust-ncg, lbfgs.
+"""Second-order methods and their quasi-Newton reference: newton, newton-cg, trust-ncg, subsampled-newton, lbfgs.
 
 Each is a few lines over the shared blocks of `optlab.optim` (line searches, modified Cholesky,
 truncated and Steihaug CG, the trust-region loop, L-BFGS); every step leaves f and g of the new iterate
@@ -8,19 +8,39 @@ then the runner is shown that value (diverged).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import scipy.linalg
 from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import (LineSearchParams, Optimizer, Oracle, Pair, Params, PreconditionedSteihaugModel, Stalled,
-                          State, SteihaugModel, TrustRegionParams, TrustRegionState, add_pair, forcing_term,
-                          line_search_step, modified_cholesky, preconditioned_cg, shifted_cholesky, solve_ldl,
-                          truncated_cg,
-                          trust_region_step, two_loop)
+from optlab.optim import (
+    LineSearchParams,
+    Optimizer,
+    Oracle,
+    Pair,
+    Params,
+    PreconditionedSteihaugModel,
+    Stalled,
+    State,
+    SteihaugModel,
+    TrustRegionParams,
+    TrustRegionState,
+    add_pair,
+    forcing_term,
+    line_search_step,
+    modified_cholesky,
+    preconditioned_cg,
+    shifted_cholesky,
+    solve_ldl,
+    truncated_cg,
+    trust_region_step,
+    two_loop,
+    update_diagonal,
+)
 
 
 def searched(oracle: Oracle, state: State, d: np.ndarray, params: LineSearchParams, step: float = 1.0,
@@ -60,33 +80,44 @@ class LBFGSState(State):
     """The newest curvature pairs, oldest first: L-BFGS's memory, and the preconditioner of newton-cg/trust-ncg."""
 
     pairs: tuple[Pair, ...] = ()
+    diagonal: np.ndarray | None = None
 
 
 class PreconditionerParams(Params):
-    """An optional limited-memory BFGS preconditioner built from the outer iterations' (s, y) pairs
-    (Morales & Nocedal, "Automatic preconditioning by limited memory quasi-Newton updating", SIAM J. Optim.
-    10(4), 2000): M^{-1} = the L-BFGS inverse-Hessian estimate, applied by the two-loop recursion."""
+    """An optional CG preconditioner built from the outer iterations' (s, y) pairs, at no oracle call.
 
-    preconditioner: Literal["none", "lbfgs"] = Field("none", description="CG preconditioner")
+    "lbfgs": M^{-1} = the L-BFGS inverse-Hessian estimate, applied by the two-loop recursion (Morales &
+    Nocedal, "Automatic preconditioning by limited memory quasi-Newton updating", SIAM J. Optim. 10(4), 2000).
+    "diag": M = a diagonal Hessian estimate, the diagonal BFGS update of the pairs (`update_diagonal`;
+    Gilbert & Lemarechal 1989): a Jacobi preconditioner (Nocedal & Wright sec. 7.1, "Preconditioning")
+    whose diagonal costs no HVP. Both are the identity until the first pair.
+    """
+
+    preconditioner: Literal["none", "lbfgs", "diag"] = Field("none", description="CG preconditioner")
     memory: int = Field(10, ge=1, description="pairs kept by the L-BFGS preconditioner")
 
 
 def _preconditioner(state: State) -> Callable[[np.ndarray], np.ndarray]:
-    pairs = getattr(state, "pairs", ())
+    diagonal, pairs = getattr(state, "diagonal", None), getattr(state, "pairs", ())
+    if diagonal is not None:
+        return lambda r: r / diagonal
     return (lambda r: two_loop(r, pairs)) if pairs else (lambda r: r)
 
 
-def _with_pair(params: PreconditionerParams, old: State, new: State) -> tuple[Pair, ...]:
-    """The pairs after the step old -> new (unchanged if x did not move or the method is unpreconditioned)."""
-    pairs = getattr(old, "pairs", ())
+def _memory(params: PreconditionerParams, old: State, new: State) -> dict[str, Any]:
+    """The preconditioner's memory after the step old -> new (unchanged if x did not move or there is none)."""
+    pairs, diagonal = getattr(old, "pairs", ()), getattr(old, "diagonal", None)
     if params.preconditioner == "none" or new.x is old.x:
-        return pairs
-    return add_pair(pairs, new.x - old.x, new.g - old.g, params.memory)
+        return {"pairs": pairs, "diagonal": diagonal}
+    s, y = new.x - old.x, new.g - old.g
+    if params.preconditioner == "diag":
+        return {"pairs": pairs, "diagonal": update_diagonal(diagonal, s, y)}
+    return {"pairs": add_pair(pairs, s, y, params.memory), "diagonal": diagonal}
 
 
 class NewtonCG(Optimizer):
     """Line-search Newton-CG (N&W Algorithm 7.1): truncated CG on HVPs with eta = min(0.5, sqrt||g||);
-    optionally preconditioned (Morales & Nocedal 2000)."""
+    optionally preconditioned (L-BFGS, Morales & Nocedal 2000; or diagonal, see `PreconditionerParams`)."""
 
     name = "newton-cg"
     order = 2
@@ -107,7 +138,7 @@ class NewtonCG(Optimizer):
               preconditioned_cg(hvp, g, _preconditioner(state), eta * gnorm, None, p.max_cg))
         new = searched(oracle, state, cg.p, p, cg_iterations=cg.iterations, negative_curvature=cg.negative_curvature,
                        forcing=eta)
-        return LBFGSState(x=new.x, f=new.f, g=new.g, info=new.info, pairs=_with_pair(p, state, new))
+        return LBFGSState(x=new.x, f=new.f, g=new.g, info=new.info, **_memory(p, state, new))
 
 
 @dataclass(frozen=True)
@@ -115,11 +146,13 @@ class PreconditionedTrustState(TrustRegionState):
     """trust-ncg's state: the radius and model, and the preconditioner's pairs."""
 
     pairs: tuple[Pair, ...] = ()
+    diagonal: np.ndarray | None = None
 
 
 class TrustNCG(Optimizer):
     """Trust-region Newton-CG: Steihaug-Toint CG on HVPs (N&W Algorithm 7.2) in the shared trust-region loop;
-    optionally preconditioned, the region then measured in the preconditioner's norm (CGT 2000, Alg. 7.5.1)."""
+    optionally preconditioned (L-BFGS or diagonal), the region then measured in the preconditioner's norm
+    ||p||_M (Steihaug 1983; CGT 2000, Alg. 7.5.1)."""
 
     name = "trust-ncg"
     order = 2
@@ -138,7 +171,57 @@ class TrustNCG(Optimizer):
         else:
             model = lambda o, x, g: PreconditionedSteihaugModel(o, x, g, _preconditioner(state), p.max_cg)  # noqa: E731
         new = trust_region_step(oracle, state, model, p)
-        return replace(new, pairs=_with_pair(p, state, new))
+        return replace(new, **_memory(p, state, new))
+
+
+@dataclass(frozen=True)
+class SampledState(State):
+    """subsampled-newton's state: how many steps were taken, which (with the seed) decides the next sample."""
+
+    iteration: int = 0
+
+
+class SubsampledNewton(Optimizer):
+    """Sub-sampled Newton-CG for finite sums f = (1/m) sum_i f_i: the gradient on all terms, the Hessian on a
+    sample. Roosta-Khorasani & Mahoney, "Sub-sampled Newton methods", Math. Program. 174, 2019 (arXiv:1601.04737,
+    2016), Algorithm 3 (Hessian sub-sampling, inexact update): each iteration draws S uniformly without
+    replacement, |S| = ceil(sample * m), solves H_S p = -g by CG to ||H_S p + g|| <= theta ||g|| (theta the
+    forcing term min(0.5, sqrt||g||) of newton-cg), then takes the Armijo step (their line search, c1 = beta).
+
+    Sample k comes from numpy's generator seeded with (seed, k), so a run is reproducible and independent of
+    what ran before. Each H_S v is counted as |S|/m of an HVP (`Oracle.sampled_hvp`). With sample = 1, or on a
+    problem without a finite-sum view, every product is the full HVP: the method is newton-cg.
+    """
+
+    name = "subsampled-newton"
+    order = 2
+
+    class Params(LineSearchParams):
+        line_search: Literal["strong_wolfe", "armijo"] = Field("armijo", description="step-length rule")
+        sample: float = Field(0.1, gt=0, le=1, description="share of the terms in each Hessian sample")
+        seed: int = Field(0, ge=0, description="seeds the samples (sample k from the generator of (seed, k))")
+        max_cg: int | None = Field(None, ge=1, description="most CG iterations per step (None: n)")
+
+    def init(self, oracle: Oracle, x0: np.ndarray) -> SampledState:
+        f, g = oracle.f_and_grad(x0)
+        return SampledState(x=x0, f=f, g=g)
+
+    def step(self, oracle: Oracle, state: SampledState) -> SampledState:
+        x, g, p = state.x, state.g, self.params
+        gnorm = float(np.linalg.norm(g))
+        eta = forcing_term(gnorm)
+        terms = oracle.problem.terms if oracle.problem.sample is not None else None
+        size = terms if terms is None else min(terms, math.ceil(p.sample * terms))
+        if terms is None or size == terms:
+            hvp = lambda v: oracle.hvp(x, v)  # noqa: E731
+        else:
+            rng = np.random.default_rng((p.seed, state.iteration))
+            indices = np.sort(rng.choice(terms, size=size, replace=False))
+            hvp = lambda v: oracle.sampled_hvp(x, v, indices)  # noqa: E731
+        cg = truncated_cg(hvp, g, eta * gnorm, p.max_cg)
+        new = searched(oracle, state, cg.p, p, cg_iterations=cg.iterations, negative_curvature=cg.negative_curvature,
+                       forcing=eta, sample_size=size or 0)
+        return SampledState(x=new.x, f=new.f, g=new.g, info=new.info, iteration=state.iteration + 1)
 
 
 class LBFGS(Optimizer):
@@ -174,4 +257,4 @@ class LBFGS(Optimizer):
 
 @hookimpl
 def optlab_optimizers() -> list[type[Optimizer]]:
-    return [Newton, NewtonCG, TrustNCG, LBFGS]
+    return [Newton, NewtonCG, TrustNCG, SubsampledNewton, LBFGS]

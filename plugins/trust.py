@@ -4,13 +4,20 @@ Both are only their subproblem in the shared loop `optlab.optim.trust_region_ste
 """
 from __future__ import annotations
 
+import numpy as np
 from pydantic import Field
 
-import numpy as np
-
 from optlab import hookimpl
-from optlab.optim import (GLTRModel, MoreSorensenModel, Optimizer, Oracle, TrustRegionParams, TrustRegionState,
-                          trust_region_init, trust_region_step)
+from optlab.optim import (
+    GLTRModel,
+    MoreSorensenModel,
+    Optimizer,
+    Oracle,
+    TrustRegionParams,
+    TrustRegionState,
+    trust_region_init,
+    trust_region_step,
+)
 
 
 class TrustRegionMethod(Optimizer):

@@ -8,8 +8,18 @@ import scipy.optimize
 import optlab
 import optlab.autodiff.functions as F
 from optlab.conformance import run_checks
-from optlab.optim import (Budget, Oracle, ParameterError, Problem, armijo, forcing_term, steihaug_cg, strong_wolfe,
-                          truncated_cg, update_radius)
+from optlab.optim import (
+    Budget,
+    Oracle,
+    ParameterError,
+    Problem,
+    armijo,
+    forcing_term,
+    steihaug_cg,
+    strong_wolfe,
+    truncated_cg,
+    update_radius,
+)
 from optlab.registry import registry
 
 A = np.array([1.0, 2.0, 3.0])

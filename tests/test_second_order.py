@@ -15,8 +15,16 @@ import optlab
 import optlab.autodiff.functions as F
 import optlab.problems
 from optlab.conformance import run_checks
-from optlab.optim import (Lanczos, Oracle, Problem, cubic_tridiagonal, modified_cholesky, run, solve_ldl,
-                          trust_region_tridiagonal)
+from optlab.optim import (
+    Lanczos,
+    Oracle,
+    Problem,
+    cubic_tridiagonal,
+    modified_cholesky,
+    run,
+    solve_ldl,
+    trust_region_tridiagonal,
+)
 from optlab.registry import registry
 
 NEW_METHODS = ["trust-exact", "trust-krylov", "arc"]
@@ -263,6 +271,35 @@ def test_lbfgs_preconditioner_cuts_hvps_and_keeps_the_answer():
     assert tr.status_name == "converged"
 
 
+def test_diagonal_update_is_the_diagonal_of_the_dense_bfgs_update():
+    """update_diagonal(D, s, y) = diag(B + y y^T / s.y - B s s^T B / s.B s) with B = diag(D) (the BFGS formula,
+    N&W eq. 6.19, formed densely); the first pair starts from (y.y / s.y) I; a pair with s.y <= 0 is skipped."""
+    from optlab.optim import update_diagonal
+    rng = np.random.default_rng(3)
+    d, s = rng.uniform(0.5, 2.0, 6), rng.standard_normal(6)
+    y = s * rng.uniform(0.5, 3.0, 6)
+    B = np.diag(d)
+    dense = B + np.outer(y, y) / (s @ y) - np.outer(B @ s, B @ s) / (s @ B @ s)
+    np.testing.assert_allclose(update_diagonal(d, s, y), np.diag(dense), rtol=1e-13)
+    start = np.eye(6) * (y @ y) / (s @ y)
+    first = start + np.outer(y, y) / (s @ y) - np.outer(start @ s, start @ s) / (s @ start @ s)
+    np.testing.assert_allclose(update_diagonal(None, s, y), np.diag(first), rtol=1e-13)
+    assert update_diagonal(d, s, -s) is d and update_diagonal(None, s, -s) is None
+
+
+@pytest.mark.parametrize("name", ["newton-cg", "trust-ncg"])
+def test_diagonal_preconditioner_keeps_the_answer_and_the_default(name):
+    """preconditioner="diag" reaches wood's minimizer (1, 1, 1, 1), f* = 0 (MGH), where the unpreconditioned
+    method has not within the same 100 iterations; the default (no preconditioner) is untouched by it."""
+    p = optlab.problems.get("wood")
+    diag = run(registry().get("optimizers", name)(preconditioner="diag"), p, optlab.optim.Budget(iterations=100))
+    assert diag.status_name == "converged" and diag.fun <= 1e-16
+    np.testing.assert_allclose(diag.x, np.ones(4), atol=1e-7)
+    default = registry().get("optimizers", name)()
+    assert default.params.preconditioner == "none"
+    assert run(default, p, optlab.optim.Budget(iterations=100)).fun > 1e-3
+
+
 def test_preconditioned_steihaug_stays_in_the_preconditioners_norm():
     from optlab.optim import preconditioned_cg
     D, g = np.diag([2.0, -1.0, 0.5]), np.array([1.0, 0.5, -1.0])
@@ -294,7 +331,94 @@ def test_hessian_free_solves_least_squares_problems(problem):
 @pytest.mark.parametrize("name,params", [("saddle-free-newton", {}), ("hessian-free", {}), ("gauss-newton", {}),
                                          ("levenberg-marquardt", {}), ("newton", {"factorization": "gill-murray"}),
                                          ("newton-cg", {"preconditioner": "lbfgs"}),
-                                         ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"})])
+                                         ("trust-ncg", {"preconditioner": "lbfgs"}), ("arc", {"decrease": "gradient"}),
+                                         ("newton-cg", {"preconditioner": "diag"}),
+                                         ("trust-ncg", {"preconditioner": "diag"}), ("subsampled-newton", {})])
 def test_conformance_of_the_other_methods(name, params):
     failed = [c for c in run_checks(name, params) if not c.passed]
     assert not failed, failed
+
+
+def logistic_iterates(method: str, params: dict, steps: int, sgtol: float = 1e-12) -> tuple[np.ndarray, dict]:
+    p = optlab.problems.get("logistic", n=8, m=120)
+    r = run(registry().get("optimizers", method)(**params), p, optlab.optim.Budget(iterations=steps),
+            optlab.optim.Stopping(sgtol=sgtol))
+    return np.array([t["f"] for t in r.trace]), r
+
+
+def test_subsampled_newton_with_the_whole_sample_is_newton_cg():
+    """sample = 1: every product is the full HVP, so the iterates and counts are newton-cg's (same line search)."""
+    f_ours, ours = logistic_iterates("subsampled-newton", {"sample": 1.0}, 30)
+    f_ref, ref = logistic_iterates("newton-cg", {"line_search": "armijo"}, 30)
+    assert np.array_equal(f_ours, f_ref) and np.array_equal(ours.x, ref.x)
+    assert ours.counts["nhvp"] == ref.counts["nhvp"] and ours.counts["ngev"] == ref.counts["ngev"]
+
+
+def test_subsampled_newton_reaches_scipys_minimizer_reproducibly_and_counts_a_share_of_each_hvp():
+    """With a 20% Hessian sample it converges to the minimizer scipy's trust-exact finds on the full problem
+    (to 1e-8); the same seed repeats the run exactly, another seed takes another path to the same point; each
+    sampled product counts |S|/m = 24/120 of an HVP."""
+    p = optlab.problems.get("logistic", n=8, m=120)
+    o = Oracle(p)
+    ref = scipy.optimize.minimize(o.f, p.x0, jac=o.grad, hess=o.hessian, method="trust-exact",
+                                  options={"gtol": 1e-13})
+    f_a, a = logistic_iterates("subsampled-newton", {"sample": 0.2, "seed": 5}, 300, 1e-10)
+    f_b, b = logistic_iterates("subsampled-newton", {"sample": 0.2, "seed": 5}, 300, 1e-10)
+    f_c, c = logistic_iterates("subsampled-newton", {"sample": 0.2, "seed": 6}, 300, 1e-10)
+    assert a.status_name == "converged"
+    np.testing.assert_allclose(a.x, ref.x, atol=1e-8)
+    np.testing.assert_allclose(c.x, ref.x, atol=1e-8)
+    assert np.array_equal(f_a, f_b) and not np.array_equal(f_a[:6], f_c[:6])
+    products = sum(t["info"]["cg_iterations"] for t in a.trace[1:])
+    assert all(t["info"]["sample_size"] == 24 for t in a.trace[1:])
+    assert a.counts["nhvp"] == pytest.approx(products * 24 / 120, rel=1e-12) and a.counts["nhvp"] < products
+
+
+def test_sampled_hvp_is_the_mean_of_the_samples_hessians():
+    """H v over all terms is the mean of H_S v over two halves of equal size (the definition of a finite mean);
+    a problem without a finite-sum view is refused in one line."""
+    p = optlab.problems.get("logistic", n=5, m=40)
+    o = Oracle(p)
+    x, v = np.linspace(-1.0, 1.0, 5), np.arange(1.0, 6.0)
+    halves = np.arange(0, 40, 2), np.arange(1, 40, 2)
+    mean = 0.5 * (o.sampled_hvp(x, v, halves[0]) + o.sampled_hvp(x, v, halves[1]))
+    np.testing.assert_allclose(mean, o.hvp(x, v), rtol=1e-12)
+    assert o.counts.nhvp == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no finite-sum view"):
+        Oracle(optlab.problems.get("rosenbrock")).sampled_hvp(x[:2], v[:2], np.arange(1))
+
+
+BENCH_CONFIG = """\
+name: bench-store
+problems: [rosenbrock, freudenstein_roth, beale, gaussian]
+optimizers: [levenberg-marquardt, newton-cg, scipy.bfgs]
+budget: {iterations: 300, seconds: 30}
+executor: serial
+"""
+
+
+def test_second_order_benchmark_prints_the_reports_verdicts_and_costs(tmp_path, capsys):
+    """`benchmarks/second_order.py --store DIR` counts what `optlab report DIR` counts: per method the solved
+    runs (verdict global) and the median weighted cost over them, under the store's cost model. From x0,
+    freudenstein_roth's newton methods end in its local minimum 48.98 (MGH), which is not solved."""
+    import importlib.util
+
+    from optlab.cli import main
+    (tmp_path / "c.yaml").write_text(BENCH_CONFIG)
+    assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out")]) == 0
+    assert main(["report", str(tmp_path / "out")]) == 0
+    report = (tmp_path / "out" / "report.md").read_text()
+    spec = importlib.util.spec_from_file_location("second_order", Path(__file__).parents[1] / "benchmarks" /
+                                                  "second_order.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    capsys.readouterr()
+    assert bench.main(["--store", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    for label in ("levenberg-marquardt", "newton-cg", "scipy.bfgs"):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {label} |")).split("|")
+        solved, cost = int(row[3].strip(" *")), float(row[9])
+        ours = next(line for line in printed.splitlines() if line.startswith(label + " ")).split()
+        assert ours[1] == f"{solved}/4" and float(ours[2]) == pytest.approx(cost, rel=5e-3)
+        assert "freudenstein_roth" in ours[-1] and solved == 3
+    assert "GOAL our best" in printed

@@ -4,19 +4,39 @@ from .base import Optimizer, ParameterError, Params, Stalled, State
 from .cholesky import modified_cholesky, shifted_cholesky, solve_ldl
 from .krylov import CGResult, forcing_term, preconditioned_cg, steihaug_cg, truncated_cg
 from .lanczos import Lanczos, cubic_tridiagonal, trust_region_tridiagonal
-from .lbfgs import Pair, add_pair, two_loop
+from .lbfgs import Pair, add_pair, two_loop, update_diagonal
 from .linesearch import LineSearchParams, LineSearchResult, armijo, line_search_step, strong_wolfe
 from .loop import STATUS, run
 from .oracle import BudgetExhausted, Counts, Oracle, TimeLimit
 from .problem import Problem
-from .regularization import (RegularizationParams, RegularizationState, SigmaUpdate, regularization_init,
-                             regularization_step, update_sigma)
+from .regularization import (
+                             RegularizationParams,
+                             RegularizationState,
+                             SigmaUpdate,
+                             regularization_init,
+                             regularization_step,
+                             update_sigma,
+)
 from .status import Status
 from .stopping import Budget, Stopping
-from .subproblems import (CubicKrylovModel, GLTRModel, MoreSorensenModel, PreconditionedSteihaugModel, SteihaugModel,
-                          smallest_singular_value)
-from .trust_region import (Model, RadiusUpdate, Step, TrustRegionParams, TrustRegionState, trust_region_init,
-                           trust_region_step, update_radius)
+from .subproblems import (
+                             CubicKrylovModel,
+                             GLTRModel,
+                             MoreSorensenModel,
+                             PreconditionedSteihaugModel,
+                             SteihaugModel,
+                             smallest_singular_value,
+)
+from .trust_region import (
+                             Model,
+                             RadiusUpdate,
+                             Step,
+                             TrustRegionParams,
+                             TrustRegionState,
+                             trust_region_init,
+                             trust_region_step,
+                             update_radius,
+)
 
 __all__ = ["Budget", "BudgetExhausted", "CGResult", "Counts", "CubicKrylovModel", "GLTRModel", "Lanczos",
            "LineSearchParams", "LineSearchResult", "Model", "MoreSorensenModel", "Optimizer", "Oracle", "Pair",
@@ -26,5 +46,5 @@ __all__ = ["Budget", "BudgetExhausted", "CGResult", "Counts", "CubicKrylovModel"
            "add_pair", "armijo", "cubic_tridiagonal", "forcing_term", "line_search_step", "modified_cholesky",
            "preconditioned_cg", "regularization_init", "regularization_step", "run", "shifted_cholesky",
            "smallest_singular_value", "solve_ldl", "steihaug_cg", "strong_wolfe", "truncated_cg",
-           "trust_region_init", "trust_region_step", "trust_region_tridiagonal", "two_loop", "update_radius",
-           "update_sigma"]
+           "trust_region_init", "trust_region_step", "trust_region_tridiagonal", "two_loop", "update_diagonal",
+           "update_radius", "update_sigma"]

@@ -104,7 +104,7 @@ def preconditioned_cg(hvp: HVP, g: np.ndarray, precondition: Callable[[np.ndarra
     d, rz = -z, float(r @ z)
     pMp, pMd, dMd = 0.0, 0.0, rz
 
-    def to_boundary() -> tuple[float, float]:
+    def to_boundary(radius: float) -> tuple[float, float]:
         a, b, c = dMd, 2.0 * pMd, pMp - radius * radius
         sq = math.sqrt(max(b * b - 4.0 * a * c, 0.0))
         q = -0.5 * (b + math.copysign(sq, b))
@@ -119,13 +119,13 @@ def preconditioned_cg(hvp: HVP, g: np.ndarray, precondition: Callable[[np.ndarra
         if not dHd > 0:
             if radius is None:
                 return CGResult(d, Hd, False, True, 1) if k == 0 else CGResult(p, r - g, False, True, k + 1)
-            ta, tb = to_boundary()
+            ta, tb = to_boundary(radius)
             rd = float(r @ d)
             t = ta if ta * rd + 0.5 * ta * ta * dHd < tb * rd + 0.5 * tb * tb * dHd else tb
             return CGResult(p + t * d, r - g + t * Hd, True, True, k + 1)
         alpha = rz / dHd
         if radius is not None and pMp + 2.0 * alpha * pMd + alpha * alpha * dMd >= radius * radius:
-            tb = to_boundary()[1]
+            tb = to_boundary(radius)[1]
             return CGResult(p + tb * d, r - g + tb * Hd, True, False, k + 1)
         p, r = p + alpha * d, r + alpha * Hd
         pMp += 2.0 * alpha * pMd + alpha * alpha * dMd

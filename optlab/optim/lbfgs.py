@@ -39,3 +39,21 @@ def two_loop(g: np.ndarray, pairs: tuple[Pair, ...] | list[Pair]) -> np.ndarray:
     for (s, y, rho), a in zip(pairs, reversed(alphas)):
         q += (a - rho * float(y @ q)) * s
     return q
+
+
+def update_diagonal(diagonal: np.ndarray | None, s: np.ndarray, y: np.ndarray, threshold: float = 1e-10,
+                    floor: float = 1e-2) -> np.ndarray | None:
+    """The diagonal of the BFGS update of diag(D) by (s, y): D + y*y / s.y - (D*s)^2 / s.D s, elementwise.
+
+    A diagonal Hessian estimate kept at O(n) cost (Gilbert & Lemarechal, "Some numerical experiments with
+    variable-storage quasi-Newton algorithms", Math. Program. 45, 1989, sec. 4: the diagonal BFGS update,
+    Modulopt's bfgsd; Veerse, Auroux & Fisher, Optim. Eng. 1, 2000). The first pair starts it from the
+    Oren-Luenberger scaling (y.y / s.y) I. A pair with s.y <= threshold ||s|| ||y|| leaves D as it is; an
+    entry is kept >= floor times its old value (exactly it stays positive, in rounding it may not).
+    """
+    sy = float(s @ y)
+    if not sy > threshold * float(np.linalg.norm(s) * np.linalg.norm(y)):
+        return diagonal
+    d = np.full(s.shape, float(y @ y) / sy) if diagonal is None else diagonal
+    ds = d * s
+    return np.maximum(d + y * y / sy - ds * ds / float(s @ ds), floor * d)

@@ -119,7 +119,8 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
     def armijo_fails(a: float, fa: float) -> bool:
         return not fa <= f + c1 * a * slope0  # also true for nan / inf
 
-    lo = hi = None
+    lo: tuple[float, float, float] = prev
+    hi: tuple[float, float, float] | None = None
     while n < max_steps:  # Algorithm 3.5: bracket
         xa, fa, ga, da = evaluate(alpha)
         n += 1

@@ -24,7 +24,8 @@ class Tracker:
         self.problem, self.oracle, self.stopping, self.callback = problem, oracle, stopping, callback
         self.trace: list[dict[str, Any]] = []
         self.start = time.perf_counter()
-        self.f0 = self.g0norm = None
+        self.f0: float | None = None
+        self.g0norm: float | None = None
         self.reason: str | None = None
         self.best: tuple[np.ndarray, float, np.ndarray | None] | None = None
         self.scaled_gradient = np.inf  # at the last iterate, with the default typical sizes (for the judge)
@@ -46,7 +47,7 @@ class Tracker:
             return Status.DIVERGED
         if self.f0 is None:
             self.f0, self.g0norm = float(f), gnorm
-        self.reason = self.stopping.reason(x, float(f), g, self.f0, self.g0norm, self.problem.f_star)
+        self.reason = self.stopping.reason(x, float(f), g, float(self.f0), self.g0norm, self.problem.f_star)
         return Status.CONVERGED if self.reason else None
 
 
@@ -106,5 +107,6 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
 
 
 def _message(status: str, tracker: Tracker) -> str:
-    return {Status.CONVERGED: f"converged ({tracker.reason})", Status.MAX_ITER: "iteration budget used",
-            Status.DIVERGED: "non-finite value or gradient"}.get(status, status)
+    words: dict[str, str] = {Status.CONVERGED: f"converged ({tracker.reason})",
+                             Status.MAX_ITER: "iteration budget used", Status.DIVERGED: "non-finite value or gradient"}
+    return words.get(status, status)

@@ -23,12 +23,12 @@ class Counts:
 
     nfev: int = 0
     ngev: int = 0
-    nhvp: int = 0
+    nhvp: float = 0  # fractional after sub-sampled products (Oracle.sampled_hvp)
     nhess: int = 0
     seconds: float = 0.0
 
     @property
-    def calls(self) -> int:
+    def calls(self) -> float:
         return self.nfev + self.ngev + self.nhvp + self.nhess
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,7 +106,7 @@ class Oracle:
         if self._watched.changed:
             self._jitted, self.jit_mode = None, f"eager: the objective changed {self._watched.changed} during a call"
 
-    def _timed(self, kind: str, fn: Callable[[], Any]) -> Any:
+    def _timed(self, kind: str, fn: Callable[[], Any], amount: float = 1) -> Any:
         if self.max_calls is not None and self.counts.calls >= self.max_calls:
             raise BudgetExhausted(f"oracle budget of {self.max_calls} calls used")
         start = time.perf_counter()
@@ -116,7 +116,7 @@ class Oracle:
             return fn()
         finally:
             self.counts.seconds += time.perf_counter() - start
-            setattr(self.counts, kind, getattr(self.counts, kind) + 1)
+            setattr(self.counts, kind, getattr(self.counts, kind) + amount)
 
     def _value(self, x: np.ndarray) -> float:
         y = self._run("f", self._objective, x)
@@ -169,6 +169,16 @@ class Oracle:
         if hessian is not None:
             return self._timed("nhvp", lambda: np.asarray(hessian(x)) @ v)
         return self._timed("nhvp", lambda: self._run("hvp", lambda a, b: functional.hvp(self._objective, a, b), x, v))
+
+    def sampled_hvp(self, x: np.ndarray, v: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """H_S v, the Hessian of a finite sum's terms `indices` (`Problem.sample`) times v, counted as |S|/m of
+        one HVP: the kernel's product on a sample costs the share of terms it touches."""
+        if self.problem.sample is None or not self.problem.terms:
+            raise ValueError(f"problem {self.problem.name!r} has no finite-sum view (terms and sample)")
+        objective = self.problem.sample(indices)
+        hv = self._timed("nhvp", lambda: np.asarray(functional.hvp(objective, x, v)), len(indices) / self.problem.terms)
+        self.counts.nhvp = round(self.counts.nhvp, 9)  # a sum of shares stays readable: 215.8, not 215.8000000000002
+        return hv
 
     def residuals(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """r(x) and its Jacobian for a sum-of-squares problem (`Problem.residuals`), counted as one f and one

@@ -20,6 +20,9 @@ class Problem:
     A stochastic problem gives `resample(rng)`, called once per optimizer step with the run's generator.
     A sum of squares f(x) = sum_i r_i(x)^2 may give `residuals(x)`, the vector r written with F: the
     Gauss-Newton family reads r and its Jacobian (by autodiff) through `Oracle.residuals`.
+    A finite sum f(x) = (1/m) sum_i f_i(x) may give `terms` (m) and `sample(indices)`, the objective
+    (1/|S|) sum_{i in S} f_i written with F: sub-sampled methods read H_S v through `Oracle.sampled_hvp`,
+    counted as |S|/m of one HVP.
 
     Reference values, which the judge compares final values with: `f_star` (the global minimum),
     `local_minima` (values of other known local minima) and `reference` (where they come from: a paper,
@@ -39,6 +42,8 @@ class Problem:
     hvp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
     resample: Callable[[np.random.Generator], None] | None = None
     residuals: Callable[[Any], Any] | None = None
+    terms: int | None = None
+    sample: Callable[[np.ndarray], Callable[[Any], Any]] | None = None
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -85,6 +85,8 @@ def regularization_step(oracle: Any, state: RegularizationState, model_at: Model
     A non-finite trial fails and sigma grows; once sigma is so large that no representable step is left,
     the trial is handed to the runner, which ends the run as diverged.
     """
+    if state.g is None:
+        raise ValueError("regularization_step: the state has no gradient at x")
     model = state.model if state.model is not None else model_at(oracle, state.x, state.g)
     step = model.solve(state.sigma)
     x_new = state.x + step.p

@@ -15,7 +15,10 @@ class Status(str, Enum):
     ERROR = "error"
 
     __str__ = str.__str__  # print and f-strings show the value on every Python version
-    __format__ = str.__format__
+
+    def __format__(self, spec: str) -> str:  # format() and f-strings with a spec show the value too
+        return str.__format__(self, spec)
+
     __hash__ = str.__hash__  # a dict keyed by stored strings finds the member (Enum hashes its name)
 
     @property

@@ -10,6 +10,10 @@ import pydantic
 TestName = Literal["gradient", "relative_gradient", "relative_f"]
 
 
+def _default_tests() -> list[TestName]:
+    return ["gradient"]
+
+
 class Budget(pydantic.BaseModel):
     """Limits on a run: iterations, oracle calls of any kind, wall-clock seconds (None: no limit)."""
 
@@ -45,7 +49,7 @@ class Stopping(pydantic.BaseModel):
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    test: list[TestName] = pydantic.Field(default_factory=lambda: ["gradient"], min_length=1)
+    test: list[TestName] = pydantic.Field(default_factory=_default_tests, min_length=1)
     sgtol: float = pydantic.Field(1e-8, gt=0, lt=1)
     typx: float = pydantic.Field(1.0, gt=0)
     typf: float = pydantic.Field(1.0, gt=0)

@@ -103,6 +103,8 @@ def trust_region_step(oracle: Any, state: TrustRegionState, model_at: ModelAt,
     A non-finite trial is rejected and the radius shrinks; once no representable step is left, the trial
     is handed to the runner, which ends the run as diverged instead of shrinking forever.
     """
+    if state.g is None:
+        raise ValueError("trust_region_step: the state has no gradient at x")
     model = state.model if state.model is not None else model_at(oracle, state.x, state.g)
     step = model.solve(state.radius)
     x_new = state.x + step.p
