@@ -1,0 +1,62 @@
+"""Per-call cost of S2MPJ's own Python on its unconstrained problems with n <= N at default sizes.
+
+    python experiments/second-order-cutest/s2mpj_costs.py [--max-n 100] [--out s2mpj_costs.csv]
+
+For each problem: seconds to build it, one f+g (fgx), one Hv (fHxv) and one dense Hessian (fgHx) at x0,
+one thread. The study's per-run budgets (iterations, oracle calls) and its problem split come from
+these numbers (README); they are wall times on a shared machine, so they only rank problems.
+"""
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse
+import csv
+import sys
+import time
+
+import numpy as np
+from optlab_plugins import s2mpj
+
+
+def seconds(call) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-n", type=int, default=100)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "s2mpj_costs.csv"))
+    args = parser.parse_args()
+    factories = s2mpj.problems()
+    names = [name for name, f in factories.items() if f.n <= args.max_n]
+    with open(args.out, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(["problem", "n", "build_s", "fg_s", "hv_s", "hess_s", "f_star"])
+        for name in names:
+            try:
+                build = time.perf_counter()
+                problem = factories[name]()
+                build = time.perf_counter() - build
+                x = problem.x0
+                v = np.random.default_rng(0).standard_normal(problem.n)
+                fg = seconds(lambda: problem.value_and_gradient(x))
+                hv = seconds(lambda: problem.hvp(x, v))
+                hess = seconds(lambda: problem.hessian(x))
+            except Exception as exc:  # noqa: BLE001 - a problem S2MPJ cannot evaluate is recorded, not fatal
+                print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                out.writerow([name, factories[name].n, "", "", "", "", ""])
+                continue
+            out.writerow([name, problem.n, f"{build:.4g}", f"{fg:.4g}", f"{hv:.4g}", f"{hess:.4g}",
+                          "" if problem.f_star is None else repr(problem.f_star)])
+            handle.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
