@@ -123,13 +123,21 @@ def _broyden_banded(name: str, n: int, kappa1: float, kappa2: float, kappa3: flo
              f"got n={n}, lb={lb}, ub={ub}")
     middle = np.zeros(n, dtype=bool)
     middle[lb:n - ub - 1] = True
-    below, above = _ones_band(n, n, range(-lb, 0)), _ones_band(n, n, range(1, ub + 1))
+    below = scipy.sparse.diags([1.0] * lb, list(range(-lb, 0)), shape=(n, n))
+    above = scipy.sparse.diags([1.0] * ub, list(range(1, ub + 1)), shape=(n, n))
+    on_middle = scipy.sparse.diags(middle.astype(float))
+    off_middle = scipy.sparse.diags((~middle).astype(float))
+    # r = K [x; x^2; x^3], one sparse matrix n x 3n: r is linear in the powers of x.
+    #   x:   k1 I - k3 (below + above);  x^2: k2 [middle] - k3 (above + [not middle] below);
+    #   x^3: k2 [not middle] - k3 [middle] below
+    residual = Banded(scipy.sparse.hstack([
+        kappa1 * scipy.sparse.identity(n) - kappa3 * (below + above),
+        kappa2 * on_middle - kappa3 * (above + off_middle @ below),
+        kappa2 * off_middle - kappa3 * (on_middle @ below)]))
 
     def f(x: Any) -> Any:
         s = x * x
-        c = s * x
-        inner = F.where(middle, kappa2 * s - kappa3 * below(c), kappa2 * c - kappa3 * below(s))
-        r = kappa1 * x - kappa3 * (below(x) + above(x + s)) + inner
+        r = residual(F.concatenate([x, s, s * x]))
         return F.sum(r * r)
     params = {"n": n, "kappa1": kappa1, "kappa2": kappa2, "kappa3": kappa3, "lb": lb, "ub": ub}
     return _problem(name, f, np.ones(n), params)
