@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.sparse
 
 import optlab.autodiff.functions as F
 from optlab import hookimpl
@@ -50,36 +51,36 @@ def _up(v: Any, s: int) -> Any:
     return F.concatenate([v[s:], np.zeros(s)]) if s < n else np.zeros(n)
 
 
-def _window_sum(v: Any, width: int) -> Any:
-    """w_i = v_i + ... + v_{i+width-1} for each full window, in O(log width) vector additions
-    (sums of 2, 4, 8, ... neighbours, then one piece per binary digit of width)."""
-    length = v.shape[0] - width + 1
-    out, start, power, block, remaining = None, 0, 1, v, width
-    while remaining:
-        if remaining & 1:
-            piece = block[start:start + length]
-            out = piece if out is None else out + piece
-            start += power
-        remaining >>= 1
-        if remaining:
-            block = block[:-power] + block[power:]      # block_i = v_i + ... + v_{i+2 power-1}
-            power *= 2
-    return out
-
-
-def _below(v: Any, width: int) -> Any:
-    """v_{i-1} + ... + v_{i-width} at each i (0 outside 1..n)."""
-    n = v.shape[0]
-    return _window_sum(F.concatenate([np.zeros(width), v[:n - 1]]), width)
-
-
-def _above(v: Any, width: int) -> Any:
-    """v_{i+1} + ... + v_{i+width} at each i (0 outside 1..n)."""
-    return _window_sum(F.concatenate([v[1:], np.zeros(width)]), width)
-
-
 def _sq(v: Any) -> Any:
     return v * v
+
+
+def _numpy_matvec(x: np.ndarray, matrix: Any, adjoint: Any) -> np.ndarray:
+    return np.asarray(matrix @ x, dtype=np.result_type(x.dtype, np.float32))
+
+
+# A fixed sparse matrix times a vector, as one kernel node: forward A x, VJP A^T g (itself a matvec, so
+# Hv differentiates through it again). Banded sums 5 to 20 wide cost one C loop instead of a graph of
+# shifted slices (BROYDNBDLS, BRYBND, NCB20B, VAREIGVL at n = 10^5).
+_matvec = F.primitive("cutest.matvec", _numpy_matvec,
+                      lambda g, y, x, matrix, adjoint: _matvec(g, matrix=adjoint, adjoint=matrix),
+                      jvp=F.LINEAR, reads=((),))
+
+
+class Banded:
+    """A constant sparse matrix (CSR, with its transpose) applied to Variables: `A(v)` is A v."""
+
+    def __init__(self, matrix: Any) -> None:
+        self.matrix = scipy.sparse.csr_matrix(matrix)
+        self.adjoint = scipy.sparse.csr_matrix(self.matrix.T)
+
+    def __call__(self, v: Any) -> Any:
+        return _matvec(v, matrix=self.matrix, adjoint=self.adjoint)
+
+
+def _ones_band(rows: int, cols: int, offsets: range) -> Banded:
+    """The rows x cols matrix with ones on the given diagonals (row i, column i + offset)."""
+    return Banded(scipy.sparse.diags([1.0] * len(offsets), list(offsets), shape=(rows, cols)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,12 +123,21 @@ def _broyden_banded(name: str, n: int, kappa1: float, kappa2: float, kappa3: flo
              f"got n={n}, lb={lb}, ub={ub}")
     middle = np.zeros(n, dtype=bool)
     middle[lb:n - ub - 1] = True
+    below = scipy.sparse.diags([1.0] * lb, list(range(-lb, 0)), shape=(n, n))
+    above = scipy.sparse.diags([1.0] * ub, list(range(1, ub + 1)), shape=(n, n))
+    on_middle = scipy.sparse.diags(middle.astype(float))
+    off_middle = scipy.sparse.diags((~middle).astype(float))
+    # r = K [x; x^2; x^3], one sparse matrix n x 3n: r is linear in the powers of x.
+    #   x:   k1 I - k3 (below + above);  x^2: k2 [middle] - k3 (above + [not middle] below);
+    #   x^3: k2 [not middle] - k3 [middle] below
+    residual = Banded(scipy.sparse.hstack([
+        kappa1 * scipy.sparse.identity(n) - kappa3 * (below + above),
+        kappa2 * on_middle - kappa3 * (above + off_middle @ below),
+        kappa2 * off_middle - kappa3 * (on_middle @ below)]))
 
     def f(x: Any) -> Any:
         s = x * x
-        c = s * x
-        inner = F.where(middle, kappa2 * s - kappa3 * _below(c, lb), kappa2 * c - kappa3 * _below(s, lb))
-        r = kappa1 * x - kappa3 * (_below(x, lb) + _above(x + s, ub)) + inner
+        r = residual(F.concatenate([x, s, s * x]))
         return F.sum(r * r)
     params = {"n": n, "kappa1": kappa1, "kappa2": kappa2, "kappa3": kappa3, "lb": lb, "ub": ub}
     return _problem(name, f, np.ones(n), params)
@@ -168,9 +178,10 @@ def cragglvy(m: int = 4) -> Problem:
 def _curly(name: str, n: int, k: int) -> Problem:
     """CURLY10/20: sum q_i (q_i (q_i^2 - 20) - 0.1), q_i = x_i + ... + x_{min(i+k, n)}."""
     _require(n >= k, name, f"needs n >= {k}, got n={n}")
+    sums = _ones_band(n, n, range(k + 1))
 
     def f(x: Any) -> Any:
-        q = _window_sum(F.concatenate([x, np.zeros(k)]), k + 1)
+        q = sums(x)
         return F.sum(q * (q * (q * q - 20.0) - 0.1))
     return _problem(name, f, 1e-4 * (_index(n) / (n + 1)), {"n": n})
 
@@ -366,17 +377,18 @@ def morebv(n: int = 10) -> Problem:
 
 
 def ncb20b(n: int = 21) -> Problem:
-    """NCB20B: banded, 20 wide: sum 10/i (sum_j y(x_{i+j-1}))^2 - 0.2 sum_j x_{i+j-1} + 100 x_i^4 + 2, y(t) = t/(1+t^2)."""
+    """NCB20B: 20 wide: sum 10/i (sum_j y(x_{i+j-1}))^2 - 0.2 sum_j x_{i+j-1} + 100 x_i^4 + 2, y(t) = t/(1+t^2)."""
     p = 20
     _require(n >= p, "NCB20B", f"needs n >= {p}, got n={n}")
     k = n - p + 1
     w = 10.0 / _index(k)
     j = _index(n)
     window = np.minimum(j, k) - np.maximum(1.0, j - p + 1) + 1.0   # how many of the k windows hold x_j
+    sums = _ones_band(k, n, range(p))                                 # row i: x_i + ... + x_{i+p-1}
 
     def f(x: Any) -> Any:
         y = x / (1.0 + x * x)
-        sy = _window_sum(y, p)
+        sy = sums(y)
         return 2.0 * n + F.sum(w * sy * sy) - (4.0 / p) * F.sum(window * x) + 100.0 * F.sum(_sq(x * x))
     return _problem("NCB20B", f, np.zeros(n), {"n": n})
 
@@ -538,19 +550,14 @@ def vareigvl(n: int = 19, m: int = 6, q: float = 1.5) -> Problem:
     i = _index(n)
     offsets = list(range(-min(m, n - 1), min(m, n - 1) + 1))
     bands = []                     # A_{i,i+s} = sin(i (i+s)) exp(-s^2/n^2), 0 outside 1..n
-    for s in offsets:
-        j = i + s
-        inside = (j >= 1) & (j <= n)
-        bands.append(np.where(inside, np.sin(i * j) * np.exp(-(s * s) / float(n * n)), 0.0))
-
-    width = offsets[-1]
+    for s in offsets:              # diags takes the band of offset s from its first |s| (s < 0) or n - s entries
+        rows = i[max(-s, 0):n - max(s, 0)]
+        bands.append(np.sin(rows * (rows + s)) * np.exp(-(s * s) / float(n * n)))
+    a = Banded(scipy.sparse.diags(bands, offsets, shape=(n, n)))
 
     def f(z: Any) -> Any:
         x, mu = z[:n], z[n]
-        padded = F.concatenate([np.zeros(width), x, np.zeros(width)])
-        r = -mu * x
-        for s, a in zip(offsets, bands):
-            r = r + a * padded[width + s:width + s + n]
+        r = a(x) - mu * x
         return 0.5 * F.sum(r * r) + F.sum(x * x) ** q / q
     x0 = np.ones(n + 1)
     x0[-1] = 0.0

@@ -243,7 +243,8 @@ class S2MPJProblem:
         try:
             native = instantiate(self.name, **params)
         except Exception as e:  # noqa: BLE001 - S2MPJ raises anything on sizes it cannot build
-            raise ValueError(f"problem {full!r}: S2MPJ cannot build it with {params}: {type(e).__name__}: {e}") from None
+            raise ValueError(f"problem {full!r}: S2MPJ cannot build it with {params}: "
+                             f"{type(e).__name__}: {e}") from None
         x0 = np.asarray(native.x0, dtype=np.float64).reshape(-1)
         defaults = {k: d for k, (_, _, d) in spec.items()}
         chosen = {**defaults, **{k: spec[k][1](v) for k, v in params.items()}}

@@ -5,12 +5,12 @@ import inspect
 
 import numpy as np
 import pytest
-from optlab_plugins import cutest, s2mpj
 
 import optlab
 import optlab.problems
 from optlab.autodiff import hvp, value_and_grad
 from optlab.optim.oracle import Oracle
+from optlab_plugins import cutest, s2mpj
 
 NAMES = [name.split(".", 1)[1] for name in cutest.PROBLEMS]
 needs_s2mpj = pytest.mark.skipif(not s2mpj.available(), reason=s2mpj.INSTALL_HINT)
@@ -109,3 +109,24 @@ def test_bad_sizes_name_the_problem() -> None:
         cutest.ncb20b(5)
     with pytest.raises(optlab.registry.PluginError, match="unknown parameter 'size'"):
         optlab.problems.get("cutest.ARWHEAD", size=3)
+
+
+BANDED = ["BROYDNBDLS", "BRYBND", "CURLY10", "CURLY20", "NCB20B", "VAREIGVL"]
+
+
+@needs_s2mpj
+@pytest.mark.parametrize("name", BANDED)
+def test_banded_sums_in_float32(name: str) -> None:
+    """The banded problems (one sparse matvec node for each band sum) keep float32 in g and Hv, and
+    agree with S2MPJ's float64 values to float32 accuracy."""
+    params = small(name)
+    ours = optlab.problems.get(f"cutest.{name}", **params)
+    ref = optlab.problems.get(f"s2mpj.{name}", **params)
+    x = np.random.default_rng(3).uniform(0.3, 1.5, ours.n)
+    v = np.ones(ours.n)
+    f, g = value_and_grad(ours.objective)(x.astype(np.float32))
+    hv = hvp(ours.objective, x.astype(np.float32), v.astype(np.float32))
+    assert g.dtype == hv.dtype == np.float32
+    f_ref, g_ref = ref.value_and_gradient(x)
+    assert abs(float(f) - f_ref) <= 1e-5 * abs(f_ref)
+    assert relative(g, g_ref) <= 1e-5 and relative(hv, ref.hvp(x, v)) <= 1e-5

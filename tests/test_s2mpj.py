@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from optlab_plugins import mgh, s2mpj
 
 import optlab.problems
 from optlab.autodiff import grad, hessian, hvp
@@ -19,6 +18,7 @@ from optlab.experiment.config import Config, ConfigError, load_config
 from optlab.experiment.grid import expand
 from optlab.optim.oracle import Oracle
 from optlab.registry import registry
+from optlab_plugins import mgh, s2mpj
 
 pytestmark = pytest.mark.skipif(not s2mpj.available(), reason=s2mpj.INSTALL_HINT)
 
@@ -43,7 +43,7 @@ def test_every_unconstrained_problem_is_exposed() -> None:
 
 
 def test_rosenbrock_equals_mgh_and_counts_like_autodiff() -> None:
-    """s2mpj.ROSENBR is MGH 1: same x0, f, gradient, Hessian; the oracle counts S2MPJ's calls as it counts autodiff's."""
+    """s2mpj.ROSENBR is MGH 1: same x0, f, gradient, Hessian; the oracle counts S2MPJ's calls as autodiff's."""
     ours, ref = optlab.problems.get("s2mpj.ROSENBR"), mgh.rosenbrock()
     np.testing.assert_array_equal(ours.x0, [-1.2, 1.0])
     assert ours.f_star == 0.0
@@ -146,7 +146,8 @@ def test_without_the_extra_one_line_says_how_to_get_it(tmp_path: Path) -> None:
         except Exception as e:
             print(type(e).__name__, e)
     """)
-    run = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, env={**os.environ, **env})
+    run = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                         env={**os.environ, **env})
     assert run.stdout.startswith("ConfigError") and 'pip install "optlab[cutest]"' in run.stdout
 
 

@@ -1,55 +1,50 @@
-"""The study's headline from its store: solved at tau per method, median weighted cost over commonly solved problems.
+"""The study's headline, formatted from the project's judge: solved at tau per method, median weighted cost
+over the instances every method solved.
 
-    python experiments/second-order-cutest/headline.py [RESULTS_DIR] [--tau 1e-6]
+    python experiments/second-order-cutest/headline.py DIR [DIR ...] [--tau 1e-6]
 
-Solved at tau: f_final - f_L <= tau (f0 - f_L), f_L the problem's f* where known, else the lowest
-f_final any method reached (More and Wild's test). Weighted cost: nfev + ngev + 2 nhvp + n nhess
-(an Hv costs about two gradients in our kernel at n = 10^3: benchmarks/problems.py).
+Verdicts come from `optlab.experiment.judge` exactly as `optlab report DIR` draws them (solved = verdict
+`global`), the weighted cost from the cost model stored with the runs. Nothing is judged here.
 """
 from __future__ import annotations
 
 import argparse
-import math
-import sqlite3
 import statistics
 from pathlib import Path
 
+from optlab.experiment.judge import SOLVED, TAU, instance
+from optlab.experiment.report import MEASURES, Options, Study, load, stored_cost_model
 
-def weighted(run: dict) -> float:
-    return run["nfev"] + run["ngev"] + 2 * run["nhvp"] + run["n"] * run["nhess"]
+
+def headline(study: Study) -> list[str]:
+    """Markdown rows: method, solved / instances, median weighted cost and seconds over the common solved set."""
+    instances = {instance(r) for r in study.runs}
+    methods = sorted({r["label"] for r in study.runs})
+    solved = {m: {instance(r): r for r in study.runs if r["label"] == m and study.verdicts[r["run_id"]] == SOLVED}
+              for m in methods}
+    common = set.intersection(*(set(s) for s in solved.values())) if methods else set()
+    cost = MEASURES["cost"][1]
+    lines = [f"{len(study.runs)} runs, {len(instances)} instances, {len(methods)} methods; "
+             f"tau = {study.options.tau:g}; {len(common)} instances solved by every method.", "",
+             "| method | solved | median weighted cost (common) | median seconds (common) |", "|:---|---:|---:|---:|"]
+    for m in methods:
+        costs = [cost(solved[m][k], study.options.cost) for k in common]
+        secs = [solved[m][k]["wall_seconds"] for k in common]
+        lines.append(f"| {m} | {len(solved[m])}/{len(instances)} | "
+                     f"{f'{statistics.median(costs):.4g}' if costs else '-'} | "
+                     f"{f'{statistics.median(secs):.3g}' if secs else '-'} |")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="?", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--tau", type=float, default=1e-6)
+    parser.add_argument("dirs", nargs="+", help="experiment folders (each holding results.sqlite)")
+    parser.add_argument("--tau", type=float, default=TAU)
     args = parser.parse_args()
-    db = sqlite3.connect(Path(args.results) / "results.sqlite")
-    db.row_factory = sqlite3.Row
-    runs = [dict(r) for r in db.execute("select * from runs")]
-    problems = sorted({r["problem"] for r in runs})
-    methods = sorted({r["label"] for r in runs})
-    f_low = {}
-    for p in problems:
-        finals = [r["f_final"] for r in runs if r["problem"] == p and r["f_final"] is not None and math.isfinite(r["f_final"])]
-        star = next((r["f_star"] for r in runs if r["problem"] == p and r["f_star"] is not None), None)
-        f_low[p] = star if star is not None else (min(finals) if finals else None)
-
-    def solved(r: dict) -> bool:
-        low, f, f0 = f_low[r["problem"]], r["f_final"], r["f0"]
-        return low is not None and f is not None and math.isfinite(f) and f - low <= args.tau * max(f0 - low, 0.0)
-
-    solved_by = {m: {r["problem"]: r for r in runs if r["label"] == m and solved(r)} for m in methods}
-    common = sorted(set.intersection(*(set(s) for s in solved_by.values()))) if methods else []
-    print(f"{len(runs)} runs, {len(problems)} problems, {len(methods)} methods; tau = {args.tau:g}; "
-          f"{len(common)} problems solved by every method\n")
-    print("| method | solved | median weighted cost (common) | median seconds (common) |")
-    print("|:---|---:|---:|---:|")
-    for m in methods:
-        costs = [weighted(solved_by[m][p]) for p in common]
-        secs = [solved_by[m][p]["wall_seconds"] for p in common]
-        print(f"| {m} | {len(solved_by[m])}/{len(problems)} | {statistics.median(costs) if costs else '-'} "
-              f"| {statistics.median(secs) if secs else float('nan'):.3g} |")
+    for directory in map(Path, args.dirs):
+        study = load(directory, Options(tau=args.tau, cost=stored_cost_model(directory)))
+        print(f"### {directory.name}\n")
+        print("\n".join(headline(study)) + "\n")
 
 
 if __name__ == "__main__":
