@@ -88,7 +88,7 @@ def test_data_profile_by_hand(store_dir: Path) -> None:
     assert refs[instance(runs[0])].known and not refs[("p3", "{}", 1.0)].known
     expected = {1e-3: {"A": [2, 4, 2], "B": [4, 2, math.inf]}, 1e-7: {"A": [10 / 3, 8, 2], "B": [8, 10 / 3, math.inf]}}
     for tau, per_method in expected.items():
-        _, units = cost_table(runs, lambda r: units_to_solve(
+        _, units = cost_table(runs, lambda r, tau=tau: units_to_solve(
             np.array([p["f"] for p in traces[r["run_id"]]]),
             np.array([calls(p) / (N + 1) for p in traces[r["run_id"]]]), f_low[instance(r)], tau))
         for label, want in per_method.items():
@@ -179,3 +179,38 @@ def test_failed_runs_and_empty_store(store_dir: Path, tmp_path_factory: pytest.T
     empty = tmp_path_factory.mktemp("empty")
     Store(empty).close()
     assert main(["report", str(empty)]) == 2
+
+
+def test_convergence_drawn_again_on_one_figure_equals_a_fresh_figure(store_dir: Path) -> None:
+    # the report draws every instance on one reused figure: each must be pixel for pixel a fresh one
+    import io
+
+    from optlab.experiment.report import (
+        Options,
+        by_instance,
+        convergence_figure,
+        convergence_panels,
+        line_styles,
+    )
+    from optlab.experiment.report import load as load_study
+
+    study = load_study(store_dir, Options(axes=("iterations", "cost", "seconds")))
+    styles = line_styles(["A", "B"])
+    panels = convergence_panels(study)
+    groups = list(by_instance(study.runs).items())
+    for key, rs in groups + groups[::-1]:  # p3's best-found reference and its other y range, drawn in between
+        ref = study.refs[key]
+        reused, fresh = io.BytesIO(), io.BytesIO()
+        convergence_figure(key[0], rs, study, ref.f, ref.known, styles, panels).savefig(reused, format="rgba")
+        convergence_figure(key[0], rs, study, ref.f, ref.known, styles).savefig(fresh, format="rgba")
+        assert reused.getvalue() == fresh.getvalue(), key
+
+
+def test_report_reads_the_store_again_after_a_write_and_states_its_commit(store_dir: Path) -> None:
+    assert "| A | 6 | **6** |" in write_report(store_dir).read_text()
+    with Store(store_dir) as store:  # one more solved run of A: the report must not reuse the rows read before
+        row = {**store.runs()[0], "run_id": "p1-A-9", "seed": 9}
+        store.write(row, store.trace(store.runs()[0]["run_id"]))
+    text = write_report(store_dir).read_text()
+    assert "| A | 7 | **7** |" in text
+    assert "Report written by optlab" in text.splitlines()[2]

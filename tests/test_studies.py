@@ -145,7 +145,8 @@ def test_a_store_written_before_metrics_gets_the_column(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "results.sqlite")
     db.execute(f"CREATE TABLE runs ({', '.join(c + (' TEXT PRIMARY KEY' if c == 'run_id' else '') for c in old)})")
     db.execute(f"CREATE TABLE traces ({', '.join(TRACE_COLUMNS)}, PRIMARY KEY (run_id, iter))")  # as older stores
-    db.execute("INSERT INTO runs (run_id, problem, label, seed, scale, status) VALUES ('a', 'p', 'm', 0, 1, 'max_iter')")
+    db.execute("INSERT INTO runs (run_id, problem, label, seed, scale, status) "
+               "VALUES ('a', 'p', 'm', 0, 1, 'max_iter')")
     db.commit()
     db.close()
     with Store(tmp_path) as store:

@@ -6,11 +6,13 @@ canvas directly (no pyplot, no global backend).
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import math
 import re
+import subprocess
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,7 +37,7 @@ from .judge import (
     verdict,
 )
 from .profiles import calls, cost_table, ratios, share_within, units_to_solve
-from .store import Store, TraceArrays
+from .store import DB_NAME, Store, TraceArrays
 
 MAX_PROBLEM_PLOTS = 12
 FLOOR = 1e-16  # log-scale plots clip f - f_ref here
@@ -58,7 +60,7 @@ class Options:
     """What a report shows: accuracy, cost model, selections, x axes and their scale, file formats."""
 
     tau: float = TAU
-    cost: CostModel = field(default_factory=CostModel)
+    cost: CostModel | None = None  # None: the model stored with the runs (the config's), else the default
     methods: list[str] | None = None
     problems: list[str] | None = None
     axes: tuple[str, ...] = ("iterations", "cost")
@@ -90,21 +92,39 @@ MEASURES: dict[str, tuple[str, Callable[[Run, CostModel], float | None]]] = {
 
 @dataclass
 class Study:
-    """The runs a report shows, their traces, references and verdicts."""
+    """The runs a report shows, their traces, references and verdicts, and the cost model they are weighed by."""
 
     runs: list[Run]
     traces: dict[str, Trace]
     refs: dict[Instance, Reference]
     verdicts: dict[str, str]
     options: Options
+    cost: CostModel
+    stored: list[Run]  # every stored run, before the selection: what plugin sections read
+
+
+_read_cache: dict[Path, tuple[tuple[tuple[int, int], ...], list[Run]]] = {}
+
+
+def stored_runs(directory: Path) -> list[Run]:
+    """The store's run rows, read once per state of its files (the cost model and the report both need them)."""
+    path = (Path(directory) / DB_NAME).resolve()
+    with Store(directory, readonly=True) as store:
+        state = tuple((s.st_mtime_ns, s.st_size) for f in (path, path.with_name(DB_NAME + "-wal")) if f.exists()
+                      for s in [f.stat()])
+        cached = _read_cache.get(path)
+        if cached is None or cached[0] != state:
+            _read_cache.clear()
+            _read_cache[path] = cached = (state, store.runs())
+    return cached[1]
 
 
 def load(directory: Path, options: Options) -> Study:
     """The store's runs (selected), traces and judgement; the cost model is the one stored with the runs."""
+    runs = stored = stored_runs(directory)
+    if not runs:
+        raise ValueError(f"{directory}: no runs stored in results.sqlite")
     with Store(directory, readonly=True) as store:
-        runs = store.runs()
-        if not runs:
-            raise ValueError(f"{directory}: no runs stored in results.sqlite")
         traces = store.trace_arrays()
     for key, wanted in (("label", options.methods), ("problem", options.problems)):
         if wanted is not None:
@@ -114,7 +134,9 @@ def load(directory: Path, options: Options) -> Study:
                                  f"(stored: {', '.join(sorted({r[key] for r in runs}))})")
             runs = [r for r in runs if r[key] in wanted]
     refs = references(runs)
-    return Study(runs, traces, refs, {r["run_id"]: verdict(r, refs[instance(r)], options.tau) for r in runs}, options)
+    cost = options.cost or cost_model(stored)
+    return Study(runs, traces, refs, {r["run_id"]: verdict(r, refs[instance(r)], options.tau) for r in runs},
+                 options, cost, stored)
 
 
 def write_report(directory: str | Path, title: str | None = None, options: Options | None = None,
@@ -125,7 +147,7 @@ def write_report(directory: str | Path, title: str | None = None, options: Optio
     """
     directory = Path(directory)
     out = Path(to) if to is not None else directory
-    options = options or Options(cost=stored_cost_model(directory))
+    options = options or Options()
     study = load(directory, options)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     styles = line_styles(sorted({r["label"] for r in study.runs}))
@@ -135,17 +157,34 @@ def write_report(directory: str | Path, title: str | None = None, options: Optio
                 convergence_section(study, out, styles), performance_section(study, out, styles),
                 data_section(study, out, styles)]
     with Store(directory, readonly=True) as store:
-        sections += plugin_sections(store, out)
+        sections += plugin_sections(ReadRuns(store, study.stored), out)
     path = out / "report.md"
     path.write_text("\n\n".join(s for s in sections if s) + "\n")
     return path
 
 
-def stored_cost_model(directory: Path) -> CostModel:
-    """The cost model the runs were stored with (the config's), or the default."""
-    with Store(directory, readonly=True) as store:
-        models = [r.get("cost_model") for r in store.runs() if r.get("cost_model")]
+def cost_model(runs: list[Run]) -> CostModel:
+    """The cost model the runs were stored with (the config's; the last one stored), or the default."""
+    models = [r["cost_model"] for r in runs if r.get("cost_model")]
     return CostModel(**models[-1]) if models else CostModel()
+
+
+def stored_cost_model(directory: Path) -> CostModel:
+    """The cost model of the runs stored in `directory` (see `cost_model`)."""
+    return cost_model(stored_runs(directory))
+
+
+class ReadRuns:
+    """A read-only store for plugin sections whose `runs()` are the rows the report already read."""
+
+    def __init__(self, store: Store, runs: list[Run]) -> None:
+        self._store, self._runs = store, runs
+
+    def runs(self) -> list[Run]:
+        return self._runs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 # ---- text ---------------------------------------------------------------------------------------------------
@@ -158,7 +197,22 @@ def header(runs: list[Run], title: str, options: Options) -> str:
     return (f"# {title}\n\n{len(runs)} runs: {len({r['label'] for r in runs})} methods x "
             f"{len({instance(r) for r in runs})} problem instances x {len(seeds)} seed{'s' * (len(seeds) > 1)} "
             f"({', '.join(map(str, seeds))}). Judged at tau = {options.tau:g}."
-            + (f" Runs made with {made}." if made else ""))
+            + (f" Runs made with {made}." if made else "") + f" Report written by {source_commit()}.")
+
+
+def source_commit() -> str:
+    """The optlab commit this report is written at, from git where optlab is a checkout (else its version)."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", ".."],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head = dirty = ""
+    if not head:
+        return f"optlab {importlib.metadata.version('optlab')} (not a git checkout)"
+    return f"optlab at commit {head}" + (" with uncommitted changes to optlab/" if dirty else "")
 
 
 def table(head: list[str], rows: list[list[str]]) -> str:
@@ -201,7 +255,7 @@ def summary_section(study: Study) -> str:
         rows.append([label, str(len(rs)), f"**{verdicts[SOLVED]}**", f"{verdicts[SOLVED] / len(rs):.0%}",
                      *(str(verdicts[v]) for v in VERDICTS[1:]),
                      str(sum(r["status"] == Status.CONVERGED for r in rs)),
-                     _num(_median([MEASURES["cost"][1](r, study.options.cost) for r in solved])),
+                     _num(_median([MEASURES["cost"][1](r, study.cost) for r in solved])),
                      _num(_median([calls(r) for r in solved]), "g"),
                      _num(_median([r["wall_seconds"] for r in solved]))])
     unknown = sorted({instance_name(k) for k, ref in study.refs.items() if not ref.known})
@@ -295,7 +349,7 @@ def summarize_info(points: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def plugin_sections(store: Store, outdir: Path) -> list[str]:
+def plugin_sections(store: Store | ReadRuns, outdir: Path) -> list[str]:
     """Markdown of every report section registered by plugins (hook `optlab_reports`), by name."""
     out = []
     for name, entry in sorted(registry().entries("reports")["reports"].items()):
@@ -325,15 +379,25 @@ def legend(fig: Figure, ax: Axes) -> None:
 
 
 def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH) -> tuple[Figure, list[Axes]]:
-    """A figure with `ncols` panels on an Agg canvas, a fixed layout with room for the legend on the right.
+    """A figure with `ncols` panels sharing one y axis on an Agg canvas, a fixed layout with room for the legend.
 
-    A fixed layout, few major ticks and no minor tick labels: constrained layout and tick-label extents
-    were most of the report's time.
+    A fixed layout, few major ticks, no minor tick labels and y tick labels on the first panel only:
+    drawing axes, ticks and their text is most of the report's time.
     """
     fig = Figure(figsize=(width, 4.0))
     FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.13, top=0.86, wspace=0.28)
-    return fig, list(np.atleast_1d(fig.subplots(1, ncols)))
+    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.13, top=0.86, wspace=0.12)
+    return fig, list(np.atleast_1d(fig.subplots(1, ncols, sharey=True)))
+
+
+def clear(axes: list[Axes]) -> None:
+    """Remove the data drawn on `axes` and let them scale to the next data: a figure drawn again keeps its
+    axes, ticks and text objects, which cost more to make than to draw."""
+    for ax in axes:
+        for artist in [*ax.lines, *ax.collections]:
+            artist.remove()
+        ax.relim()
+        ax.set_autoscale_on(True)
 
 
 def _power(value: float, _: int) -> str:
@@ -345,7 +409,7 @@ def tidy(ax: Axes) -> None:
     for axis in (ax.xaxis, ax.yaxis):
         scale = axis.get_scale()
         if scale == "log":
-            axis.set_major_locator(LogLocator(base=axis.get_transform().base, numticks=6))
+            axis.set_major_locator(LogLocator(base=getattr(axis.get_transform(), "base", 10.0), numticks=6))
             axis.set_major_formatter(FuncFormatter(_power))  # plain text: mathtext parsing was slow
         else:
             axis.set_major_locator(MaxNLocator(6))
@@ -356,7 +420,8 @@ def save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> s
     """Save `fig` as plots/<name>.<format> for each format; return the first path (relative) for markdown."""
     stem = f"plots/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')}"
     for fmt in formats:
-        fig.savefig(directory / f"{stem}.{fmt}", dpi=90)
+        extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
+        fig.savefig(directory / f"{stem}.{fmt}", dpi=90, **extra)  # zlib level 1: 0.65x level 6's time, 13% larger
     return f"{stem}.{formats[0]}"
 
 
@@ -381,6 +446,13 @@ def best_so_far(f: np.ndarray, f_ref: float) -> np.ndarray:
     return np.clip(np.minimum.accumulate(np.where(np.isnan(f), np.inf, f)) - f_ref, FLOOR, 1e300)
 
 
+def steps(ax: Axes, x: np.ndarray, y: np.ndarray, label: str, style: dict[str, Any], marks: int) -> None:
+    """A post-step line with about `marks` markers: `ax.step` without its argument parsing, which cost a
+    quarter of drawing a line."""
+    ax.add_line(Line2D(x, y, drawstyle="steps-post", label=label, markevery=max(1, len(x) // marks), markersize=4,
+                       **style))
+
+
 def changes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The points of a step curve where y changes, and the last: the same picture, far fewer points to draw."""
     keep = np.r_[True, y[1:] != y[:-1]]
@@ -396,10 +468,20 @@ def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
     return "log" if positive.size and positive.max() > 100 * positive.min() else "linear"
 
 
-def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool, styles: Styles) -> Figure:
-    """One instance: best-so-far f - f_ref against each chosen axis; median over seeds, bootstrap band."""
+def convergence_panels(study: Study) -> tuple[Figure, list[Axes]]:
+    """The figure every convergence plot is drawn on: one panel per chosen x axis."""
+    return new_figure(len(study.options.axes), 4.0 * len(study.options.axes) + 1.0, legend_width=0.2)
+
+
+def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool, styles: Styles,
+                       panels: tuple[Figure, list[Axes]] | None = None) -> Figure:
+    """One instance: best-so-far f - f_ref against each chosen axis; median over seeds, bootstrap band.
+
+    Drawn on `panels` (from `convergence_panels`, cleared first) when given, else on a new figure.
+    """
     options = study.options
-    fig, axes = new_figure(len(options.axes), 4.6 * len(options.axes) + 0.4, legend_width=0.2)
+    fig, axes = panels or convergence_panels(study)
+    clear(axes)
     traced = [r for r in runs if r["run_id"] in study.traces]
     top = CEILING * max(best_so_far(study.traces[r["run_id"]].f[:1], f_ref)[0] for r in traced)
     rng = np.random.default_rng(0)
@@ -410,22 +492,22 @@ def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, k
             curves = []
             for r in rs:
                 trace = study.traces[r["run_id"]]
-                x = np.nan_to_num(np.asarray(x_of(trace, options.cost, r.get("n")), dtype=float))
+                x = np.nan_to_num(np.asarray(x_of(trace, study.cost, r.get("n")), dtype=float))
                 curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace.f, f_ref), 10 * top)))
             xs_all += [x for x, _ in curves]
             style = styles[label]
             if len(curves) == 1:
                 x, y = changes(*curves[0])
-                ax.step(x, y, where="post", label=label, markevery=max(1, len(x) // 6), markersize=4, **style)
+                steps(ax, x, y, label, style, marks=6)
                 continue
             grid = np.unique(np.concatenate([x for x, _ in curves]))
             values = held(curves, grid)
-            ax.step(grid, np.nanmedian(values, axis=0), where="post", label=label,
-                    markevery=max(1, grid.size // 6), markersize=4, **style)
+            steps(ax, grid, np.nanmedian(values, axis=0), label, style, marks=6)
             if len(curves) >= BAND_SEEDS:
                 lo, hi = bootstrap_band(values, rng)
                 ax.fill_between(grid, lo, hi, step="post", color=style["color"], alpha=0.15, linewidth=0)
         ax.set(yscale="log", xlabel=xlabel, xscale=decide_xscale(options.xscale, xs_all))
+        ax.autoscale_view()
         ax.set_ylim(top=top)
         tidy(ax)
     axes[0].set_ylabel("best f so far - f*" if known else "best f so far - best f found")
@@ -452,12 +534,13 @@ def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
              f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
              f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median.")]
     parts.append(f"![methods]({save(legend_figure(styles), directory, 'legend', study.options.formats)})")
+    panels = convergence_panels(study)
     for key, rs in groups[:MAX_PROBLEM_PLOTS]:
         name, ref = instance_name(key), study.refs[key]
-        if not any(r["run_id"] in study.traces for r in rs):
+        if ref.f is None or not any(r["run_id"] in study.traces for r in rs):
             parts.append(f"{name}: no run recorded an iterate (every one failed before its first).")
             continue
-        fig = convergence_figure(name, rs, study, ref.f, ref.known, styles)
+        fig = convergence_figure(name, rs, study, ref.f, ref.known, styles, panels)
         parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name, study.options.formats)})")
     if len(groups) > MAX_PROBLEM_PLOTS:
         parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(groups)} problem instances are plotted "
@@ -471,8 +554,7 @@ def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, log2: 
     right = max(finite.max() * (2.0 if log2 else 1.1), 2.0 if log2 else 1.0)  # room to show the plateau
     xs = np.unique(np.concatenate([finite, [right]]))
     for label, values in curves.items():
-        ax.step(xs, share_within(values, xs), where="post", label=label, markevery=max(1, xs.size // 8),
-                markersize=4, **styles[label])
+        steps(ax, xs, share_within(values, xs), label, styles[label], marks=8)
     if log2:
         ax.set_xscale("log", base=2)
     ax.set(ylim=(0, 1.02), xlim=(xs[0], right))
@@ -484,7 +566,7 @@ def performance_section(study: Study, directory: Path, styles: Styles) -> str:
     """Dolan-More performance profiles on each chosen measure, solved meaning verdict global at tau."""
     def solved_cost(measure: str) -> Callable[[Run], float]:
         def cost(r: Run) -> float:
-            value = MEASURES[measure][1](r, study.options.cost)
+            value = MEASURES[measure][1](r, study.cost)
             return value if study.verdicts[r["run_id"]] == SOLVED and value is not None else math.inf
         return cost
 
@@ -507,7 +589,7 @@ def performance_section(study: Study, directory: Path, styles: Styles) -> str:
          f"tau = {study.options.tau:g}) within tau times the best method's cost.\nIts value at ratio 1 is the share "
          "where the method was cheapest; its height at the right is the share it solved at all. A count of 0 is "
          "taken as 1 in ratios, so that a method needing no call of a kind is the cheapest in it."),
-        cost_note(study.options.cost), SEEDS_NOTE + f" {len(instances)} instances.",
+        cost_note(study.cost), SEEDS_NOTE + f" {len(instances)} instances.",
         f"![performance profiles]({save(fig, directory, 'performance_profiles', study.options.formats)})",
         table(["method", "solved"] + [f"cheapest in {MEASURES[m][0]}" for m in measures], rows)])
 
@@ -523,11 +605,16 @@ def data_section(study: Study, directory: Path, styles: Styles) -> str:
     options = study.options
     fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6)
     empty = np.array([])
-    points = {r["run_id"]: (study.traces[r["run_id"]].f, options.cost.costs(study.traces[r["run_id"]], r.get("n")))
+    points = {r["run_id"]: (study.traces[r["run_id"]].f, study.cost.costs(study.traces[r["run_id"]], r.get("n")))
               if r["run_id"] in study.traces else (empty, empty) for r in study.runs}
+    def units_at(tau: float) -> Callable[[Run], float]:
+        def units(r: Run) -> float:
+            f, costs = points[r["run_id"]]
+            return units_to_solve(f, costs, study.refs[instance(r)].f, tau)
+        return units
+
     for ax, tau in zip(axes, DATA_TAUS):
-        _, units = cost_table(study.runs, lambda r, tau=tau: units_to_solve(
-            *points[r["run_id"]], study.refs[instance(r)].f, tau))
+        _, units = cost_table(study.runs, units_at(tau))
         draw_profile(ax, units, styles, log2=False)
         ax.set(title=f"tau = {tau:g}", xlabel="kappa (weighted cost, gradients)", ylabel="d_s(kappa)")
     legend(fig, axes[0])
@@ -537,5 +624,5 @@ def data_section(study: Study, directory: Path, styles: Styles) -> str:
          "f(x) - f_L <= tau (f0 - f_L), within a weighted cost of kappa gradients, at tau = "
          f"{', '.join(f'{t:g}' for t in DATA_TAUS)}.\nThe left part shows who gets there on a small budget; the "
          "height at the right is the share solved at all. f_L is f* where known, else the best final f found."),
-        cost_note(options.cost), SEEDS_NOTE,
+        cost_note(study.cost), SEEDS_NOTE,
         f"![data profiles]({save(fig, directory, 'data_profiles', options.formats)})"])

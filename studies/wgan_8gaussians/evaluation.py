@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .game import NOISE, Game, GameProblem, evaluate as critic_measures, mode_stats, sample_data
+from .game import NOISE, Game, GameProblem, mode_stats, sample_data
+from .game import evaluate as critic_measures
 
 SAMPLES = 10_000  # generated points scored against the modes
 EVAL_SEED = 2017
