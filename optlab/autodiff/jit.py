@@ -393,6 +393,15 @@ _INDEX_ADD = _forward(F._index_add)
 _SCATTER_ADD = _forward(F._getitem_grad)
 
 
+def _renamed(r: tuple, canon: dict[int, int]) -> tuple:
+    """A reference with every slot replaced by its canonical one (slots dropped as repeats or rewrites)."""
+    if r[0] == "slot":
+        return ("slot", canon.get(r[1], r[1]))
+    if r[0] == "seq":
+        return ("seq", r[1], [_renamed(x, canon) for x in r[2]])
+    return r
+
+
 def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
     """The calls with repeats of one call on the same arguments dropped (x[0] read by several steps),
     their uses renamed; a guard on a dropped slot moves to the slot kept. Forwards are pure, so the
@@ -401,11 +410,7 @@ def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
     seen: dict[Any, int] = {}
 
     def rename(r: tuple) -> tuple:
-        if r[0] == "slot":
-            return ("slot", canon.get(r[1], r[1]))
-        if r[0] == "seq":
-            return ("seq", r[1], [rename(x) for x in r[2]])
-        return r
+        return _renamed(r, canon)
 
     def key(r: tuple) -> Any:
         if r[0] == "seq":
@@ -463,11 +468,7 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     canon: dict[int, int] = {}
 
     def rename(r: tuple) -> tuple:
-        if r[0] == "slot":
-            return ("slot", canon.get(r[1], r[1]))
-        if r[0] == "seq":
-            return ("seq", r[1], [rename(x) for x in r[2]])
-        return r
+        return _renamed(r, canon)
 
     def negated(r: tuple) -> tuple | None:
         call = made.get(r[1]) if r[0] == "slot" else None
