@@ -337,6 +337,23 @@ def test_oracle_runs_a_stateful_objective_at_every_call(kind):
     assert oracle.counts.nfev == oracle.counts.ngev == 6
 
 
+@pytest.mark.parametrize("draw", ["Generator", "RandomState", "global numpy", "random module"])
+def test_oracle_draws_anew_at_every_call_of_a_noisy_objective(draw):
+    """A replay would repeat the traced draw: an objective that draws random numbers runs eagerly, each
+    call a new draw, the values the same generator gives outside the oracle."""
+    import random
+    sources = {"Generator": lambda: np.random.default_rng(3).standard_normal,
+               "RandomState": lambda: np.random.RandomState(3).standard_normal,
+               "global numpy": lambda: (np.random.seed(3), np.random.standard_normal)[1],
+               "random module": lambda: (random.seed(3), lambda k: np.array([random.gauss(0, 1) for _ in range(k)]))[1]}
+    normal = sources[draw]()
+    oracle = Oracle(Problem(name="noisy", objective=lambda x: F.sum(x * normal(3)), x0=np.zeros(3)))
+    values = [oracle.f(np.ones(3)) for _ in range(4)]
+    again = sources[draw]()
+    assert values == [float(np.sum(again(3))) for _ in range(4)]
+    assert oracle.jit_mode.startswith("eager: the objective changed")
+
+
 def test_the_conformance_suite_passes_with_jit_on():
     from optlab.conformance import check_counts, check_nan
     from optlab.registry import registry

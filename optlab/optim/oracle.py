@@ -1,6 +1,7 @@
 """The counting oracle: every method, ours and scipy's, sees the problem only through it."""
 from __future__ import annotations
 
+import random
 import time
 import types
 from dataclasses import dataclass, fields
@@ -233,9 +234,17 @@ class _SideEffects:
 
 def _reachable(fn: Any) -> dict[str, Any]:
     """name -> fingerprint of everything fn's call could change (see _SideEffects)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"numpy.random": _random_state(np.random.mtrand._rand), "random": hash(random.getstate())}
     _walk(fn, getattr(fn, "__name__", type(fn).__name__), 0, out, set())
     return out
+
+
+def _random_state(v: Any) -> Any:
+    """A generator's position (numpy's Generator, RandomState or BitGenerator): a draw moves it, and a
+    replay would repeat the traced draw."""
+    state = v.get_state(legacy=False) if isinstance(v, np.random.RandomState) else (
+        v.bit_generator.state if isinstance(v, np.random.Generator) else v.state)
+    return repr(state)
 
 
 def _walk(v: Any, name: str, depth: int, out: dict[str, Any], seen: set[int]) -> None:
@@ -247,6 +256,8 @@ def _walk(v: Any, name: str, depth: int, out: dict[str, Any], seen: set[int]) ->
         out[name] = (id(v), v.shape, v.dtype.str, hash(v.tobytes()) if v.dtype != object else None)
     elif isinstance(v, (np.generic, complex)):
         out[name] = repr(v)
+    elif isinstance(v, (np.random.Generator, np.random.RandomState, np.random.BitGenerator)):
+        out[name] = _random_state(v)
     elif isinstance(v, _OPAQUE) or depth >= _DEPTH or id(v) in seen:
         out[name] = id(v)
     else:
