@@ -8,8 +8,8 @@ Per problem set and method: instances solved at tau = 1e-6 and the median weight
 the method solves ("own") and over those every method in the table solves ("common"). Both numbers are the
 project's, not this script's: "solved" is verdict `global` of `optlab.experiment.judge` (final f within
 tau max(1, |f*|) of the instance's f*, or of the best final f of any run where f* is unknown), and the cost
-is `optlab.experiment.cost.CostModel` (the defaults, in gradients: f 0.03, gradient 1, HVP 2.5, Hessian or
-Jacobian 1.6 n; a store's own model with --store).
+is `optlab.experiment.cost.CostModel` (the defaults, in gradients: f 0.5, gradient 1, HVP 2, Hessian or
+Jacobian n; with --store the store's own model unless --cost names one, as `optlab report --cost` does).
 
 Runs made here go through `optlab.optim.run` with the MGH study's budget and stopping test
 (experiments/second-order-mgh/config.yaml: 2000 iterations, 20000 oracle calls, 60 s; scaled gradient
@@ -168,13 +168,14 @@ def run_sets(sets: list[str], workers: int, seconds: float, methods: list[str]) 
         print(f"runs stopped by the {seconds:g} s limit: {len(timed_out)} {' '.join(timed_out)[:600]}")
 
 
-def store_tables(directory: str) -> None:
+def store_tables(directory: str, weights: str = "stored") -> None:
     """The tables of a stored study: one per scale, its labels split into ours and scipy's by name."""
     with Store(directory, readonly=True) as store:
         rows = store.runs()
     if not rows:
         raise SystemExit(f"{directory}: no runs stored")
-    cost = stored_cost_model(directory)
+    cost = (stored_cost_model(directory) if weights == "stored"
+            else CostModel() if weights == "default" else CostModel.parse(weights))
     labels = sorted({r["label"] for r in rows})
     theirs = [m for m in labels if m.startswith("scipy.")]
     ours = [m for m in labels if m not in theirs]
@@ -208,12 +209,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="processes for the runs")
     parser.add_argument("--seconds", type=float, default=STUDY_BUDGET["seconds"], help="seconds per run")
     parser.add_argument("--store", help="print the tables of this `optlab run` output folder instead of running")
+    parser.add_argument("--cost", default="stored", help="with --store: 'stored', 'default' or KIND=WEIGHT,...")
     parser.add_argument("--timing", action="store_true", help="only the extended Rosenbrock timing")
     parser.add_argument("--sizes", type=int, nargs="*", default=[10**4, 10**5])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     if args.store:
-        store_tables(args.store)
+        store_tables(args.store, args.cost)
         return 0
     import numpy  # noqa: E401
     import scipy

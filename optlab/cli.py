@@ -206,6 +206,9 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto", help="x scale of convergence plots")
     p.add_argument("--measures", default="cost,calls,seconds",
                    help="performance profile measures: cost, calls, seconds, nfev, ngev, nhvp, nhess")
+    p.add_argument("--cost", default="stored",
+                   help="weights of the weighted cost: 'stored' (the runs' own model), 'default' (today's "
+                        "defaults), or KIND=WEIGHT,... such as 'f=1,hvp=2,hessian=n' (recomputed from the counts)")
 
 
 def _choices(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -220,6 +223,7 @@ def _choices(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 @command("report", _report_args)
 def report(args: argparse.Namespace) -> int:
     """Write DIR/report.md: judged tables, convergence plots, performance and data profiles."""
+    from optlab.experiment.cost import CostModel
     from optlab.experiment.report import (
         AXES,
         FORMATS,
@@ -233,7 +237,9 @@ def report(args: argparse.Namespace) -> int:
         if not 0 < args.tau < 1:
             raise ValueError(f"--tau: must be in (0, 1), got {args.tau:g}")
         formats = _choices(args.format, FORMATS, "format")
-        options = Options(tau=args.tau, cost=stored_cost_model(Path(args.dir)),
+        cost = (stored_cost_model(Path(args.dir)) if args.cost == "stored"
+                else CostModel() if args.cost == "default" else CostModel.parse(args.cost))
+        options = Options(tau=args.tau, cost=cost,
                           methods=None if args.methods is None else [m.strip() for m in args.methods.split(",")],
                           problems=None if args.problems is None else [m.strip() for m in args.problems.split(",")],
                           axes=_choices(args.axes, tuple(AXES), "axes"), xscale=args.xscale,

@@ -129,8 +129,8 @@ def test_report_tables_and_plots(store_dir: Path) -> None:
     text = path.read_text()
     assert path == store_dir / "report.md" and text.startswith("# Synthetic\n")
     # runs, solved, share, local, stationary, unsolved, converged; median calls over (10, 26, 6) x 2 seeds
-    # weighted cost of A's runs: (5, 13, 3) x (0.03 + 1) per f and gradient pair: median 5 x 1.03 = 5.15
-    assert "| A | 6 | **6** | 100% | 0 | 0 | 0 | 6 | 5.15 | 10 |" in text
+    # weighted cost of A's runs: (5, 13, 3) x (0.5 + 1) per f and gradient pair: median 5 x 1.5 = 7.5
+    assert "| A | 6 | **6** | 100% | 0 | 0 | 0 | 6 | 7.5 | 10 |" in text
     assert "| B | 6 | **4** | 67% | 0 | 0 | 2 | 4 |" in text
     assert "| p3 | 5.0001 (best found) | global · 2 · 5 | unsolved (max_iter) · 4 · 5.06 |" in text
     assert "f* is not known for 1 instance (p3)" in text

@@ -1,8 +1,8 @@
 """The cost model: one weighted cost per run (and per trace point) from its oracle counts, in gradients.
 
-Defaults are the medians measured with the oracle on the 35 MGH problems (see docs/config-reference.md):
-an f evaluation records no graph and costs ~1/35 of a gradient, an HVP ~2.5 gradients, a dense
-Hessian ~1.6 n gradients. A value and gradient together (f_and_grad) is counted as one f and one gradient.
+Defaults are the medians measured with the oracle's default path (jit) on the 35 MGH problems
+(benchmarks/oracle_costs.py, docs/config-reference.md): an f ~1/2 of a gradient, an HVP ~2 gradients, a
+dense Hessian ~n gradients. A value and gradient together (f_and_grad) is counted as one f and one gradient.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import pydantic
 
 _PER_N = re.compile(r"^\s*(?P<a>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)?\s*\*?\s*n\s*$")
+_NUMBER = re.compile(r"^[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?$")
 KINDS = {"f": "nfev", "grad": "ngev", "hvp": "nhvp", "hessian": "nhess"}
 
 
@@ -29,15 +30,30 @@ class CostModel(pydantic.BaseModel):
     """Weights of f, gradient, HVP and Hessian calls; each a number or a multiple of n ('1.6n', 'n')."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    f: float | str = 0.03
+    f: float | str = 0.5
     grad: float | str = 1.0
-    hvp: float | str = 2.5
-    hessian: float | str = "1.6n"
+    hvp: float | str = 2.0
+    hessian: float | str = "n"
 
     @pydantic.field_validator("f", "grad", "hvp", "hessian", mode="before")
     @classmethod
     def _check(cls, value: Any, info: pydantic.ValidationInfo) -> float | str:
         return _weight(value, info.field_name or "cost weight")  # a field validator always has its field's name
+
+    @classmethod
+    def parse(cls, text: str) -> CostModel:
+        """A model from 'f=0.5,hvp=2,hessian=n' (kinds not named keep their defaults), as `--cost` takes it."""
+        weights: dict[str, str] = {}
+        for item in filter(None, (t.strip() for t in text.split(","))):
+            kind, sep, value = (part.strip() for part in item.partition("="))
+            if not sep or kind not in KINDS:
+                raise ValueError(f"--cost: {item!r} is not KIND=WEIGHT with KIND one of {', '.join(KINDS)}")
+            weights[kind] = value
+        numbers = {k: float(v) if _NUMBER.match(v) else v for k, v in weights.items()}
+        try:
+            return cls(**numbers)
+        except pydantic.ValidationError as e:
+            raise ValueError(f"--cost: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
     def weight(self, kind: str, n: int | None) -> float:
         """The weight of one call of `kind` (f, grad, hvp, hessian) on a problem of size n."""
