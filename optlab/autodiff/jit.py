@@ -349,6 +349,8 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                 return [f"    t{s} = {arg(refs[0])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[1])}"]
             if forward in (np.add, np.multiply) and ctx.reusable(refs[1], s):  # a + b is b + a, bit for bit
                 return [f"    t{s} = {arg(refs[1])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[0])}"]
+            if forward in (np.subtract, np.true_divide) and ctx.reusable(refs[1], s):
+                return [f"    t{s} = {arg(('const', forward))}({arg(refs[0])}, {arg(refs[1])}, out={arg(refs[1])})"]
         return [f"    t{s} = " + template.format(*[arg(r) for r in refs])]
     if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
         axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
@@ -364,7 +366,22 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         x, shape = rec.values[refs[0][1]], kw["shape"][1]  # _numpy_sum_to's axes, found once
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+        if axes == tuple(range(lead)) and shape:  # leading axes only (a bias's gradient): the reduction's own
+            return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r})"]  # shape, no keepdims and reshape
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True).reshape({arg(kw['shape'])})"]
+    transposed = _MATMULS.get(forward) if not kw and len(refs) == 2 else None
+    if transposed is not None and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], np.ndarray)
+                                                         and r[1].ndim >= 2) for r in refs):
+        if not wrap:
+            ctx.fresh.add(s)
+
+        def operand(r: tuple, t: bool) -> str:  # the view the forward's np.swapaxes makes (once, of a constant)
+            if not t:
+                return str(arg(r))
+            if r[0] == "const":
+                return str(arg(("const", np.swapaxes(r[1], -1, -2))))
+            return f"{arg(r)}.T" if rec.values[r[1]].ndim == 2 else f"_swapaxes({arg(r)}, -1, -2)"
+        return [f"    t{s} = _matmul({operand(refs[0], transposed[0])}, {operand(refs[1], transposed[1])})"]
     dtype = rec.values[s].dtype
     if forward is _INDEX_ADD and basic and len(refs) == 2 and set(kw) == {"index"}:
         ctx.fresh.add(s)
@@ -376,6 +393,12 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         ctx.fresh.add(s)
         return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
+    if isinstance(forward, np.ufunc) and forward.signature is None and forward.nout == 1 and not kw and not wrap \
+            and len(refs) == forward.nin and all(r[0] in ("slot", "const") for r in refs):
+        ctx.fresh.add(s)  # an elementwise ufunc (tanh, exp): its result is a buffer of its own, and it may
+        for r in refs:  # write into an operand's buffer that dies here (the same loop, bit for bit)
+            if ctx.reusable(r, s, refs.count(r)):
+                return [f"    t{s} = {arg(('const', forward))}({', '.join(arg(q) for q in refs)}, out={arg(r)})"]
     return None
 
 
@@ -390,6 +413,7 @@ _SUM_TO = F._numpy_sum_to
 _RESHAPE = _forward(F._reshape)
 _BROADCAST_TO = _forward(F._broadcast_to)
 _INDEX_ADD = _forward(F._index_add)
+_MATMULS = {np.matmul: (False, False), _forward(F._matmul_nt): (False, True), _forward(F._matmul_tn): (True, False)}
 _SCATTER_ADD = _forward(F._getitem_grad)
 
 
@@ -400,6 +424,23 @@ def _renamed(r: tuple, canon: dict[int, int]) -> tuple:
     if r[0] == "seq":
         return ("seq", r[1], [_renamed(x, canon) for x in r[2]])
     return r
+
+
+def _const_key(v: Any) -> Any:
+    """A constant's identity for common subexpressions: by value for numbers, strings, slices and tuples
+    of them (an index written twice, `x[0::2]`, is one constant; slices are unhashable before Python
+    3.12), by object otherwise (arrays)."""
+    if v.__class__ is slice:
+        return ("slice", _const_key(v.start), _const_key(v.stop), _const_key(v.step))
+    if v.__class__ is tuple:
+        return ("tuple", tuple(_const_key(x) for x in v))
+    if isinstance(v, np.ndarray):
+        return ("id", id(v))
+    try:
+        hash(v)
+    except TypeError:
+        return ("id", id(v))
+    return ("const", type(v), repr(v))  # repr: 0.0 and -0.0 are equal but not the same constant
 
 
 def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
@@ -417,14 +458,7 @@ def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
             return ("seq", r[1], tuple(key(x) for x in r[2]))
         if r[0] == "slot":
             return r
-        v = r[1]
-        try:
-            hash(v)
-        except TypeError:
-            return ("id", id(v))
-        if isinstance(v, np.ndarray):
-            return ("id", id(v))
-        return ("const", type(v), repr(v))  # repr: 0.0 and -0.0 are equal but not the same constant
+        return _const_key(r[1])
 
     calls = []
     for s, forward, refs, kw, wrap in rec.calls:
@@ -457,8 +491,9 @@ def _live(calls: list, outputs: list, guards: set[int]) -> list:
 
 def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, list]:
     """Fewer calls giving the same bits (IEEE 754 makes both exact): x * ones (a seed's broadcast) is x,
-    -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, and a one-element
-    value reshaped only to be broadcast is broadcast itself."""
+    -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
+    value reshaped only to be broadcast is broadcast itself, and an arithmetic ufunc broadcasts an
+    operand itself where an explicit broadcast made the same shape (a bias's tangent, b + x @ w)."""
     uses: dict[int, int] = {}
     for _, _, refs, kw, _ in calls:
         for s in _slots_in([*refs, *kw.values()]):
@@ -476,6 +511,17 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
                 or r[1] in kept or call[4]:
             return None
         return rename(call[2][0])  # its operand may itself have been renamed (x * ones is x)
+
+    def broadcast_source(r: tuple, other: tuple, s: int) -> tuple:
+        """r's operand when r is a broadcast read only by s, whose own broadcasting gives the same values."""
+        call = made.get(r[1]) if r[0] == "slot" else None
+        if call is None or call[1] is not _BROADCAST_TO or uses.get(r[1]) != 1 or r[1] in kept or call[4] \
+                or len(call[2]) != 1 or call[2][0][0] != "slot":
+            return r
+        source = rename(call[2][0])
+        shape = rec.values[other[1]].shape if other[0] == "slot" else np.shape(other[1])
+        same = rec.values[source[1]].dtype == rec.values[r[1]].dtype
+        return source if same and np.broadcast_shapes(rec.values[source[1]].shape, shape) == rec.values[s].shape else r
 
     out = []
     for s, forward, refs, kw, wrap in calls:
@@ -504,6 +550,8 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
             if inner is not None and inner[1] is _RESHAPE and uses.get(refs[0][1]) == 1 and refs[0][1] not in kept \
                     and inner[2][0][0] == "slot" and rec.values[inner[2][0][1]].size == 1:
                 refs = [rename(inner[2][0])]
+        if forward in _IN_PLACE and not kw and len(refs) == 2 and rec.values[s].ndim:
+            refs = [broadcast_source(r, refs[1 - i], s) for i, r in enumerate(refs)]
         if forward is np.add and not kw and len(refs) == 2 and all(r[0] in ("slot", "const") for r in refs):
             b = negated(refs[1])
             if b is not None:
@@ -555,7 +603,7 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
                            "_add_reduce": np.add.reduce,
                            "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
-                           "_negative": np.negative}
+                           "_negative": np.negative, "_matmul": np.matmul, "_swapaxes": np.swapaxes}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
@@ -647,6 +695,21 @@ def _plain_call(args: tuple) -> tuple[tuple, list] | None:
         return ("plain", *[(a.shape, a.dtype) for a in args]), list(args)  # f(x), hvp(x, v): the hot calls
     key: list[Any] = ["plain"]
     leaves: list[np.ndarray] = []
+    for a in args:  # arrays and flat tuples of them (a network's parameters): one pass, no stack
+        if a.__class__ is tuple or a.__class__ is list:
+            key.append((a.__class__, len(a)))
+            if not all(b.__class__ is np.ndarray and b.dtype.kind == "f" for b in a):
+                break
+            key.extend([(b.shape, b.dtype) for b in a])
+            leaves.extend(a)
+        elif a.__class__ is np.ndarray and a.dtype.kind == "f":
+            key.append((a.shape, a.dtype))
+            leaves.append(a)
+        else:
+            break
+    else:
+        return tuple(key), leaves
+    key, leaves = ["plain"], []  # nested trees: the same key, depth first
     stack = list(reversed(args))
     while stack:
         a = stack.pop()
