@@ -367,6 +367,7 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
         if axes == tuple(range(lead)) and shape:  # leading axes only (a bias's gradient): the reduction's own
+            ctx.fresh.add(s)
             return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r})"]  # shape, no keepdims and reshape
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True).reshape({arg(kw['shape'])})"]
     transposed = _MATMULS.get(forward) if not kw and len(refs) == 2 else None
@@ -490,7 +491,7 @@ def _live(calls: list, outputs: list, guards: set[int]) -> list:
 
 
 def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, list]:
-    """Fewer calls giving the same bits (IEEE 754 makes both exact): x * ones (a seed's broadcast) is x,
+    """Fewer calls giving the same bits (IEEE 754 makes both exact): identity(x) is x, x * ones (a seed's broadcast) is x,
     -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
     value reshaped only to be broadcast is broadcast itself, and an arithmetic ufunc broadcasts an
     operand itself where an explicit broadcast made the same shape (a bias's tangent, b + x @ w)."""
@@ -527,6 +528,9 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     for s, forward, refs, kw, wrap in calls:
         refs = [rename(r) for r in refs]
         kw = {k: rename(r) for k, r in kw.items()}
+        if forward is _IDENTITY and len(refs) == 1 and not kw and refs[0][0] == "slot" and s not in kept:
+            canon[s] = refs[0][1]  # an input's fresh node: the same array
+            continue
         if forward is np.multiply and not kw and len(refs) == 2 and s not in kept:
             y = rec.values[s]
             for i in (0, 1):
@@ -659,14 +663,14 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     def _wrapped(s: int) -> bool:
         return s in wrapped
 
-    # A result the caller may write to: a copy when it is an input, a constant, a view, repeated or a
-    # numpy scalar (made a 0-d array, as eager gives).
+    # A result the caller may write to: a copy when it is an input, a constant, a view (of a buffer the
+    # program did not make itself), repeated or a numpy scalar (made a 0-d array, as eager gives).
     seen: set[int] = set()
     results = []
     for kind, v in outputs:
         if kind == "const":
             results.append(f"_array({arg(('const', v))})")
-        elif v in inputs or v in seen or not rec.values[v].flags.owndata or _wrapped(v):
+        elif v in inputs or v in seen or not (rec.values[v].flags.owndata or v in ctx.fresh) or _wrapped(v):
             results.append(f"_array(t{v})")
         else:
             results.append(f"t{v}")
