@@ -491,8 +491,8 @@ def _live(calls: list, outputs: list, guards: set[int]) -> list:
 
 
 def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, list]:
-    """Fewer calls giving the same bits (IEEE 754 makes both exact): identity(x) is x, x * ones (a seed's broadcast) is x,
-    -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
+    """Fewer calls giving the same bits (IEEE 754 makes both exact): identity(x) is x, x * ones (a seed's
+    broadcast) is x, -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
     value reshaped only to be broadcast is broadcast itself, and an arithmetic ufunc broadcasts an
     operand itself where an explicit broadcast made the same shape (a bias's tangent, b + x @ w)."""
     uses: dict[int, int] = {}
@@ -569,8 +569,9 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
 def _signs(rec: _Recording, calls: list, outputs: list) -> list:
     """Negations folded where IEEE 754 makes it exact (signed zeros included; a NaN's sign bit aside, as
     in a + (-b) -> a - b): c + (-a) b is c - a b ((-a) b is -(a b), and c + (-y) is c - y by definition),
-    -(x k) is x (-k) for a number k, and -((-x) - x) is x + x ((-x) + (-x) has no cancellation). Each folded value is read once, so nothing else sees the change: a pass or two fewer
-    in the Hessian-vector products of sums of squares (the tangent of 1 - x, the VJP of a - b)."""
+    -(x k) is x (-k) for a number k, and -((-x) - x) is x + x ((-x) + (-x) has no cancellation). Each
+    folded value is read once, so nothing else sees the change: a pass or two fewer in the Hessian-vector
+    products of sums of squares (the tangent of 1 - x, the VJP of a - b)."""
     uses: dict[int, int] = {}
     for _, _, refs, kw, _ in calls:
         for s in _slots_in([*refs, *kw.values()]):
@@ -578,7 +579,7 @@ def _signs(rec: _Recording, calls: list, outputs: list) -> list:
     kept = {s for kind, s in outputs if kind == "slot"} | rec.guards
     at = {c[0]: i for i, c in enumerate(calls)}
     calls = list(calls)
-    dtype = {}
+    dtype: dict[str, np.dtype] = {}
 
     def plain(r: tuple, forward: Any, n: int) -> tuple | None:
         """r's call when r is `forward` on n same-dtype operands, read once, not kept."""
