@@ -249,7 +249,7 @@ def _random_state(v: Any) -> Any:
 
 def _state_key(v: Any) -> Any:
     """A generator state (dicts of ints and arrays) as a comparable value, arrays by their bytes: repr
-    formatted MT19937's 624-word key as text, 8 ms a call, 6 calls per run."""
+    formatted MT19937's 624-word key as text: 1.2 ms a call against 0.06 ms, 4-6 calls per run."""
     if isinstance(v, dict):
         return tuple((k, _state_key(x)) for k, x in v.items())
     if isinstance(v, np.ndarray):
