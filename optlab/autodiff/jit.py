@@ -746,26 +746,32 @@ def _is_traced_leaf(x: Any) -> bool:
 
 def _plain_call(args: tuple) -> tuple[tuple, list] | None:
     """The usual call's cache key and leaves, or None: float ndarrays in tuples and lists only, so no
-    general tree to flatten and nothing to convert."""
-    if len(args) <= 2 and all(a.__class__ is np.ndarray and a.dtype.kind == "f" for a in args):
-        return ("plain", *[(a.shape, a.dtype) for a in args]), list(args)  # f(x), hvp(x, v): the hot calls
+    general tree to flatten and nothing to convert. Arrays and flat tuples of them (f(x), hvp(x, v), a
+    network's parameters: the hot calls) take one loop; nested ones `_nested_call`, with the same keys."""
     key: list[Any] = ["plain"]
     leaves: list[np.ndarray] = []
-    for a in args:  # arrays and flat tuples of them (a network's parameters): one pass, no stack
-        if a.__class__ is tuple or a.__class__ is list:
-            key.append((a.__class__, len(a)))
-            if not all(b.__class__ is np.ndarray and b.dtype.kind == "f" for b in a):
-                break
-            key.extend([(b.shape, b.dtype) for b in a])
-            leaves.extend(a)
-        elif a.__class__ is np.ndarray and a.dtype.kind == "f":
+    for a in args:
+        c = a.__class__
+        if c is np.ndarray:
+            if a.dtype.kind != "f":
+                return None
             key.append((a.shape, a.dtype))
             leaves.append(a)
+        elif c is tuple or c is list:
+            key.append((c, len(a)))
+            for b in a:
+                if b.__class__ is not np.ndarray or b.dtype.kind != "f":
+                    return _nested_call(args)
+                key.append((b.shape, b.dtype))
+            leaves.extend(a)
         else:
-            break
-    else:
-        return tuple(key), leaves
-    key, leaves = ["plain"], []  # nested trees: the same key, depth first
+            return None
+    return tuple(key), leaves
+
+
+def _nested_call(args: tuple) -> tuple[tuple, list] | None:
+    key: list[Any] = ["plain"]
+    leaves: list[np.ndarray] = []
     stack = list(reversed(args))
     while stack:
         a = stack.pop()
@@ -812,7 +818,8 @@ class Jitted:
         if plain is not None:
             entry = self.cache.get(plain[0])
             if entry is not None and entry.program is not None:
-                self.cache.move_to_end(plain[0])
+                if len(self.cache) > 1:  # (one shape, the usual case: already the most recent)
+                    self.cache.move_to_end(plain[0])
                 try:
                     return entry.program(*plain[1])
                 except _Stale:
