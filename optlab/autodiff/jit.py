@@ -349,6 +349,8 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                 return [f"    t{s} = {arg(refs[0])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[1])}"]
             if forward in (np.add, np.multiply) and ctx.reusable(refs[1], s):  # a + b is b + a, bit for bit
                 return [f"    t{s} = {arg(refs[1])}", f"    t{s} {_IN_PLACE[forward]} {arg(refs[0])}"]
+            if forward in (np.subtract, np.true_divide) and ctx.reusable(refs[1], s):
+                return [f"    t{s} = {arg(('const', forward))}({arg(refs[0])}, {arg(refs[1])}, out={arg(refs[1])})"]
         return [f"    t{s} = " + template.format(*[arg(r) for r in refs])]
     if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
         axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
@@ -364,7 +366,23 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         x, shape = rec.values[refs[0][1]], kw["shape"][1]  # _numpy_sum_to's axes, found once
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+        if axes == tuple(range(lead)) and shape:  # leading axes only (a bias's gradient): the reduction's own
+            ctx.fresh.add(s)
+            return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r})"]  # shape, no keepdims and reshape
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True).reshape({arg(kw['shape'])})"]
+    transposed = _MATMULS.get(forward) if not kw and len(refs) == 2 else None
+    if transposed is not None and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], np.ndarray)
+                                                         and r[1].ndim >= 2) for r in refs):
+        if not wrap:
+            ctx.fresh.add(s)
+
+        def operand(r: tuple, t: bool) -> str:  # the view the forward's np.swapaxes makes (once, of a constant)
+            if not t:
+                return str(arg(r))
+            if r[0] == "const":
+                return str(arg(("const", np.swapaxes(r[1], -1, -2))))
+            return f"{arg(r)}.T" if rec.values[r[1]].ndim == 2 else f"_swapaxes({arg(r)}, -1, -2)"
+        return [f"    t{s} = _matmul({operand(refs[0], transposed[0])}, {operand(refs[1], transposed[1])})"]
     dtype = rec.values[s].dtype
     if forward is _INDEX_ADD and basic and len(refs) == 2 and set(kw) == {"index"}:
         ctx.fresh.add(s)
@@ -376,6 +394,12 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         ctx.fresh.add(s)
         return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
+    if isinstance(forward, np.ufunc) and forward.signature is None and forward.nout == 1 and not kw and not wrap \
+            and len(refs) == forward.nin and all(r[0] in ("slot", "const") for r in refs):
+        ctx.fresh.add(s)  # an elementwise ufunc (tanh, exp): its result is a buffer of its own, and it may
+        for r in refs:  # write into an operand's buffer that dies here (the same loop, bit for bit)
+            if ctx.reusable(r, s, refs.count(r)):
+                return [f"    t{s} = {arg(('const', forward))}({', '.join(arg(q) for q in refs)}, out={arg(r)})"]
     return None
 
 
@@ -390,6 +414,7 @@ _SUM_TO = F._numpy_sum_to
 _RESHAPE = _forward(F._reshape)
 _BROADCAST_TO = _forward(F._broadcast_to)
 _INDEX_ADD = _forward(F._index_add)
+_MATMULS = {np.matmul: (False, False), _forward(F._matmul_nt): (False, True), _forward(F._matmul_tn): (True, False)}
 _SCATTER_ADD = _forward(F._getitem_grad)
 
 
@@ -400,6 +425,23 @@ def _renamed(r: tuple, canon: dict[int, int]) -> tuple:
     if r[0] == "seq":
         return ("seq", r[1], [_renamed(x, canon) for x in r[2]])
     return r
+
+
+def _const_key(v: Any) -> Any:
+    """A constant's identity for common subexpressions: by value for numbers, strings, slices and tuples
+    of them (an index written twice, `x[0::2]`, is one constant; slices are unhashable before Python
+    3.12), by object otherwise (arrays)."""
+    if v.__class__ is slice:
+        return ("slice", _const_key(v.start), _const_key(v.stop), _const_key(v.step))
+    if v.__class__ is tuple:
+        return ("tuple", tuple(_const_key(x) for x in v))
+    if isinstance(v, np.ndarray):
+        return ("id", id(v))
+    try:
+        hash(v)
+    except TypeError:
+        return ("id", id(v))
+    return ("const", type(v), repr(v))  # repr: 0.0 and -0.0 are equal but not the same constant
 
 
 def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
@@ -417,14 +459,7 @@ def _common_subexpressions(rec: _Recording, outputs: list) -> tuple[list, list]:
             return ("seq", r[1], tuple(key(x) for x in r[2]))
         if r[0] == "slot":
             return r
-        v = r[1]
-        try:
-            hash(v)
-        except TypeError:
-            return ("id", id(v))
-        if isinstance(v, np.ndarray):
-            return ("id", id(v))
-        return ("const", type(v), repr(v))  # repr: 0.0 and -0.0 are equal but not the same constant
+        return _const_key(r[1])
 
     calls = []
     for s, forward, refs, kw, wrap in rec.calls:
@@ -456,9 +491,10 @@ def _live(calls: list, outputs: list, guards: set[int]) -> list:
 
 
 def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, list]:
-    """Fewer calls giving the same bits (IEEE 754 makes both exact): x * ones (a seed's broadcast) is x,
-    -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, and a one-element
-    value reshaped only to be broadcast is broadcast itself."""
+    """Fewer calls giving the same bits (IEEE 754 makes both exact): identity(x) is x, x * ones (a seed's
+    broadcast) is x, -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
+    value reshaped only to be broadcast is broadcast itself, and an arithmetic ufunc broadcasts an
+    operand itself where an explicit broadcast made the same shape (a bias's tangent, b + x @ w)."""
     uses: dict[int, int] = {}
     for _, _, refs, kw, _ in calls:
         for s in _slots_in([*refs, *kw.values()]):
@@ -477,10 +513,24 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
             return None
         return rename(call[2][0])  # its operand may itself have been renamed (x * ones is x)
 
+    def broadcast_source(r: tuple, other: tuple, s: int) -> tuple:
+        """r's operand when r is a broadcast read only by s, whose own broadcasting gives the same values."""
+        call = made.get(r[1]) if r[0] == "slot" else None
+        if call is None or call[1] is not _BROADCAST_TO or uses.get(r[1]) != 1 or r[1] in kept or call[4] \
+                or len(call[2]) != 1 or call[2][0][0] != "slot":
+            return r
+        source = rename(call[2][0])
+        shape = rec.values[other[1]].shape if other[0] == "slot" else np.shape(other[1])
+        same = rec.values[source[1]].dtype == rec.values[r[1]].dtype
+        return source if same and np.broadcast_shapes(rec.values[source[1]].shape, shape) == rec.values[s].shape else r
+
     out = []
     for s, forward, refs, kw, wrap in calls:
         refs = [rename(r) for r in refs]
         kw = {k: rename(r) for k, r in kw.items()}
+        if forward is _IDENTITY and len(refs) == 1 and not kw and refs[0][0] == "slot" and s not in kept:
+            canon[s] = refs[0][1]  # an input's fresh node: the same array
+            continue
         if forward is np.multiply and not kw and len(refs) == 2 and s not in kept:
             y = rec.values[s]
             for i in (0, 1):
@@ -504,6 +554,8 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
             if inner is not None and inner[1] is _RESHAPE and uses.get(refs[0][1]) == 1 and refs[0][1] not in kept \
                     and inner[2][0][0] == "slot" and rec.values[inner[2][0][1]].size == 1:
                 refs = [rename(inner[2][0])]
+        if forward in _IN_PLACE and not kw and len(refs) == 2 and rec.values[s].ndim:
+            refs = [broadcast_source(r, refs[1 - i], s) for i, r in enumerate(refs)]
         if forward is np.add and not kw and len(refs) == 2 and all(r[0] in ("slot", "const") for r in refs):
             b = negated(refs[1])
             if b is not None:
@@ -512,6 +564,58 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
                 forward, refs = np.subtract, [refs[1], a]
         out.append((s, forward, refs, kw, wrap))
     return out, [rename(r) for r in outputs]
+
+
+def _signs(rec: _Recording, calls: list, outputs: list) -> list:
+    """Negations folded where IEEE 754 makes it exact (signed zeros included; a NaN's sign bit aside, as
+    in a + (-b) -> a - b): c + (-a) b is c - a b ((-a) b is -(a b), and c + (-y) is c - y by definition),
+    -(x k) is x (-k) for a number k, and -((-x) - x) is x + x ((-x) + (-x) has no cancellation). Each
+    folded value is read once, so nothing else sees the change: a pass or two fewer in the Hessian-vector
+    products of sums of squares (the tangent of 1 - x, the VJP of a - b)."""
+    uses: dict[int, int] = {}
+    for _, _, refs, kw, _ in calls:
+        for s in _slots_in([*refs, *kw.values()]):
+            uses[s] = uses.get(s, 0) + 1
+    kept = {s for kind, s in outputs if kind == "slot"} | rec.guards
+    at = {c[0]: i for i, c in enumerate(calls)}
+    calls = list(calls)
+    dtype: dict[str, np.dtype] = {}
+
+    def plain(r: tuple, forward: Any, n: int) -> tuple | None:
+        """r's call when r is `forward` on n same-dtype operands, read once, not kept."""
+        i = at.get(r[1]) if r[0] == "slot" else None
+        if i is None or uses.get(r[1]) != 1 or r[1] in kept:
+            return None
+        c = calls[i]
+        if c[1] is not forward or c[3] or c[4] or len(c[2]) != n or rec.values[r[1]].dtype != dtype["y"] \
+                or any(q[0] == "slot" and rec.values[q[1]].dtype != dtype["y"] for q in c[2]):
+            return None
+        return c
+
+    for j, (s, forward, refs, kw, wrap) in enumerate(calls):
+        if kw or wrap or forward not in (np.negative, np.add) or any(r[0] != "slot" for r in refs):
+            continue
+        dtype["y"] = rec.values[s].dtype
+        if forward is np.negative and len(refs) == 1 and (c := plain(refs[0], np.multiply, 2)) is not None \
+                and any(q[0] == "const" and isinstance(q[1], float) for q in c[2]):
+            calls[j] = (s, np.multiply, [("const", -q[1]) if q[0] == "const" else q for q in c[2]], {}, False)
+        elif forward is np.negative and len(refs) == 1:
+            c = plain(refs[0], np.subtract, 2)
+            if c is not None and c[2][0][0] == "slot" and (n := plain(c[2][0], np.negative, 1)) is not None \
+                    and n[2][0] == c[2][1]:
+                calls[j] = (s, np.add, [c[2][1], c[2][1]], {}, False)
+        elif forward is np.add and len(refs) == 2:
+            for k in (1, 0):
+                m = plain(refs[k], np.multiply, 2)
+                q = next((q for q in (0, 1) if m is not None and m[2][q][0] == "slot"
+                          and plain(m[2][q], np.negative, 1) is not None), None)
+                if m is not None and q is not None:
+                    operands = list(m[2])
+                    operands[q] = calls[at[operands[q][1]]][2][0]
+                    calls[at[m[0]]] = (m[0], np.multiply, operands, {}, False)
+                    calls[j] = (s, np.subtract, [refs[1 - k], refs[k]], {}, False)
+                    break
+    return calls
 
 
 def _tree_source(treedef: Any, leaves: Any, arg: Callable) -> str:
@@ -551,11 +655,11 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     calls, outputs = _common_subexpressions(rec, outputs)
     live = _live(calls, outputs, rec.guards)
     calls, outputs = _exact_rewrites(rec, live, outputs)
-    live = _live(calls, outputs, rec.guards)
+    live = _live(_signs(rec, _live(calls, outputs, rec.guards), outputs), outputs, rec.guards)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
                            "_add_reduce": np.add.reduce,
                            "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
-                           "_negative": np.negative}
+                           "_negative": np.negative, "_matmul": np.matmul, "_swapaxes": np.swapaxes}
     out_slots = {s for kind, s in outputs if kind == "slot"}
     last_use: dict[int, int] = {}
     for i, (_, _, refs, kw, _) in enumerate(live):
@@ -611,14 +715,14 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     def _wrapped(s: int) -> bool:
         return s in wrapped
 
-    # A result the caller may write to: a copy when it is an input, a constant, a view, repeated or a
-    # numpy scalar (made a 0-d array, as eager gives).
+    # A result the caller may write to: a copy when it is an input, a constant, a view (of a buffer the
+    # program did not make itself), repeated or a numpy scalar (made a 0-d array, as eager gives).
     seen: set[int] = set()
     results = []
     for kind, v in outputs:
         if kind == "const":
             results.append(f"_array({arg(('const', v))})")
-        elif v in inputs or v in seen or not rec.values[v].flags.owndata or _wrapped(v):
+        elif v in inputs or v in seen or not (rec.values[v].flags.owndata or v in ctx.fresh) or _wrapped(v):
             results.append(f"_array(t{v})")
         else:
             results.append(f"t{v}")
@@ -642,9 +746,30 @@ def _is_traced_leaf(x: Any) -> bool:
 
 def _plain_call(args: tuple) -> tuple[tuple, list] | None:
     """The usual call's cache key and leaves, or None: float ndarrays in tuples and lists only, so no
-    general tree to flatten and nothing to convert."""
-    if len(args) <= 2 and all(a.__class__ is np.ndarray and a.dtype.kind == "f" for a in args):
-        return ("plain", *[(a.shape, a.dtype) for a in args]), list(args)  # f(x), hvp(x, v): the hot calls
+    general tree to flatten and nothing to convert. Arrays and flat tuples of them (f(x), hvp(x, v), a
+    network's parameters: the hot calls) take one loop; nested ones `_nested_call`, with the same keys."""
+    key: list[Any] = ["plain"]
+    leaves: list[np.ndarray] = []
+    for a in args:
+        c = a.__class__
+        if c is np.ndarray:
+            if a.dtype.kind != "f":
+                return None
+            key.append((a.shape, a.dtype))
+            leaves.append(a)
+        elif c is tuple or c is list:
+            key.append((c, len(a)))
+            for b in a:
+                if b.__class__ is not np.ndarray or b.dtype.kind != "f":
+                    return _nested_call(args)
+                key.append((b.shape, b.dtype))
+            leaves.extend(a)
+        else:
+            return None
+    return tuple(key), leaves
+
+
+def _nested_call(args: tuple) -> tuple[tuple, list] | None:
     key: list[Any] = ["plain"]
     leaves: list[np.ndarray] = []
     stack = list(reversed(args))
@@ -693,7 +818,8 @@ class Jitted:
         if plain is not None:
             entry = self.cache.get(plain[0])
             if entry is not None and entry.program is not None:
-                self.cache.move_to_end(plain[0])
+                if len(self.cache) > 1:  # (one shape, the usual case: already the most recent)
+                    self.cache.move_to_end(plain[0])
                 try:
                     return entry.program(*plain[1])
                 except _Stale:

@@ -62,14 +62,29 @@ def _cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None, radius: float
             t = ta if ta * rd + 0.5 * ta * ta * dHd < tb * rd + 0.5 * tb * tb * dHd else tb
             return CGResult(p + t * d, r - g + t * Hd, True, True, k + 1)
         alpha = rr / dHd
-        p_next = p + alpha * d
+        p_next = _axpy(alpha, d, p)
         if radius is not None and float(p_next @ p_next) >= radius * radius:
             tb = _to_boundary(p, d, radius)[1]  # the step leaves the region: stop where it crosses
             return CGResult(p + tb * d, r - g + tb * Hd, True, False, k + 1)
-        p, r = p_next, r + alpha * Hd
+        p, r = p_next, _axpy(alpha, Hd, r)
         rr_next = float(r @ r)
-        d, rr = -r + (rr_next / rr) * d, rr_next
+        d, rr = _scaled_minus(rr_next / rr, d, r), rr_next
     return CGResult(p, r - g, False, False, max_iter)
+
+
+def _axpy(a: float, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """y + a x in a new array, one temporary less than the expression (the same two roundings, so the
+    same bits: a sum commutes)."""
+    out = a * x
+    out += y
+    return out
+
+
+def _scaled_minus(b: float, d: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """-r + b d in a new array, two passes instead of three: b d - r is b d + (-r), the same bits."""
+    out = b * d
+    out -= r
+    return out
 
 
 def truncated_cg(hvp: HVP, g: np.ndarray, tol: float, max_iter: int | None = None) -> CGResult:
@@ -127,11 +142,11 @@ def preconditioned_cg(hvp: HVP, g: np.ndarray, precondition: Callable[[np.ndarra
         if radius is not None and pMp + 2.0 * alpha * pMd + alpha * alpha * dMd >= radius * radius:
             tb = to_boundary(radius)[1]
             return CGResult(p + tb * d, r - g + tb * Hd, True, False, k + 1)
-        p, r = p + alpha * d, r + alpha * Hd
+        p, r = _axpy(alpha, d, p), _axpy(alpha, Hd, r)
         pMp += 2.0 * alpha * pMd + alpha * alpha * dMd
         z = precondition(r)
         rz_next = float(r @ z)
         beta = rz_next / rz
         pMd, dMd = beta * (pMd + alpha * dMd), rz_next + beta * beta * dMd
-        d, rz = -z + beta * d, rz_next
+        d, rz = _scaled_minus(beta, d, z), rz_next
     return CGResult(p, r - g, False, False, max_iter)

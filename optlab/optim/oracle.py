@@ -244,7 +244,17 @@ def _random_state(v: Any) -> Any:
     replay would repeat the traced draw."""
     state = v.get_state(legacy=False) if isinstance(v, np.random.RandomState) else (
         v.bit_generator.state if isinstance(v, np.random.Generator) else v.state)
-    return repr(state)
+    return _state_key(state)
+
+
+def _state_key(v: Any) -> Any:
+    """A generator state (dicts of ints and arrays) as a comparable value, arrays by their bytes: repr
+    formatted MT19937's 624-word key as text: 1.2 ms a call against 0.06 ms, 4-6 calls per run."""
+    if isinstance(v, dict):
+        return tuple((k, _state_key(x)) for k, x in v.items())
+    if isinstance(v, np.ndarray):
+        return (v.dtype.str, v.shape, v.tobytes())
+    return v
 
 
 def _walk(v: Any, name: str, depth: int, out: dict[str, Any], seen: set[int]) -> None:
