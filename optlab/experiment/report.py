@@ -14,7 +14,7 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -101,6 +101,11 @@ class Study:
     options: Options
     cost: CostModel
     stored: list[Run]  # every stored run, before the selection: what plugin sections read
+    keys: dict[str, Instance]  # run_id -> instance, computed once (a key is a JSON dump of the parameters)
+
+    def key(self, run: Run) -> Instance:
+        """The instance of one of the study's runs."""
+        return self.keys[run["run_id"]]
 
 
 _read_cache: dict[Path, tuple[tuple[tuple[int, int], ...], list[Run]]] = {}
@@ -135,8 +140,9 @@ def load(directory: Path, options: Options) -> Study:
             runs = [r for r in runs if r[key] in wanted]
     refs = references(runs)
     cost = options.cost or cost_model(stored)
-    return Study(runs, traces, refs, {r["run_id"]: verdict(r, refs[instance(r)], options.tau) for r in runs},
-                 options, cost, stored)
+    keys = {r["run_id"]: instance(r) for r in runs}
+    return Study(runs, traces, refs, {r["run_id"]: verdict(r, refs[keys[r["run_id"]]], options.tau) for r in runs},
+                 options, cost, stored, keys)
 
 
 def write_report(directory: str | Path, title: str | None = None, options: Options | None = None,
@@ -378,26 +384,19 @@ def legend(fig: Figure, ax: Axes) -> None:
     fig.legend(*ax.get_legend_handles_labels(), loc="upper right", fontsize="small", frameon=False)
 
 
-def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH) -> tuple[Figure, list[Axes]]:
-    """A figure with `ncols` panels sharing one y axis on an Agg canvas, a fixed layout with room for the legend.
+def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH, nrows: int = 1,
+               height: float = 4.0) -> tuple[Figure, list[Axes]]:
+    """A figure of nrows x ncols panels sharing one y axis on an Agg canvas, a fixed layout with room for the
+    legend; the panels row by row.
 
-    A fixed layout, few major ticks, no minor tick labels and y tick labels on the first panel only:
+    A fixed layout, few major ticks, no minor tick labels and y tick labels on the first column only:
     drawing axes, ticks and their text is most of the report's time.
     """
-    fig = Figure(figsize=(width, 4.0))
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.13, top=0.86, wspace=0.12)
-    return fig, list(np.atleast_1d(fig.subplots(1, ncols, sharey=True)))
-
-
-def clear(axes: list[Axes]) -> None:
-    """Remove the data drawn on `axes` and let them scale to the next data: a figure drawn again keeps its
-    axes, ticks and text objects, which cost more to make than to draw."""
-    for ax in axes:
-        for artist in [*ax.lines, *ax.collections]:
-            artist.remove()
-        ax.relim()
-        ax.set_autoscale_on(True)
+    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.52 / height,
+                        top=1 - 0.56 / height, wspace=0.12, hspace=0.45)
+    return fig, list(fig.subplots(nrows, ncols, sharey=True, squeeze=False).flat)
 
 
 def _power(value: float, _: int) -> str:
@@ -468,95 +467,153 @@ def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
     return "log" if positive.size and positive.max() > 100 * positive.min() else "linear"
 
 
-def convergence_panels(study: Study) -> tuple[Figure, list[Axes]]:
-    """The figure every convergence plot is drawn on: one panel per chosen x axis."""
-    return new_figure(len(study.options.axes), 4.0 * len(study.options.axes) + 1.0, legend_width=0.2)
+GRID_ROWS = 4  # instances per convergence figure: rows of instances x columns of x axes
+PANEL = (3.3, 2.2)  # inches per panel of a convergence grid
 
 
-def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool, styles: Styles,
-                       panels: tuple[Figure, list[Axes]] | None = None) -> Figure:
-    """One instance: best-so-far f - f_ref against each chosen axis; median over seeds, bootstrap band.
-
-    Drawn on `panels` (from `convergence_panels`, cleared first) when given, else on a new figure.
-    """
-    options = study.options
-    fig, axes = panels or convergence_panels(study)
-    clear(axes)
-    traced = [r for r in runs if r["run_id"] in study.traces]
-    top = CEILING * max(best_so_far(study.traces[r["run_id"]].f[:1], f_ref)[0] for r in traced)
-    rng = np.random.default_rng(0)
-    for ax, axis in zip(axes, options.axes):
-        xlabel, x_of = AXES[axis]
-        xs_all = []
-        for label, rs in by_label(traced).items():
-            curves = []
-            for r in rs:
-                trace = study.traces[r["run_id"]]
-                x = np.nan_to_num(np.asarray(x_of(trace, study.cost, r.get("n")), dtype=float))
-                curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace.f, f_ref), 10 * top)))
-            xs_all += [x for x, _ in curves]
-            style = styles[label]
-            if len(curves) == 1:
-                x, y = changes(*curves[0])
-                steps(ax, x, y, label, style, marks=6)
-                continue
-            grid = np.unique(np.concatenate([x for x, _ in curves]))
-            values = held(curves, grid)
-            steps(ax, grid, np.nanmedian(values, axis=0), label, style, marks=6)
-            if len(curves) >= BAND_SEEDS:
-                lo, hi = bootstrap_band(values, rng)
-                ax.fill_between(grid, lo, hi, step="post", color=style["color"], alpha=0.15, linewidth=0)
-        ax.set(yscale="log", xlabel=xlabel, xscale=decide_xscale(options.xscale, xs_all))
-        ax.autoscale_view()
-        ax.set_ylim(top=top)
-        tidy(ax)
-    axes[0].set_ylabel("best f so far - f*" if known else "best f so far - best f found")
-    seeds = max(len(rs) for rs in by_label(traced).values())
-    fig.suptitle(name + (f": median over {seeds} seeds" + (", 95% bootstrap band" if seeds >= BAND_SEEDS else "")
-                         if seeds > 1 else ""))
-    return fig
+def handles(styles: Styles) -> tuple[list[Line2D], list[str]]:
+    """Legend entries: each method's colour, line style and marker."""
+    return [Line2D([], [], markersize=4, **style) for style in styles.values()], list(styles)
 
 
-def legend_figure(styles: Styles) -> Figure:
-    """The methods' line styles once, for all convergence figures (a legend on each was a third of their time)."""
-    fig = Figure(figsize=(min(2.0 + 1.6 * len(styles), 14.0), 0.25 + 0.25 * math.ceil(len(styles) / 6)))
+def draw_convergence(ax: Axes, runs: list[Run], study: Study, axis: str, f_ref: float, top: float,
+                     styles: Styles, rng: np.random.Generator) -> list[np.ndarray]:
+    """One panel: per method, best-so-far f - f_ref against `axis` (median over seeds, bootstrap band from
+    BAND_SEEDS seeds on); returns the x values drawn."""
+    x_of = AXES[axis][1]
+    xs_all = []
+    for label, rs in by_label(runs).items():
+        curves = []
+        for r in rs:
+            trace = study.traces[r["run_id"]]
+            x = np.nan_to_num(np.asarray(x_of(trace, study.cost, r.get("n")), dtype=float))
+            curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace.f, f_ref), 10 * top)))
+        xs_all += [x for x, _ in curves]
+        style = styles[label]
+        if len(curves) == 1:
+            x, y = changes(*curves[0])
+            steps(ax, x, y, label, style, marks=6)
+            continue
+        grid = np.unique(np.concatenate([x for x, _ in curves]))
+        values = held(curves, grid)
+        steps(ax, grid, np.nanmedian(values, axis=0), label, style, marks=6)
+        if len(curves) >= BAND_SEEDS:
+            lo, hi = bootstrap_band(values, rng)
+            ax.fill_between(grid, lo, hi, step="post", color=style["color"], alpha=0.15, linewidth=0)
+    return xs_all
+
+
+def grid_figure(nrows: int, ncols: int, styles: Styles) -> Figure:
+    """The figure of a convergence grid, nrows x ncols panels (rows share y, columns share x), with the
+    methods' legend on top: made once and drawn again for each group of instances (`convergence_grid`),
+    since making axes and their ticks costs more than drawing them."""
+    width, height = PANEL[0] * ncols + 1.1, PANEL[1] * nrows + 1.0
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
-    handles = [Line2D([], [], markersize=4, **style) for style in styles.values()]
-    fig.legend(handles, list(styles), loc="center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
+    fig.subplots_adjust(left=0.85 / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.6 / height,
+                        wspace=0.06, hspace=0.32)
+    fig.subplots(nrows, ncols, sharex="col", sharey="row", squeeze=False)
+    fig.legend(*handles(styles), loc="upper center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
     return fig
+
+
+def clear(axes: Iterable[Axes]) -> None:
+    """Remove the data drawn on `axes` and let them scale to the next data: a figure drawn again keeps its
+    axes, ticks and text objects, which cost more to make than to draw."""
+    for ax in axes:
+        for artist in [*ax.lines, *ax.collections]:
+            artist.remove()
+        ax.relim()
+        ax.set_autoscale_on(True)
+
+
+def convergence_grid(rows: list[tuple[str, list[Run], Reference]], study: Study, styles: Styles,
+                     fig: Figure | None = None) -> Figure:
+    """Small multiples: one row per instance (its name, runs and reference), one column per chosen x axis.
+
+    Rows share their y axis (one instance), columns their x axis (one quantity, log where its values span
+    more than two decades over the grid), so tick labels are drawn on the outer panels only. Drawn on
+    `fig` (a `grid_figure` of as many rows, cleared first) when given. Every run in `rows` has a trace.
+    """
+    axes_names = study.options.axes
+    fig = fig or grid_figure(len(rows), len(axes_names), styles)
+    grid = np.array(fig.axes).reshape(len(rows), len(axes_names))
+    clear(grid.flat)
+    rng = np.random.default_rng(0)
+    xs: list[list[np.ndarray]] = [[] for _ in axes_names]
+    for i, (name, runs, ref) in enumerate(rows):
+        assert ref.f is not None
+        top = CEILING * max(best_so_far(study.traces[r["run_id"]].f[:1], ref.f)[0] for r in runs)
+        for j, axis in enumerate(axes_names):
+            xs[j] += draw_convergence(grid[i, j], runs, study, axis, ref.f, top, styles, rng)
+        seeds = max(len(rs) for rs in by_label(runs).values())
+        grid[i, 0].set(yscale="log", ylabel="f - f*" if ref.known else "f - best found")
+        grid[i, 0].set_title(name + (f": median over {seeds} seeds" + (", 95% bootstrap band"
+                                                                      if seeds >= BAND_SEEDS else "")
+                                     if seeds > 1 else ""), loc="left", fontsize="medium")
+        for ax in grid[i]:
+            ax.autoscale_view()
+        grid[i, 0].set_ylim(top=top)
+    for j, axis in enumerate(axes_names):
+        grid[-1, j].set(xscale=decide_xscale(study.options.xscale, xs[j]), xlabel=AXES[axis][0])
+    for ax in grid.flat:
+        tidy(ax)
+    return fig
+
+
+def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool,
+                       styles: Styles) -> Figure:
+    """One instance's row of the convergence grid, as a figure of its own."""
+    traced = [r for r in runs if r["run_id"] in study.traces]
+    return convergence_grid([(name, traced, Reference(f_ref, known))], study,
+                            {k: v for k, v in styles.items() if k in {r["label"] for r in traced}})
 
 
 def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
-    """A convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
+    """Convergence grids of the first MAX_PROBLEM_PLOTS instances, GRID_ROWS instances per figure."""
     groups = [(k, rs) for k, rs in by_instance(study.runs).items() if study.refs[k].f is not None]
-    parts = ["## Convergence", ("y is the best f so far minus f* (or minus the best final f found, where f* is not "
-             f"known), on a log scale clipped at {FLOOR:g}; x axes: {', '.join(study.options.axes)} "
-             f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
-             f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median.")]
-    parts.append(f"![methods]({save(legend_figure(styles), directory, 'legend', study.options.formats)})")
-    panels = convergence_panels(study)
+    parts = ["## Convergence", ("One row per problem instance, one column per x axis "
+             f"({', '.join(study.options.axes)}; log where they span more than two decades). y is the best f so far "
+             "minus f* (or minus the best final f found, where f* is not known), on a log scale clipped at "
+             f"{FLOOR:g}. With several seeds the line is the median over seeds, and from {BAND_SEEDS} seeds on a band "
+             "shows the 95% bootstrap interval of that median.")]
+    rows = []
     for key, rs in groups[:MAX_PROBLEM_PLOTS]:
-        name, ref = instance_name(key), study.refs[key]
-        if ref.f is None or not any(r["run_id"] in study.traces for r in rs):
+        name, traced = instance_name(key), [r for r in rs if r["run_id"] in study.traces]
+        if traced:
+            rows.append((name, traced, study.refs[key]))
+        else:
             parts.append(f"{name}: no run recorded an iterate (every one failed before its first).")
-            continue
-        fig = convergence_figure(name, rs, study, ref.f, ref.known, styles, panels)
-        parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name, study.options.formats)})")
+    figures: dict[int, Figure] = {}  # by number of rows: full grids share one figure
+    for k in range(0, len(rows), GRID_ROWS):
+        chunk = rows[k:k + GRID_ROWS]
+        if len(chunk) not in figures:
+            figures[len(chunk)] = grid_figure(len(chunk), len(study.options.axes), styles)
+        fig = convergence_grid(chunk, study, styles, figures[len(chunk)])
+        names = ", ".join(name for name, _, _ in chunk)
+        parts.append(f"![{names}]({save(fig, directory, f'convergence_{k // GRID_ROWS + 1}', study.options.formats)})")
     if len(groups) > MAX_PROBLEM_PLOTS:
         parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(groups)} problem instances are plotted "
                      "(`optlab report --problems ...` selects others).")
     return "\n\n".join(parts)
 
 
-def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, log2: bool) -> None:
-    """Step curves share_within(values, x) per method, x over every finite value (from 1 on a log2 axis)."""
-    finite = np.concatenate([v[np.isfinite(v)] for v in curves.values()] + [np.array([1.0 if log2 else 0.0])])
-    right = max(finite.max() * (2.0 if log2 else 1.1), 2.0 if log2 else 1.0)  # room to show the plateau
-    xs = np.unique(np.concatenate([finite, [right]]))
-    for label, values in curves.items():
-        steps(ax, xs, share_within(values, xs), label, styles[label], marks=8)
-    if log2:
-        ax.set_xscale("log", base=2)
+def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, xscale: str) -> None:
+    """Step curves share_within(values, x) per method, x over every finite value: xscale log2 (ratios, from
+    1), or log or linear (budgets; `decide_xscale`: log where the values span more than two decades)."""
+    values = np.concatenate([v[np.isfinite(v)] for v in curves.values()] + [np.array([])])
+    if xscale != "log2":
+        xscale = decide_xscale(xscale, [values])
+    floor = {"log2": [1.0], "log": [], "linear": [0.0]}[xscale]
+    finite = np.concatenate([values[values > 0] if xscale == "log" else values, floor])
+    if not finite.size:
+        finite = np.array([1.0])
+    right = max(finite.max() * (1.1 if xscale == "linear" else 2.0), 2.0 if xscale == "log2" else 1.0)
+    xs = np.unique(np.concatenate([finite, [right]]))  # room to show the plateau
+    for label, v in curves.items():
+        steps(ax, xs, share_within(v, xs), label, styles[label], marks=8)
+    if xscale != "linear":
+        ax.set_xscale("log", base=2 if xscale == "log2" else 10)
     ax.set(ylim=(0, 1.02), xlim=(xs[0], right))
     ax.grid(alpha=0.3)
     tidy(ax)
@@ -571,13 +628,13 @@ def performance_section(study: Study, directory: Path, styles: Styles) -> str:
         return cost
 
     measures = study.options.measures
-    tables = {m: cost_table(study.runs, solved_cost(m)) for m in measures}
+    tables = {m: cost_table(study.runs, solved_cost(m), study.key) for m in measures}
     fig, axes = new_figure(len(measures), 4.6 * len(measures) + 1.6)
     profile = {m: ratios(costs, floor=0.0 if m in ("cost", "seconds") else 1.0) for m, (_, costs) in tables.items()}
     for ax, m in zip(axes, measures):
-        draw_profile(ax, profile[m], styles, log2=True)
+        draw_profile(ax, profile[m], styles, "log2")
         ax.set(title=f"cost: {MEASURES[m][0]}", xlabel="ratio to the best method's cost, log2 scale",
-               ylabel="rho_s(tau)")
+               ylabel="rho_s(tau)" if ax is axes[0] else "")
     legend(fig, axes[0])
     first = profile[measures[0]]
     rows = [[label, f"{np.mean(np.isfinite(first[label])):.0%}"] + [f"{np.mean(profile[m][label] <= 1):.0%}"
@@ -600,29 +657,39 @@ def cost_note(cost: CostModel) -> str:
             f"Hessian {cost.hessian} (the config's `cost:`).")
 
 
+DATA_MEASURES = {"cost": "kappa (weighted cost, gradients)", "seconds": "kappa (seconds)"}
+
+
 def data_section(study: Study, directory: Path, styles: Styles) -> str:
-    """More-Wild data profiles at each tau of DATA_TAUS against weighted cost."""
+    """More-Wild data profiles at each tau of DATA_TAUS (columns) against weighted cost and against seconds (rows)."""
     options = study.options
-    fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6)
+    fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6, nrows=len(DATA_MEASURES), height=7.4)
     empty = np.array([])
-    points = {r["run_id"]: (study.traces[r["run_id"]].f, study.cost.costs(study.traces[r["run_id"]], r.get("n")))
-              if r["run_id"] in study.traces else (empty, empty) for r in study.runs}
-    def units_at(tau: float) -> Callable[[Run], float]:
+    points = {r["run_id"]: (t.f, {"cost": study.cost.costs(t, r.get("n")), "seconds": t.seconds})
+              if (t := study.traces.get(r["run_id"])) is not None else (empty, {"cost": empty, "seconds": empty})
+              for r in study.runs}
+
+    def units_at(tau: float, measure: str) -> Callable[[Run], float]:
         def units(r: Run) -> float:
-            f, costs = points[r["run_id"]]
-            return units_to_solve(f, costs, study.refs[instance(r)].f, tau)
+            f, budgets = points[r["run_id"]]
+            return units_to_solve(f, budgets[measure], study.refs[study.key(r)].f, tau)
         return units
 
-    for ax, tau in zip(axes, DATA_TAUS):
-        _, units = cost_table(study.runs, units_at(tau))
-        draw_profile(ax, units, styles, log2=False)
-        ax.set(title=f"tau = {tau:g}", xlabel="kappa (weighted cost, gradients)", ylabel="d_s(kappa)")
+    panels = iter(axes)
+    for measure, xlabel in DATA_MEASURES.items():
+        for tau in DATA_TAUS:
+            ax = next(panels)
+            _, units = cost_table(study.runs, units_at(tau, measure), study.key)
+            draw_profile(ax, units, styles, options.xscale)
+            ax.set(title=f"tau = {tau:g}", xlabel=xlabel, ylabel="d_s(kappa)" if tau == DATA_TAUS[0] else "")
     legend(fig, axes[0])
     return "\n\n".join([
         "## Data profiles (More & Wild 2009)",
         ("How to read: d_s(kappa) is the share of problem instances a method solved in More and Wild's sense, "
-         "f(x) - f_L <= tau (f0 - f_L), within a weighted cost of kappa gradients, at tau = "
-         f"{', '.join(f'{t:g}' for t in DATA_TAUS)}.\nThe left part shows who gets there on a small budget; the "
-         "height at the right is the share solved at all. f_L is f* where known, else the best final f found."),
+         "f(x) - f_L <= tau (f0 - f_L), within a budget of kappa, at tau = "
+         f"{', '.join(f'{t:g}' for t in DATA_TAUS)} (columns); the budget is the weighted cost in gradients "
+         "(top row) and the wall time in seconds (bottom row).\nThe left part shows who gets there on a small "
+         "budget; the height at the right is the share solved at all. f_L is f* where known, else the best final "
+         "f found."),
         cost_note(study.cost), SEEDS_NOTE,
         f"![data profiles]({save(fig, directory, 'data_profiles', options.formats)})"])
