@@ -12,7 +12,8 @@ import optlab
 from optlab.autodiff import grad, hessian
 from optlab.cli import main
 from optlab.experiment.judge import Reference, judge, verdict
-from optlab.experiment.report import Options, convergence_figure, load, write_report
+from optlab.experiment.report import Options, load, write_report
+from optlab.experiment.report_figures import convergence_figure
 from optlab.experiment.store import Store
 from optlab.optim import Budget, Stopping, run
 from optlab.optim.stopping import scaled_gradient

@@ -17,7 +17,7 @@ from optlab.experiment.profiles import (
     share_within,
     units_to_solve,
 )
-from optlab.experiment.report import write_report
+from optlab.experiment.report import Options, write_report
 from optlab.experiment.store import Store
 
 # (problem, f*, method) -> (f offset, decay factor, iterations, status); every iteration costs 1 f + 1 g.
@@ -186,8 +186,9 @@ def test_convergence_grid_drawn_again_on_one_figure_equals_a_fresh_figure(store_
     # the report draws every group of instances on one reused grid: each must be pixel for pixel a fresh one
     import io
 
-    from optlab.experiment.report import Options, by_instance, convergence_grid, grid_figure, line_styles
+    from optlab.experiment.report import Options, by_instance, line_styles
     from optlab.experiment.report import load as load_study
+    from optlab.experiment.report_figures import convergence_grid, grid_figure
 
     study = load_study(store_dir, Options(axes=("iterations", "cost", "seconds")))
     styles = line_styles(["A", "B"])
@@ -203,8 +204,9 @@ def test_convergence_grid_drawn_again_on_one_figure_equals_a_fresh_figure(store_
 def test_convergence_grid_draws_best_so_far_per_instance_row(store_dir: Path) -> None:
     # rows are instances (y shared along a row), columns the x axes (x shared down a column); each panel
     # holds one step line per method: seed-median best f so far - f* against the axis
-    from optlab.experiment.report import FLOOR, Options, by_instance, convergence_grid, line_styles
+    from optlab.experiment.report import FLOOR, Options, by_instance, line_styles
     from optlab.experiment.report import load as load_study
+    from optlab.experiment.report_figures import convergence_grid
 
     study = load_study(store_dir, Options(axes=("iterations", "calls")))
     rows = [(key[0], rs, study.refs[key]) for key, rs in by_instance(study.runs).items()]
@@ -236,3 +238,42 @@ def test_report_reads_the_store_again_after_a_write_and_states_its_commit(store_
     text = write_report(store_dir).read_text()
     assert "| A | 7 | **7** |" in text
     assert "Report written by optlab" in text.splitlines()[2]
+
+
+def test_figures_are_drawn_again_only_when_their_inputs_change(store_dir: Path, tmp_path_factory) -> None:
+    # a second report of the same store reuses plots/ (no matplotlib, same markdown); a new run, other
+    # options, a changed or missing file, or --redraw draw them again
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("out")
+    first = write_report(store_dir, to=out).read_text()
+    manifest = json.loads((out / "plots" / "figures.json").read_text())
+    assert sorted(manifest["files"]) == ["plots/convergence_1.png", "plots/data_profiles.png",
+                                         "plots/performance_profiles.png"]
+    stamps = {f: (out / f).stat().st_mtime_ns for f in manifest["files"]}
+    code = (f"import sys\nfrom optlab.experiment.report import write_report\nwrite_report({str(store_dir)!r}, "
+            f"to={str(out)!r})\nprint('matplotlib' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"  # nothing drawn, nothing of matplotlib imported
+    assert (out / "report.md").read_text() == first
+    assert {f: (out / f).stat().st_mtime_ns for f in manifest["files"]} == stamps
+
+    def redrawn(**options) -> bool:
+        before = (out / "plots" / "data_profiles.png").stat().st_mtime_ns
+        write_report(store_dir, to=out, options=Options(**options))
+        return (out / "plots" / "data_profiles.png").stat().st_mtime_ns != before
+
+    assert not redrawn()
+    assert redrawn(reuse_figures=False)
+    assert redrawn(tau=1e-3) and redrawn()  # other options, then the default ones again
+    (out / "plots" / "convergence_1.png").write_bytes(b"edited")
+    assert redrawn()
+    (out / "plots" / "performance_profiles.png").unlink()
+    assert redrawn() and (out / "plots" / "performance_profiles.png").exists()
+    with Store(store_dir) as store:  # one more run in the store
+        row = {**store.runs()[0], "run_id": "p1-A-9", "seed": 9}
+        store.write(row, store.trace(store.runs()[0]["run_id"]))
+    assert redrawn() and not redrawn()
