@@ -180,6 +180,8 @@ def write_report(directory: str | Path, title: str | None = None, options: Optio
     (out / "plots").mkdir(parents=True, exist_ok=True)
     key = figures_key(directory, options)
     plots = Plots(out, options.formats, draw=not (options.reuse_figures and drawn_before(out, key)))
+    if plots.draw:
+        study.traces  # noqa: B018  (read once here: the diagnostics then come from them, not from a query of their own)
     styles = line_styles(sorted({r["label"] for r in study.runs}))
     runs = study.runs
     sections = [header(runs, title or f"{runs[0]['experiment'] or directory.name}: report", options),
