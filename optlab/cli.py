@@ -203,7 +203,8 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problems", help="only these problems, comma-separated")
     p.add_argument("--axes", default="iterations,cost,seconds",
                    help="x axes of convergence plots: iterations, cost, calls, seconds, nfev, ngev, nhvp, nhess")
-    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto", help="x scale of convergence plots")
+    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto",
+                   help="x scale of convergence plots and data profiles (auto: log where values span > 2 decades)")
     p.add_argument("--measures", default="cost,calls,seconds",
                    help="performance profile measures: cost, calls, seconds, nfev, ngev, nhvp, nhess")
     p.add_argument("--redraw", action="store_true",
