@@ -200,7 +200,7 @@ def write_report(directory: str | Path, title: str | None = None, options: Optio
 # ---- figures drawn once per input -------------------------------------------------------------------------
 
 MANIFEST = "plots/figures.json"
-FIGURE_CODE = ("report.py", "report_figures.py", "profiles.py", "judge.py", "cost.py")  # what draws the figures
+FIGURE_CODE = ("report.py", "report_figures.py", "profiles.py", "judge.py", "cost.py", "store.py")  # what draws them
 
 
 def figures_key(directory: Path, options: Options) -> str:
