@@ -203,12 +203,15 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--problems", help="only these problems, comma-separated")
     p.add_argument("--axes", default="iterations,cost,seconds",
                    help="x axes of convergence plots: iterations, cost, calls, seconds, nfev, ngev, nhvp, nhess")
-    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto", help="x scale of convergence plots")
+    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto",
+                   help="x scale of convergence plots and data profiles (auto: log where values span > 2 decades)")
     p.add_argument("--measures", default="cost,calls,seconds",
                    help="performance profile measures: cost, calls, seconds, nfev, ngev, nhvp, nhess")
     p.add_argument("--cost", default="stored",
                    help="weights of the weighted cost: 'stored' (the runs' own model), 'default' (today's "
                         "defaults), or KIND=WEIGHT,... such as 'f=1,hvp=2,hessian=n' (recomputed from the counts)")
+    p.add_argument("--redraw", action="store_true",
+                   help="draw every figure even where plots/ holds the figures of the same inputs")
 
 
 def _choices(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
@@ -244,7 +247,8 @@ def report(args: argparse.Namespace) -> int:
                           problems=None if args.problems is None else [m.strip() for m in args.problems.split(",")],
                           axes=_choices(args.axes, tuple(AXES), "axes"), xscale=args.xscale,
                           formats=tuple(dict.fromkeys(("png", *formats))),
-                          measures=_choices(args.measures, tuple(MEASURES), "measures"))
+                          measures=_choices(args.measures, tuple(MEASURES), "measures"),
+                          reuse_figures=not args.redraw)
         print(write_report(args.dir, title=args.title, options=options, to=args.to))
     except ValueError as e:
         return fail(str(e))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse
+import scipy  # scipy.sparse loads on first use (scipy's lazy submodules): registration stays light
 
 import optlab.autodiff.functions as F
 from optlab import hookimpl

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal
 
 import numpy as np
-import scipy.linalg
+import scipy  # scipy.linalg loads on first use (scipy's lazy submodules): registration stays light
 from pydantic import Field
 
 from optlab import hookimpl

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar
 
 import numpy as np
-import scipy.optimize
+import scipy  # scipy.optimize loads on first use (scipy's lazy submodules): registration stays light
 from pydantic import Field
 
 from optlab import hookimpl

@@ -12,7 +12,8 @@ import optlab
 from optlab.autodiff import grad, hessian
 from optlab.cli import main
 from optlab.experiment.judge import Reference, judge, verdict
-from optlab.experiment.report import Options, convergence_figure, load, write_report
+from optlab.experiment.report import Options, load, write_report
+from optlab.experiment.report_figures import convergence_figure
 from optlab.experiment.store import Store
 from optlab.optim import Budget, Stopping, run
 from optlab.optim.stopping import scaled_gradient
@@ -164,8 +165,9 @@ def test_report_formats_selection_and_bands(tmp_path: Path, capsys: pytest.Captu
     text = (out / "report.md").read_text()
     assert "| newton | 3 |" in text and "lbfgs" not in text and "rosenbrock" not in text
     plots = out / "plots"
-    assert (plots / "convergence_beale.pdf").read_bytes().startswith(b"%PDF")
-    assert b"<svg" in (plots / "convergence_beale.svg").read_bytes()[:400]
+    assert (plots / "convergence_1.pdf").read_bytes().startswith(b"%PDF")  # the grid of the selected instances
+    assert b"<svg" in (plots / "convergence_1.svg").read_bytes()[:400]
+    assert "![beale](plots/convergence_1.png)" in text
     assert (plots / "data_profiles.png").read_bytes().startswith(b"\x89PNG")
     for bad, word in ((["--methods", "nope"], "nope"), (["--axes", "time"], "--axes"), (["--format", "jpg"], "jpg"),
                       (["--tau", "2"], "--tau")):

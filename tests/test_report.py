@@ -17,7 +17,7 @@ from optlab.experiment.profiles import (
     share_within,
     units_to_solve,
 )
-from optlab.experiment.report import write_report
+from optlab.experiment.report import Options, write_report
 from optlab.experiment.store import Store
 
 # (problem, f*, method) -> (f offset, decay factor, iterations, status); every iteration costs 1 f + 1 g.
@@ -138,8 +138,9 @@ def test_report_tables_and_plots(store_dir: Path) -> None:
         assert heading in text
     assert "at ratio 1 is the share" in text and "median cost" in text and "tau = 0.1, 0.001, 1e-05, 1e-07" in text
     pngs = sorted((store_dir / "plots").glob("*.png"))
-    assert [p.name for p in pngs] == ["convergence_p1.png", "convergence_p2.png", "convergence_p3.png",
-                                      "data_profiles.png", "legend.png", "performance_profiles.png"]
+    # the convergence plots are one grid (up to GRID_ROWS instances x the x axes), carrying its own legend
+    assert [p.name for p in pngs] == ["convergence_1.png", "data_profiles.png", "performance_profiles.png"]
+    assert "![p1, p2, p3](plots/convergence_1.png)" in text
     for png in pngs:
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and f"({png.relative_to(store_dir)})" in text
 
@@ -181,29 +182,52 @@ def test_failed_runs_and_empty_store(store_dir: Path, tmp_path_factory: pytest.T
     assert main(["report", str(empty)]) == 2
 
 
-def test_convergence_drawn_again_on_one_figure_equals_a_fresh_figure(store_dir: Path) -> None:
-    # the report draws every instance on one reused figure: each must be pixel for pixel a fresh one
+def test_convergence_grid_drawn_again_on_one_figure_equals_a_fresh_figure(store_dir: Path) -> None:
+    # the report draws every group of instances on one reused grid: each must be pixel for pixel a fresh one
     import io
 
-    from optlab.experiment.report import (
-        Options,
-        by_instance,
-        convergence_figure,
-        convergence_panels,
-        line_styles,
-    )
+    from optlab.experiment.report import Options, by_instance, line_styles
     from optlab.experiment.report import load as load_study
+    from optlab.experiment.report_figures import convergence_grid, grid_figure
 
     study = load_study(store_dir, Options(axes=("iterations", "cost", "seconds")))
     styles = line_styles(["A", "B"])
-    panels = convergence_panels(study)
-    groups = list(by_instance(study.runs).items())
-    for key, rs in groups + groups[::-1]:  # p3's best-found reference and its other y range, drawn in between
-        ref = study.refs[key]
+    rows = [(key[0], rs, study.refs[key]) for key, rs in by_instance(study.runs).items()]
+    fig = grid_figure(2, 3, styles)
+    for chunk in (rows[:2], rows[1:], rows[::-2], rows[:2]):  # p3's best-found reference and its other y range
         reused, fresh = io.BytesIO(), io.BytesIO()
-        convergence_figure(key[0], rs, study, ref.f, ref.known, styles, panels).savefig(reused, format="rgba")
-        convergence_figure(key[0], rs, study, ref.f, ref.known, styles).savefig(fresh, format="rgba")
-        assert reused.getvalue() == fresh.getvalue(), key
+        convergence_grid(chunk, study, styles, fig).savefig(reused, format="rgba")
+        convergence_grid(chunk, study, styles).savefig(fresh, format="rgba")
+        assert reused.getvalue() == fresh.getvalue(), [name for name, _, _ in chunk]
+
+
+def test_convergence_grid_draws_best_so_far_per_instance_row(store_dir: Path) -> None:
+    # rows are instances (y shared along a row), columns the x axes (x shared down a column); each panel
+    # holds one step line per method: seed-median best f so far - f* against the axis
+    from optlab.experiment.report import FLOOR, Options, by_instance, line_styles
+    from optlab.experiment.report import load as load_study
+    from optlab.experiment.report_figures import convergence_grid
+
+    study = load_study(store_dir, Options(axes=("iterations", "calls")))
+    rows = [(key[0], rs, study.refs[key]) for key, rs in by_instance(study.runs).items()]
+    fig = convergence_grid(rows, study, line_styles(["A", "B"]))
+    grid = np.array(fig.axes).reshape(3, 2)
+    assert [ax.get_title(loc="left") for ax in grid[:, 0]] == ["p1: median over 2 seeds", "p2: median over 2 seeds",
+                                                              "p3: median over 2 seeds"]
+    assert [ax.get_ylabel() for ax in grid[:, 0]] == ["f - f*", "f - f*", "f - best found"]
+    assert [ax.get_xlabel() for ax in grid[-1]] == ["iterations", "oracle calls (f + g + Hv + H)"]
+    for i in range(3):
+        assert all(ax.get_shared_y_axes().joined(grid[i, 0], ax) for ax in grid[i])
+        assert all(grid[0, j].get_shared_x_axes().joined(grid[0, j], grid[i, j]) for j in range(2))
+    # p1, method A: f_k = 0.01^k for k = 0..4 (both seeds alike), f* = 0: the line steps down at each iterate;
+    # against calls (k + 1 f and k + 1 g), x = 2, 4, ..., 10
+    (line,) = [ln for ln in grid[0, 0].lines if ln.get_label() == "A"]
+    np.testing.assert_allclose(line.get_xdata(), np.arange(5.0))
+    np.testing.assert_allclose(line.get_ydata(), np.maximum(0.01 ** np.arange(5.0), FLOOR))
+    (line,) = [ln for ln in grid[0, 1].lines if ln.get_label() == "A"]
+    np.testing.assert_allclose(line.get_xdata(), 2.0 * np.arange(1, 6))
+    assert {ln.get_label() for ax in grid.flat for ln in ax.lines} == {"A", "B"}
+    assert all(len(ax.lines) == 2 for ax in grid.flat)
 
 
 def test_report_reads_the_store_again_after_a_write_and_states_its_commit(store_dir: Path) -> None:
@@ -214,3 +238,42 @@ def test_report_reads_the_store_again_after_a_write_and_states_its_commit(store_
     text = write_report(store_dir).read_text()
     assert "| A | 7 | **7** |" in text
     assert "Report written by optlab" in text.splitlines()[2]
+
+
+def test_figures_are_drawn_again_only_when_their_inputs_change(store_dir: Path, tmp_path_factory) -> None:
+    # a second report of the same store reuses plots/ (no matplotlib, same markdown); a new run, other
+    # options, a changed or missing file, or --redraw draw them again
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("out")
+    first = write_report(store_dir, to=out).read_text()
+    manifest = json.loads((out / "plots" / "figures.json").read_text())
+    assert sorted(manifest["files"]) == ["plots/convergence_1.png", "plots/data_profiles.png",
+                                         "plots/performance_profiles.png"]
+    stamps = {f: (out / f).stat().st_mtime_ns for f in manifest["files"]}
+    code = (f"import sys\nfrom optlab.experiment.report import write_report\nwrite_report({str(store_dir)!r}, "
+            f"to={str(out)!r})\nprint('matplotlib' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"  # nothing drawn, nothing of matplotlib imported
+    assert (out / "report.md").read_text() == first
+    assert {f: (out / f).stat().st_mtime_ns for f in manifest["files"]} == stamps
+
+    def redrawn(**options) -> bool:
+        before = (out / "plots" / "data_profiles.png").stat().st_mtime_ns
+        write_report(store_dir, to=out, options=Options(**options))
+        return (out / "plots" / "data_profiles.png").stat().st_mtime_ns != before
+
+    assert not redrawn()
+    assert redrawn(reuse_figures=False)
+    assert redrawn(tau=1e-3) and redrawn()  # other options, then the default ones again
+    (out / "plots" / "convergence_1.png").write_bytes(b"edited")
+    assert redrawn()
+    (out / "plots" / "performance_profiles.png").unlink()
+    assert redrawn() and (out / "plots" / "performance_profiles.png").exists()
+    with Store(store_dir) as store:  # one more run in the store
+        row = {**store.runs()[0], "run_id": "p1-A-9", "seed": 9}
+        store.write(row, store.trace(store.runs()[0]["run_id"]))
+    assert redrawn() and not redrawn()

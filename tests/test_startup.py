@@ -2,6 +2,7 @@
 
 Checked by the modules loaded in a fresh interpreter, not by a clock: a loaded machine cannot fail it.
 """
+import importlib
 import subprocess
 import sys
 
@@ -38,3 +39,56 @@ def test_the_lazy_names_still_arrive():
     assert loaded_after("from optlab import hookimpl\nassert hookimpl.project_name == 'optlab'") == ["pluggy"]
     assert loaded_after(HELP.format(argv=["list", "--help"])) == []
     assert "numpy" in loaded_after("import optlab\noptlab.problems.get('rosenbrock')")
+
+
+# What `optlab list` and a worker start need is numpy, pydantic, pluggy and the kernel; the run's own
+# libraries load on first use (a method's first step, the loop's first result, a report's first figure).
+RUN_ONLY = ("scipy.optimize", "scipy.linalg", "scipy.sparse", "matplotlib", "dask", "optlab.optim.loop",
+            "optlab.experiment.report")
+LIST = "import optlab.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n    assert optlab.cli.main({argv!r}) == 0"
+
+
+def loaded_of(code: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` a fresh interpreter holds after running `code`."""
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(code=code, heavy=names)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [m for m in proc.stdout.strip().split(",") if m]
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "optimizers", "--json"], ["list", "problems"]],
+                         ids=["list", "list optimizers --json", "list problems"])
+def test_list_imports_no_run_library(argv):
+    assert loaded_of(LIST.format(argv=argv), RUN_ONLY) == []
+
+
+def test_a_worker_starts_without_the_run_libraries():
+    """What a fresh worker process (a Dask worker) loads before its first run: the runner and every plugin."""
+    code = "import optlab.experiment.runner\nfrom optlab.registry import registry\nregistry().entries()"
+    assert loaded_of(code, RUN_ONLY[:-2]) == []
+
+
+def test_the_run_libraries_arrive_on_first_use():
+    """A method's first step imports scipy.linalg; the loop's result, scipy.optimize; and a forked worker
+    inherits scipy.optimize from its driver (imported before the fork) rather than importing it again."""
+    code = ("import numpy as np, optlab\n"
+            "r = optlab.minimize(optlab.problems.get('rosenbrock').objective, np.array([-1.2, 1.0]), method='newton')\n"
+            "assert r.success")
+    assert loaded_of(code, ("scipy.optimize", "scipy.linalg")) == ["scipy.optimize", "scipy.linalg"]
+    code = ("from optlab.experiment.isolation import Worker\nimport sys\n"
+            "w = Worker(lambda _: 'scipy.optimize' in sys.modules)\n"
+            "assert 'scipy.optimize' not in sys.modules\n"
+            "assert w.call(0).value is True\nw.close()")
+    assert loaded_of(code, ("scipy.optimize",)) == ["scipy.optimize"]
+
+
+def test_optim_exports_every_name_lazily():
+    """optlab.optim's names come from their submodules on first use; each listed one arrives, and only those."""
+    import optlab.optim as optim
+
+    assert sorted(optim.SUBMODULE) == sorted(optim.__all__)
+    for name in optim.__all__:
+        value = getattr(optim, name)
+        assert getattr(importlib.import_module(f"optlab.optim.{optim.SUBMODULE[name]}"), name) is value
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        optim.nope  # noqa: B018

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import faulthandler
+import importlib
 import os
 import signal
 import sys
@@ -24,6 +25,10 @@ from typing import Any, Callable
 from ..optim.malloc import keep_freed_memory
 from ..optim.status import Status
 
+# Modules every run imports, loaded before a fork so that each child inherits them: the loop's result type
+# (scipy.optimize, which brings scipy.linalg). Plugins import them on first use to keep `optlab list` and
+# start-up light; without this each new worker (and each Dask run's child) would import them again.
+INHERITED = ("scipy.optimize",)
 TAIL_LINES = 40  # lines of a failed run's output kept with its cause
 POLL = 0.1  # seconds between checks of the stop flag and the deadline
 
@@ -92,6 +97,8 @@ class Worker:
         self.pid: int | None = None
 
     def _start(self) -> None:
+        for name in INHERITED:
+            importlib.import_module(name)
         items_r, items_w = os.pipe()
         results_r, results_w = os.pipe()
         self.output = tempfile.TemporaryFile()  # the child's stdout and stderr

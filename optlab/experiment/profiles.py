@@ -22,17 +22,21 @@ def calls(counts: dict[str, Any]) -> int:
 
 def seed_median(costs: Sequence[float]) -> float:
     """Median cost over seeds; inf (unsolved) counts, so the result is finite only if most seeds solved."""
+    if len(costs) == 1:  # one seed (most studies): the value itself, without np.median's 100 us
+        return float(costs[0])
     return float(np.median(costs)) if len(costs) else math.inf
 
 
-def cost_table(runs: list[dict[str, Any]], cost: Callable[[dict[str, Any]], float]
-               ) -> tuple[list[Instance], dict[str, np.ndarray]]:
-    """Instances in order, and per method the seed-median `cost(run)` on each (inf where never run)."""
-    instances = list(dict.fromkeys(instance(r) for r in runs))
-    index = {key: i for i, key in enumerate(instances)}
+def cost_table(runs: list[dict[str, Any]], cost: Callable[[dict[str, Any]], float],
+               key: Callable[[dict[str, Any]], Instance] = instance) -> tuple[list[Instance], dict[str, np.ndarray]]:
+    """Instances in order, and per method the seed-median `cost(run)` on each (inf where never run);
+    `key` gives a run's instance (a report passes the keys it computed once)."""
+    keys = [key(r) for r in runs]
+    instances = list(dict.fromkeys(keys))
+    index = {k: i for i, k in enumerate(instances)}
     per_seed: dict[str, list[list[float]]] = {}
-    for r in runs:
-        per_seed.setdefault(r["label"], [[] for _ in instances])[index[instance(r)]].append(cost(r))
+    for r, k in zip(runs, keys):
+        per_seed.setdefault(r["label"], [[] for _ in instances])[index[k]].append(cost(r))
     return instances, {label: np.array([seed_median(c) for c in cells]) for label, cells in per_seed.items()}
 
 

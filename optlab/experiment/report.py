@@ -1,27 +1,26 @@
 """`optlab report DIR`: report.md with judged tables, convergence plots and performance and data profiles.
 
 Every run is judged at report time (`judge.py`) at an accuracy tau; headlines count solved (`global`)
-runs, not statuses. Plots go to DIR/plots/ (PNG, and PDF or SVG on request), drawn on matplotlib's Agg
-canvas directly (no pyplot, no global backend).
+runs, not statuses. Plots go to DIR/plots/ (PNG, and PDF or SVG on request), drawn by `report_figures`
+(matplotlib, imported only when a figure is drawn: a report whose inputs did not change since its figures
+were drawn reuses them, see `figures_key`).
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import importlib.metadata
 import json
 import math
+import os
 import re
 import subprocess
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from ..optim.status import Status
 from ..registry import registry
@@ -36,14 +35,18 @@ from .judge import (
     references,
     verdict,
 )
-from .profiles import calls, cost_table, ratios, share_within, units_to_solve
+from .profiles import calls, cost_table, ratios, units_to_solve
 from .store import DB_NAME, Store, TraceArrays
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_PROBLEM_PLOTS = 12
 FLOOR = 1e-16  # log-scale plots clip f - f_ref here
 CEILING = 1e3  # and show at most this many times the largest starting gap; divergence leaves the plot
 DATA_TAUS = (1e-1, 1e-3, 1e-5, 1e-7)
 BAND_SEEDS = 3  # bootstrap bands over seeds from this many seeds on
+GRID_ROWS = 4  # instances per convergence figure: rows of instances x columns of x axes
 FORMATS = ("png", "pdf", "svg")
 Run = dict[str, Any]
 Trace = TraceArrays
@@ -67,6 +70,7 @@ class Options:
     xscale: str = "auto"  # log, linear, or auto: log where the x values span more than 2 decades
     formats: tuple[str, ...] = ("png",)
     measures: tuple[str, ...] = ("cost", "calls", "seconds")
+    reuse_figures: bool = True  # skip drawing when plots/ holds the figures of the very same inputs (`figures_key`)
 
 
 AXES: dict[str, tuple[str, Callable[[TraceArrays, CostModel, int | None], np.ndarray]]] = {
@@ -92,15 +96,38 @@ MEASURES: dict[str, tuple[str, Callable[[Run, CostModel], float | None]]] = {
 
 @dataclass
 class Study:
-    """The runs a report shows, their traces, references and verdicts, and the cost model they are weighed by."""
+    """The runs a report shows, their references and verdicts, the cost model they are weighed by, and their
+    traces, read from the store on first use (only figures need them all)."""
 
     runs: list[Run]
-    traces: dict[str, Trace]
     refs: dict[Instance, Reference]
     verdicts: dict[str, str]
     options: Options
     cost: CostModel
     stored: list[Run]  # every stored run, before the selection: what plugin sections read
+    keys: dict[str, Instance]  # run_id -> instance, computed once (a key is a JSON dump of the parameters)
+    directory: Path
+    traced: set[str]  # run ids with a trace
+    _traces: dict[str, Trace] | None = field(default=None, repr=False)
+
+    def key(self, run: Run) -> Instance:
+        """The instance of one of the study's runs."""
+        return self.keys[run["run_id"]]
+
+    @property
+    def traces(self) -> dict[str, Trace]:
+        """Every run's trace as columns (200,000 rows for the MGH study: read once, when a figure needs them)."""
+        if self._traces is None:
+            with Store(self.directory, readonly=True) as store:
+                self._traces = store.trace_arrays()
+        return self._traces
+
+    def infos(self) -> dict[str, list[dict[str, Any]]]:
+        """run_id -> the per-iteration diagnostics its trace recorded (without reading the traces if not read)."""
+        if self._traces is not None:
+            return {k: [p for p in t.info if p] for k, t in self._traces.items() if t.info}
+        with Store(self.directory, readonly=True) as store:
+            return store.trace_infos()
 
 
 _read_cache: dict[Path, tuple[tuple[tuple[int, int], ...], list[Run]]] = {}
@@ -125,7 +152,7 @@ def load(directory: Path, options: Options) -> Study:
     if not runs:
         raise ValueError(f"{directory}: no runs stored in results.sqlite")
     with Store(directory, readonly=True) as store:
-        traces = store.trace_arrays()
+        traced = store.traced_ids()
     for key, wanted in (("label", options.methods), ("problem", options.problems)):
         if wanted is not None:
             unknown = sorted(set(wanted) - {r[key] for r in runs})
@@ -135,8 +162,9 @@ def load(directory: Path, options: Options) -> Study:
             runs = [r for r in runs if r[key] in wanted]
     refs = references(runs)
     cost = options.cost or cost_model(stored)
-    return Study(runs, traces, refs, {r["run_id"]: verdict(r, refs[instance(r)], options.tau) for r in runs},
-                 options, cost, stored)
+    keys = {r["run_id"]: instance(r) for r in runs}
+    return Study(runs, refs, {r["run_id"]: verdict(r, refs[keys[r["run_id"]]], options.tau) for r in runs},
+                 options, cost, stored, keys, Path(directory), traced)
 
 
 def write_report(directory: str | Path, title: str | None = None, options: Options | None = None,
@@ -150,17 +178,85 @@ def write_report(directory: str | Path, title: str | None = None, options: Optio
     options = options or Options()
     study = load(directory, options)
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    key = figures_key(directory, options)
+    plots = Plots(out, options.formats, draw=not (options.reuse_figures and drawn_before(out, key)))
+    if plots.draw:
+        study.traces  # noqa: B018  (read once here: the diagnostics then come from them, not from a query of their own)
     styles = line_styles(sorted({r["label"] for r in study.runs}))
     runs = study.runs
     sections = [header(runs, title or f"{runs[0]['experiment'] or directory.name}: report", options),
                 summary_section(study), problem_section(study), diagnostics_section(study),
-                convergence_section(study, out, styles), performance_section(study, out, styles),
-                data_section(study, out, styles)]
+                convergence_section(study, plots, styles), performance_section(study, plots, styles),
+                data_section(study, plots, styles)]
+    if plots.draw:
+        record_figures(out, key, plots.files)
     with Store(directory, readonly=True) as store:
         sections += plugin_sections(ReadRuns(store, study.stored), out)
     path = out / "report.md"
     path.write_text("\n\n".join(s for s in sections if s) + "\n")
     return path
+
+
+# ---- figures drawn once per input -------------------------------------------------------------------------
+
+MANIFEST = "plots/figures.json"
+FIGURE_CODE = ("report.py", "report_figures.py", "profiles.py", "judge.py", "cost.py", "store.py")  # what draws them
+
+
+def figures_key(directory: Path, options: Options) -> str:
+    """A digest of everything the figures are drawn from: the store's bytes (runs and traces), the options
+    but the title, the code that draws them (these modules, matplotlib's and numpy's versions) and the
+    matplotlibrc files matplotlib would read. Equal digests mean the same pictures; any change redraws."""
+    h = hashlib.sha256()
+    for name in (DB_NAME, DB_NAME + "-wal"):
+        stored = Path(directory) / name
+        h.update(stored.read_bytes() if stored.exists() else b"-")
+    here = Path(__file__).resolve().parent
+    for name in FIGURE_CODE:
+        h.update((here / name).read_bytes())
+    for pkg in ("matplotlib", "numpy"):
+        h.update(importlib.metadata.version(pkg).encode())
+    rc = [os.environ.get("MATPLOTLIBRC", ""), "matplotlibrc",
+          os.path.join(os.environ.get("MPLCONFIGDIR") or os.path.expanduser("~/.config/matplotlib"), "matplotlibrc")]
+    for rcfile in rc:
+        h.update(Path(rcfile).read_bytes() if rcfile and os.path.isfile(rcfile) else b"-")
+    h.update(repr([(f.name, getattr(options, f.name)) for f in fields(options) if f.name != "reuse_figures"]).encode())
+    return h.hexdigest()
+
+
+def drawn_before(out: Path, key: str) -> bool:
+    """Whether plots/ holds every figure of a report drawn from inputs with this digest, each file unchanged in size."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        files = manifest["files"]
+        return bool(manifest["key"] == key and files and all((out / f).stat().st_size == n for f, n in files.items()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def record_figures(out: Path, key: str, files: list[str]) -> None:
+    """Write the manifest that lets the next report skip drawing the same figures."""
+    (out / MANIFEST).write_text(json.dumps({"key": key, "files": {f: (out / f).stat().st_size for f in files}},
+                                           indent=1) + "\n")
+
+
+class Plots:
+    """Where a report's figures go: `save(name, make)` draws `make()` into plots/<name>.<format> for each
+    format and returns the markdown path; with `draw` False (figures of the same inputs are there) it returns
+    the path only, so that a report without changed inputs imports no matplotlib and draws nothing."""
+
+    def __init__(self, directory: Path, formats: tuple[str, ...], draw: bool = True) -> None:
+        self.directory, self.formats, self.draw = directory, formats, draw
+        self.files: list[str] = []
+
+    def save(self, name: str, make: Callable[[], Figure]) -> str:
+        stem = f"plots/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')}"
+        if self.draw:
+            from .report_figures import save
+
+            save(make(), self.directory, name, self.formats)
+        self.files += [f"{stem}.{fmt}" for fmt in self.formats]
+        return f"{stem}.{self.formats[0]}"
 
 
 def cost_model(runs: list[Run]) -> CostModel:
@@ -324,9 +420,10 @@ def problem_section(study: Study) -> str:
 def diagnostics_section(study: Study) -> str:
     """Per-iteration diagnostics that methods record (trace key `info`), summarized per instance and method."""
     rows = []
+    infos = study.infos()
     for key, rs in by_instance(study.runs).items():
         for label, runs in by_label(rs).items():
-            points = [p for r in runs for p in (getattr(study.traces.get(r["run_id"]), "info", None) or []) if p]
+            points = [p for r in runs for p in infos.get(r["run_id"], ()) if p]
             if points:
                 rows.append([instance_name(key), label, summarize_info(points)])
     if not rows:
@@ -370,199 +467,41 @@ def line_styles(labels: list[str]) -> Styles:
             for i, label in enumerate(labels)}
 
 
-LEGEND_WIDTH = 1.9  # inches to the right of the panels
-
-
-def legend(fig: Figure, ax: Axes) -> None:
-    """One legend for the figure, outside the panels on the right."""
-    fig.legend(*ax.get_legend_handles_labels(), loc="upper right", fontsize="small", frameon=False)
-
-
-def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH) -> tuple[Figure, list[Axes]]:
-    """A figure with `ncols` panels sharing one y axis on an Agg canvas, a fixed layout with room for the legend.
-
-    A fixed layout, few major ticks, no minor tick labels and y tick labels on the first panel only:
-    drawing axes, ticks and their text is most of the report's time.
-    """
-    fig = Figure(figsize=(width, 4.0))
-    FigureCanvasAgg(fig)
-    fig.subplots_adjust(left=0.95 / width, right=1 - legend_width / width, bottom=0.13, top=0.86, wspace=0.12)
-    return fig, list(np.atleast_1d(fig.subplots(1, ncols, sharey=True)))
-
-
-def clear(axes: list[Axes]) -> None:
-    """Remove the data drawn on `axes` and let them scale to the next data: a figure drawn again keeps its
-    axes, ticks and text objects, which cost more to make than to draw."""
-    for ax in axes:
-        for artist in [*ax.lines, *ax.collections]:
-            artist.remove()
-        ax.relim()
-        ax.set_autoscale_on(True)
-
-
-def _power(value: float, _: int) -> str:
-    return f"{value:g}"
-
-
-def tidy(ax: Axes) -> None:
-    """Few ticks: major ticks only, at most about six per axis."""
-    for axis in (ax.xaxis, ax.yaxis):
-        scale = axis.get_scale()
-        if scale == "log":
-            axis.set_major_locator(LogLocator(base=getattr(axis.get_transform(), "base", 10.0), numticks=6))
-            axis.set_major_formatter(FuncFormatter(_power))  # plain text: mathtext parsing was slow
-        else:
-            axis.set_major_locator(MaxNLocator(6))
-        axis.set_minor_locator(NullLocator())
-
-
-def save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> str:
-    """Save `fig` as plots/<name>.<format> for each format; return the first path (relative) for markdown."""
-    stem = f"plots/{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name).strip('_')}"
-    for fmt in formats:
-        extra: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}} if fmt == "png" else {}
-        fig.savefig(directory / f"{stem}.{fmt}", dpi=90, **extra)  # zlib level 1: 0.65x level 6's time, 13% larger
-    return f"{stem}.{formats[0]}"
-
-
-def held(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
-    """Each curve held at its last value between its points, on `grid` (NaN before its first point)."""
-    out = np.empty((len(curves), grid.size))
-    for k, (x, y) in enumerate(curves):
-        i = np.searchsorted(x, grid, side="right") - 1
-        out[k] = np.where(i >= 0, y[np.maximum(i, 0)], np.nan)
-    return out
-
-
-def bootstrap_band(values: np.ndarray, rng: np.random.Generator, draws: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    """95% bootstrap interval of the median over seeds (rows of `values`), at each grid point."""
-    picks = rng.integers(0, values.shape[0], size=(draws, values.shape[0]))
-    medians = np.median(values[picks], axis=1)
-    return np.quantile(medians, 0.025, axis=0), np.quantile(medians, 0.975, axis=0)
-
-
-def best_so_far(f: np.ndarray, f_ref: float) -> np.ndarray:
-    """min_{j<=k} f_j - f_ref along a trace, clipped to [FLOOR, 1e300]; NaN and inf f count as +inf."""
-    return np.clip(np.minimum.accumulate(np.where(np.isnan(f), np.inf, f)) - f_ref, FLOOR, 1e300)
-
-
-def steps(ax: Axes, x: np.ndarray, y: np.ndarray, label: str, style: dict[str, Any], marks: int) -> None:
-    """A post-step line with about `marks` markers: `ax.step` without its argument parsing, which cost a
-    quarter of drawing a line."""
-    ax.add_line(Line2D(x, y, drawstyle="steps-post", label=label, markevery=max(1, len(x) // marks), markersize=4,
-                       **style))
-
-
-def changes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points of a step curve where y changes, and the last: the same picture, far fewer points to draw."""
-    keep = np.r_[True, y[1:] != y[:-1]]
-    keep[-1] = True
-    return x[keep], y[keep]
-
-
-def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
-    """log where positive x values span more than two decades (or when asked), else linear."""
-    if xscale != "auto":
-        return xscale
-    positive = np.concatenate([v[v > 0] for v in values] + [np.array([])])
-    return "log" if positive.size and positive.max() > 100 * positive.min() else "linear"
-
-
-def convergence_panels(study: Study) -> tuple[Figure, list[Axes]]:
-    """The figure every convergence plot is drawn on: one panel per chosen x axis."""
-    return new_figure(len(study.options.axes), 4.0 * len(study.options.axes) + 1.0, legend_width=0.2)
-
-
-def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, known: bool, styles: Styles,
-                       panels: tuple[Figure, list[Axes]] | None = None) -> Figure:
-    """One instance: best-so-far f - f_ref against each chosen axis; median over seeds, bootstrap band.
-
-    Drawn on `panels` (from `convergence_panels`, cleared first) when given, else on a new figure.
-    """
-    options = study.options
-    fig, axes = panels or convergence_panels(study)
-    clear(axes)
-    traced = [r for r in runs if r["run_id"] in study.traces]
-    top = CEILING * max(best_so_far(study.traces[r["run_id"]].f[:1], f_ref)[0] for r in traced)
-    rng = np.random.default_rng(0)
-    for ax, axis in zip(axes, options.axes):
-        xlabel, x_of = AXES[axis]
-        xs_all = []
-        for label, rs in by_label(traced).items():
-            curves = []
-            for r in rs:
-                trace = study.traces[r["run_id"]]
-                x = np.nan_to_num(np.asarray(x_of(trace, study.cost, r.get("n")), dtype=float))
-                curves.append((np.maximum.accumulate(x), np.minimum(best_so_far(trace.f, f_ref), 10 * top)))
-            xs_all += [x for x, _ in curves]
-            style = styles[label]
-            if len(curves) == 1:
-                x, y = changes(*curves[0])
-                steps(ax, x, y, label, style, marks=6)
-                continue
-            grid = np.unique(np.concatenate([x for x, _ in curves]))
-            values = held(curves, grid)
-            steps(ax, grid, np.nanmedian(values, axis=0), label, style, marks=6)
-            if len(curves) >= BAND_SEEDS:
-                lo, hi = bootstrap_band(values, rng)
-                ax.fill_between(grid, lo, hi, step="post", color=style["color"], alpha=0.15, linewidth=0)
-        ax.set(yscale="log", xlabel=xlabel, xscale=decide_xscale(options.xscale, xs_all))
-        ax.autoscale_view()
-        ax.set_ylim(top=top)
-        tidy(ax)
-    axes[0].set_ylabel("best f so far - f*" if known else "best f so far - best f found")
-    seeds = max(len(rs) for rs in by_label(traced).values())
-    fig.suptitle(name + (f": median over {seeds} seeds" + (", 95% bootstrap band" if seeds >= BAND_SEEDS else "")
-                         if seeds > 1 else ""))
-    return fig
-
-
-def legend_figure(styles: Styles) -> Figure:
-    """The methods' line styles once, for all convergence figures (a legend on each was a third of their time)."""
-    fig = Figure(figsize=(min(2.0 + 1.6 * len(styles), 14.0), 0.25 + 0.25 * math.ceil(len(styles) / 6)))
-    FigureCanvasAgg(fig)
-    handles = [Line2D([], [], markersize=4, **style) for style in styles.values()]
-    fig.legend(handles, list(styles), loc="center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
-    return fig
-
-
-def convergence_section(study: Study, directory: Path, styles: Styles) -> str:
-    """A convergence figure for each of the first MAX_PROBLEM_PLOTS instances."""
+def convergence_section(study: Study, plots: Plots, styles: Styles) -> str:
+    """Convergence grids of the first MAX_PROBLEM_PLOTS instances, GRID_ROWS instances per figure."""
     groups = [(k, rs) for k, rs in by_instance(study.runs).items() if study.refs[k].f is not None]
-    parts = ["## Convergence", ("y is the best f so far minus f* (or minus the best final f found, where f* is not "
-             f"known), on a log scale clipped at {FLOOR:g}; x axes: {', '.join(study.options.axes)} "
-             f"(log where they span more than two decades). With several seeds the line is the median over seeds, "
-             f"and from {BAND_SEEDS} seeds on a band shows the 95% bootstrap interval of that median.")]
-    parts.append(f"![methods]({save(legend_figure(styles), directory, 'legend', study.options.formats)})")
-    panels = convergence_panels(study)
+    parts = ["## Convergence", ("One row per problem instance, one column per x axis "
+             f"({', '.join(study.options.axes)}; log where they span more than two decades). y is the best f so far "
+             "minus f* (or minus the best final f found, where f* is not known), on a log scale clipped at "
+             f"{FLOOR:g}. With several seeds the line is the median over seeds, and from {BAND_SEEDS} seeds on a band "
+             "shows the 95% bootstrap interval of that median.")]
+    rows = []
     for key, rs in groups[:MAX_PROBLEM_PLOTS]:
-        name, ref = instance_name(key), study.refs[key]
-        if ref.f is None or not any(r["run_id"] in study.traces for r in rs):
+        name, traced = instance_name(key), [r for r in rs if r["run_id"] in study.traced]
+        if traced:
+            rows.append((name, traced, study.refs[key]))
+        else:
             parts.append(f"{name}: no run recorded an iterate (every one failed before its first).")
-            continue
-        fig = convergence_figure(name, rs, study, ref.f, ref.known, styles, panels)
-        parts.append(f"![{name}]({save(fig, directory, 'convergence_' + name, study.options.formats)})")
+    figures: dict[int, Figure] = {}  # by number of rows: full grids share one figure
+
+    def draw(chunk: list[tuple[str, list[Run], Reference]]) -> Figure:
+        from .report_figures import convergence_grid, grid_figure
+
+        if len(chunk) not in figures:
+            figures[len(chunk)] = grid_figure(len(chunk), len(study.options.axes), styles)
+        return convergence_grid(chunk, study, styles, figures[len(chunk)])
+
+    for k in range(0, len(rows), GRID_ROWS):
+        chunk = rows[k:k + GRID_ROWS]
+        names = ", ".join(name for name, _, _ in chunk)
+        parts.append(f"![{names}]({plots.save(f'convergence_{k // GRID_ROWS + 1}', functools.partial(draw, chunk))})")
     if len(groups) > MAX_PROBLEM_PLOTS:
         parts.append(f"Only the first {MAX_PROBLEM_PLOTS} of {len(groups)} problem instances are plotted "
                      "(`optlab report --problems ...` selects others).")
     return "\n\n".join(parts)
 
 
-def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, log2: bool) -> None:
-    """Step curves share_within(values, x) per method, x over every finite value (from 1 on a log2 axis)."""
-    finite = np.concatenate([v[np.isfinite(v)] for v in curves.values()] + [np.array([1.0 if log2 else 0.0])])
-    right = max(finite.max() * (2.0 if log2 else 1.1), 2.0 if log2 else 1.0)  # room to show the plateau
-    xs = np.unique(np.concatenate([finite, [right]]))
-    for label, values in curves.items():
-        steps(ax, xs, share_within(values, xs), label, styles[label], marks=8)
-    if log2:
-        ax.set_xscale("log", base=2)
-    ax.set(ylim=(0, 1.02), xlim=(xs[0], right))
-    ax.grid(alpha=0.3)
-    tidy(ax)
-
-
-def performance_section(study: Study, directory: Path, styles: Styles) -> str:
+def performance_section(study: Study, plots: Plots, styles: Styles) -> str:
     """Dolan-More performance profiles on each chosen measure, solved meaning verdict global at tau."""
     def solved_cost(measure: str) -> Callable[[Run], float]:
         def cost(r: Run) -> float:
@@ -571,14 +510,20 @@ def performance_section(study: Study, directory: Path, styles: Styles) -> str:
         return cost
 
     measures = study.options.measures
-    tables = {m: cost_table(study.runs, solved_cost(m)) for m in measures}
-    fig, axes = new_figure(len(measures), 4.6 * len(measures) + 1.6)
+    tables = {m: cost_table(study.runs, solved_cost(m), study.key) for m in measures}
     profile = {m: ratios(costs, floor=0.0 if m in ("cost", "seconds") else 1.0) for m, (_, costs) in tables.items()}
-    for ax, m in zip(axes, measures):
-        draw_profile(ax, profile[m], styles, log2=True)
-        ax.set(title=f"cost: {MEASURES[m][0]}", xlabel="ratio to the best method's cost, log2 scale",
-               ylabel="rho_s(tau)")
-    legend(fig, axes[0])
+
+    def draw() -> Figure:
+        from .report_figures import draw_profile, legend, new_figure
+
+        fig, axes = new_figure(len(measures), 4.6 * len(measures) + 1.6)
+        for ax, m in zip(axes, measures):
+            draw_profile(ax, profile[m], styles, "log2")
+            ax.set(title=f"cost: {MEASURES[m][0]}", xlabel="ratio to the best method's cost, log2 scale",
+                   ylabel="rho_s(tau)" if ax is axes[0] else "")
+        legend(fig, axes[0])
+        return fig
+
     first = profile[measures[0]]
     rows = [[label, f"{np.mean(np.isfinite(first[label])):.0%}"] + [f"{np.mean(profile[m][label] <= 1):.0%}"
                                                                    for m in measures] for label in first]
@@ -590,7 +535,7 @@ def performance_section(study: Study, directory: Path, styles: Styles) -> str:
          "where the method was cheapest; its height at the right is the share it solved at all. A count of 0 is "
          "taken as 1 in ratios, so that a method needing no call of a kind is the cheapest in it."),
         cost_note(study.cost), SEEDS_NOTE + f" {len(instances)} instances.",
-        f"![performance profiles]({save(fig, directory, 'performance_profiles', study.options.formats)})",
+        f"![performance profiles]({plots.save('performance_profiles', draw)})",
         table(["method", "solved"] + [f"cheapest in {MEASURES[m][0]}" for m in measures], rows)])
 
 
@@ -600,29 +545,45 @@ def cost_note(cost: CostModel) -> str:
             f"Hessian {cost.hessian} (the config's `cost:`).")
 
 
-def data_section(study: Study, directory: Path, styles: Styles) -> str:
-    """More-Wild data profiles at each tau of DATA_TAUS against weighted cost."""
-    options = study.options
-    fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6)
-    empty = np.array([])
-    points = {r["run_id"]: (study.traces[r["run_id"]].f, study.cost.costs(study.traces[r["run_id"]], r.get("n")))
-              if r["run_id"] in study.traces else (empty, empty) for r in study.runs}
-    def units_at(tau: float) -> Callable[[Run], float]:
-        def units(r: Run) -> float:
-            f, costs = points[r["run_id"]]
-            return units_to_solve(f, costs, study.refs[instance(r)].f, tau)
-        return units
+DATA_MEASURES = {"cost": "kappa (weighted cost, gradients)", "seconds": "kappa (seconds)"}
 
-    for ax, tau in zip(axes, DATA_TAUS):
-        _, units = cost_table(study.runs, units_at(tau))
-        draw_profile(ax, units, styles, log2=False)
-        ax.set(title=f"tau = {tau:g}", xlabel="kappa (weighted cost, gradients)", ylabel="d_s(kappa)")
-    legend(fig, axes[0])
+
+def data_section(study: Study, plots: Plots, styles: Styles) -> str:
+    """More-Wild data profiles at each tau of DATA_TAUS (columns) against weighted cost and against seconds (rows)."""
+    options = study.options
+
+    def draw() -> Figure:
+        from .report_figures import draw_profile, legend, new_figure
+
+        fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6, nrows=len(DATA_MEASURES), height=7.4)
+        empty = np.array([])
+        points = {r["run_id"]: (t.f, {"cost": study.cost.costs(t, r.get("n")), "seconds": t.seconds})
+                  if (t := study.traces.get(r["run_id"])) is not None else (empty, {"cost": empty, "seconds": empty})
+                  for r in study.runs}
+
+        def units_at(tau: float, measure: str) -> Callable[[Run], float]:
+            def units(r: Run) -> float:
+                f, budgets = points[r["run_id"]]
+                return units_to_solve(f, budgets[measure], study.refs[study.key(r)].f, tau)
+            return units
+
+        panels = iter(axes)
+        for measure, xlabel in DATA_MEASURES.items():
+            for tau in DATA_TAUS:
+                ax = next(panels)
+                _, units = cost_table(study.runs, units_at(tau, measure), study.key)
+                draw_profile(ax, units, styles, options.xscale)
+                ax.set(title=f"tau = {tau:g}", xlabel=xlabel, ylabel="d_s(kappa)" if tau == DATA_TAUS[0] else "")
+        legend(fig, axes[0])
+        return fig
+
     return "\n\n".join([
         "## Data profiles (More & Wild 2009)",
         ("How to read: d_s(kappa) is the share of problem instances a method solved in More and Wild's sense, "
-         "f(x) - f_L <= tau (f0 - f_L), within a weighted cost of kappa gradients, at tau = "
-         f"{', '.join(f'{t:g}' for t in DATA_TAUS)}.\nThe left part shows who gets there on a small budget; the "
-         "height at the right is the share solved at all. f_L is f* where known, else the best final f found."),
+         "f(x) - f_L <= tau (f0 - f_L), within a budget of kappa, at tau = "
+         f"{', '.join(f'{t:g}' for t in DATA_TAUS)} (columns); the budget is the weighted cost in gradients "
+         "(top row) and the wall time in seconds (bottom row).\nThe left part shows who gets there on a small "
+         "budget; the height at the right is the share solved at all. f_L is f* where known, else the best final "
+         "f found."),
         cost_note(study.cost), SEEDS_NOTE,
-        f"![data profiles]({save(fig, directory, 'data_profiles', options.formats)})"])
+        f"![data profiles]({plots.save('data_profiles', draw)})"])

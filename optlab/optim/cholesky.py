@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.linalg
+import scipy  # scipy.linalg loads on first use (scipy's lazy submodules): importing this module stays light
 
 
 def shifted_cholesky(H: np.ndarray, beta: float = 1e-3, tries: int = 64) -> tuple[np.ndarray, bool]:

@@ -19,7 +19,7 @@ import math
 from typing import Callable, NamedTuple
 
 import numpy as np
-import scipy.linalg
+import scipy  # scipy.linalg loads on first use (scipy's lazy submodules): importing this module stays light
 
 HVP = Callable[[np.ndarray], np.ndarray]
 

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from scipy.optimize import OptimizeResult
 
 from .base import Stalled
 from .oracle import BudgetExhausted, Oracle
 from .problem import Problem
 from .status import Status
 from .stopping import Budget, Stopping, scaled_gradient
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 STATUS = {s.value: s.code for s in Status}  # scipy-style integer codes by name (the enum is the one source)
 
@@ -55,6 +57,8 @@ def _result(tracker: Tracker, status: str, message: str) -> OptimizeResult:
     status = Status(status)  # a black box's word must be one of the vocabulary
     c = tracker.oracle.counts
     x, f, g = tracker.best if tracker.best is not None else (tracker.problem.x0, np.nan, None)
+    from scipy.optimize import OptimizeResult  # here, once per run: importing the loop stays light
+
     return OptimizeResult(x=x, fun=f, jac=g, nit=max(len(tracker.trace) - 1, 0), nfev=c.nfev, njev=c.ngev,
                           nhev=c.nhvp + c.nhess, status=status.code, success=status is Status.CONVERGED,
                           message=message, status_name=status, counts=c.as_dict(), trace=tracker.trace,

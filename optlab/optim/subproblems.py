@@ -8,8 +8,7 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-import scipy.linalg
-from scipy.linalg.lapack import dpotrf
+import scipy  # scipy.linalg loads on first use (scipy's lazy submodules): importing this module stays light
 
 from .krylov import forcing_term, preconditioned_cg, steihaug_cg
 from .lanczos import Lanczos, cubic_tridiagonal, trust_region_tridiagonal
@@ -109,7 +108,7 @@ class MoreSorensenModel:
 
     def _factor(self, lam: float) -> tuple[np.ndarray, np.ndarray, int]:
         shifted = self.H + lam * np.eye(self.n)
-        U, info = dpotrf(shifted, lower=False, clean=True, overwrite_a=False)
+        U, info = scipy.linalg.lapack.dpotrf(shifted, lower=False, clean=True, overwrite_a=False)
         return shifted, U, info
 
     def solve(self, radius: float) -> Step:
