@@ -8,7 +8,7 @@ and its `fgx` at n ~ 10^4 where that is feasible, all at the start point, one th
 a run takes: the oracle's jitted f+grad and hvp (the `jit mode` column says if a problem fell back to
 eager), in a process with the runs' allocator settings (optlab.optim.malloc, as every run's child
 sets them; OPTLAB_MALLOPT=0 measures glibc's defaults). Ours: the best call of at least K rounds
-(more, up to 20 K, until 0.2 s of calls per size), f+g and Hv interleaved, after two warm-up rounds
+(more, up to 20 K, until 0.5 s of calls per size), f+g and Hv interleaved, after two warm-up rounds
 (the oracle's first call runs eagerly, watched; the next ones trace). The clock is the process's CPU
 time by default: the machine is shared, and wall time adds the time this process waits for a core
 (other people's load); `--clock wall` times with perf_counter. S2MPJ (0.2-4 s per f+g at 10^3, loop
@@ -39,7 +39,7 @@ from optlab_plugins import cutest, s2mpj
 
 SPEEDUP_GOAL, FG_GOAL_MS, HV_RATIO_GOAL = 100.0, 50.0, 2.5
 REF_HV_MAX_MS, REF_1E4_MAX_MS = 200.0, 300.0  # S2MPJ's f+g at 10^3 below which its Hv / its 10^4 f+g is timed
-MIN_SECONDS, MAX_ROUNDS_FACTOR = 0.2, 20  # ours: rounds go on until this much time was timed, up to 20 K
+MIN_SECONDS, MAX_ROUNDS_FACTOR = 0.5, 20  # ours: rounds go on until this much time was timed, up to 20 K
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 clock = CLOCKS["cpu"]
 
