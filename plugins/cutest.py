@@ -448,7 +448,7 @@ def power(n: int = 5) -> Problem:
     """POWER: (sum i x_i^2)^2."""
     _require(n >= 1, "POWER", f"needs n >= 1, got n={n}")
     i = _index(n)
-    return _problem("POWER", lambda x: _sq(F.sum(i * x * x)), np.ones(n), {"n": n}, f_star=0.0)
+    return _problem("POWER", lambda x: _sq(F.sum(i * _sq(x))), np.ones(n), {"n": n}, f_star=0.0)
 
 
 def schmvett(n: int = 10) -> Problem:
@@ -501,7 +501,7 @@ def sparsine(n: int = 10) -> Problem:
 
 def sparsqur(n: int = 10) -> Problem:
     """SPARSQUR: sparse squares, sum i/2 (x_i^2/2 + x_j1^2/2 + ... + x_j5^2/2)^2."""
-    return _sparse("SPARSQUR", n, lambda x: 0.5 * x * x)
+    return _sparse("SPARSQUR", n, lambda x: 0.5 * _sq(x))
 
 
 def spmsrtls(m: int = 1667) -> Problem:
