@@ -117,7 +117,8 @@ class LevenbergMarquardt(Optimizer):
             return LMState(x=x_new, f=f_new, g=None, info=info, radius=radius, scale=scale)  # diverged
         if not radius > np.finfo(float).eps * float(np.linalg.norm(scale * state.x)):
             # MINPACK's info 7 (delta <= epsmch ||D x||): no step this short changes x, so none can be accepted
-            raise Stalled(f"the radius {radius:.3g} fell below rounding at ||D x|| = {np.linalg.norm(scale * state.x):.3g}")
+            dx = float(np.linalg.norm(scale * state.x))
+            raise Stalled(f"the radius {radius:.3g} fell below rounding at ||D x|| = {dx:.3g}")
         return replace(state, info=info, radius=radius, scale=scale)
 
 
