@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from optlab import hookimpl
-from optlab.optim import LineSearchParams, Optimizer, Oracle, Params, State, line_search_step
+from optlab.optim import LineSearchParams, Optimizer, Oracle, Params, Stalled, State, line_search_step
 from optlab.optim.lanczos import trust_region_eig
 
 
@@ -115,6 +115,10 @@ class LevenbergMarquardt(Optimizer):
             return LMState(x=x_new, f=f_new, g=g_new, info=info, radius=radius, scale=scale, model=model)
         if not np.isfinite(f_new) and radius < 1e-15 * (1.0 + float(np.linalg.norm(state.x))):
             return LMState(x=x_new, f=f_new, g=None, info=info, radius=radius, scale=scale)  # diverged
+        if not radius > np.finfo(float).eps * float(np.linalg.norm(scale * state.x)):
+            # MINPACK's info 7 (delta <= epsmch ||D x||): no step this short changes x, so none can be accepted
+            dx = float(np.linalg.norm(scale * state.x))
+            raise Stalled(f"the radius {radius:.3g} fell below rounding at ||D x|| = {dx:.3g}")
         return replace(state, info=info, radius=radius, scale=scale)
 
 

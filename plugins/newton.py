@@ -232,6 +232,7 @@ class LBFGS(Optimizer):
 
     class Params(LineSearchParams):
         memory: int = Field(10, ge=1, description="number of (s, y) pairs kept")
+        lazy_gradient: bool = Field(True, description="strong Wolfe: the gradient only at trials that can be kept")
 
     def init(self, oracle: Oracle, x0: np.ndarray) -> LBFGSState:
         f, g = oracle.f_and_grad(x0)

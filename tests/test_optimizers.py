@@ -135,6 +135,28 @@ def test_line_searches_satisfy_their_conditions(step):
     assert r.success and r.f <= f + 1e-4 * r.alpha * slope and abs(r.g @ d) <= 0.1 * abs(slope)
 
 
+@pytest.mark.parametrize("step", [1e-4, 1.0, 10.0, 100.0])
+def test_lazy_strong_wolfe_takes_gradients_only_at_kept_trials(step):
+    """The lazy search reaches a strong Wolfe point with one f per trial and a gradient only at trials it kept:
+    fewer gradients than the joint search wherever it rejects a trial (step 10 and 100 overshoot on Rosenbrock)."""
+    x = np.array([-1.2, 1.0])
+    o = oracle(rosenbrock, x)
+    f, g = o.f_and_grad(x)
+    d, slope = -g, float(g @ -g)
+    f0, g0 = o.counts.nfev, o.counts.ngev
+    r = strong_wolfe(o, x, f, g, d, step=step, c2=0.1, lazy=True)
+    lazy_f, lazy_g = o.counts.nfev - f0, o.counts.ngev - g0
+    assert r.success and r.f <= f + 1e-4 * r.alpha * slope and abs(r.g @ d) <= 0.1 * abs(slope)
+    f_new, g_new = o.f_and_grad(r.x)
+    assert r.f == f_new and np.array_equal(r.g, g_new)
+    assert lazy_f == r.nevals and 1 <= lazy_g <= r.nevals
+    f0, g0 = o.counts.nfev, o.counts.ngev
+    joint = strong_wolfe(o, x, f, g, d, step=step, c2=0.1)
+    assert o.counts.ngev - g0 == joint.nevals
+    if step >= 10:
+        assert lazy_g < joint.nevals
+
+
 def test_line_search_gives_up_on_an_ascent_direction():
     x = np.array([-1.2, 1.0])
     o = oracle(rosenbrock, x)

@@ -242,6 +242,18 @@ def test_levenberg_marquardt_finds_scipys_lm_minimizer(problem):
     np.testing.assert_allclose(r.x, ref.x, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("problem", ["linear_rank1", "jennrich_sampson", "brown_dennis", "meyer"])
+def test_levenberg_marquardt_stops_when_its_radius_falls_below_rounding(problem):
+    """At a minimum whose scaled gradient cannot reach 1e-8 in double precision, rejected steps halve the radius
+    until delta <= eps ||D x|| (MINPACK's info 7): the run ends there, stalled (max_iter), at f*, within a few
+    hundred iterations; it used to halve on to radius 0 and fail with a ZeroDivisionError after ~1100."""
+    p = optlab.problems.get(problem)
+    r = run(registry().get("optimizers", "levenberg-marquardt")(), p, optlab.optim.Budget(iterations=2000),
+            optlab.optim.Stopping(test="gradient", sgtol=1e-8))
+    assert r.status_name == "max_iter" and "fell below rounding" in r.message and r.nit < 300
+    assert abs(r.fun - p.f_star) <= 1e-7 * max(1.0, abs(p.f_star))
+
+
 def test_mgh_residuals_square_to_the_objective():
     for name in ("rosenbrock", "gulf", "chebyquad", "linear_rank1_zero", "helical_valley"):
         p = optlab.problems.get(name)

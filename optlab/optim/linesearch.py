@@ -94,35 +94,49 @@ def _interpolate(lo: tuple, hi: tuple) -> float:
 
 def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndarray, step: float = 1.0,
                  c1: float = 1e-4, c2: float = 0.9, max_steps: int = 30, max_alpha: float = 1e10,
-                 ) -> LineSearchResult:
+                 lazy: bool = False) -> LineSearchResult:
     """Find alpha with f(x+alpha d) <= f + c1 alpha g.d and |g(x+alpha d).d| <= c2 |g.d| (N&W Alg. 3.5/3.6).
 
     Bracketing doubles alpha from `step`; zoom interpolates with a cubic through the values and slopes at
     the bracket ends. After `max_steps` evaluations without the curvature condition, the best point that
     satisfies sufficient decrease is returned with ``success=False`` (if none: see the module docstring).
+    `lazy` (an oracle with ``f`` and ``grad``): a trial's value comes first and its gradient only if the
+    trial can be kept (sufficient decrease and below the bracket's low end), as scipy's
+    ``line_search_wolfe2`` does, so a rejected trial costs one f, not one f and one gradient; zoom then
+    interpolates a quadratic toward an end whose slope is unknown.
     """
     fg, slope0 = _fg(oracle), float(g @ d)
     if not slope0 < 0:
         return LineSearchResult(0.0, x, f, g, False, 0)
+    value = getattr(oracle, "f", None) if lazy else None
     best = (0.0, x, f, g)  # the bracket's low end: lowest f seen that satisfies sufficient decrease
     prev = (0.0, f, slope0)
     alpha, n = min(step, max_alpha), 0
     last = best  # the latest trial, returned if it was non-finite and nothing else was acceptable
 
-    def evaluate(a: float) -> tuple[np.ndarray, float, np.ndarray, float]:
-        nonlocal last
-        xa = x + a * d
-        fa, ga = fg(xa)
-        last = (a, xa, fa, ga)
-        return xa, fa, ga, float(ga @ d)
-
     def armijo_fails(a: float, fa: float) -> bool:
         return not fa <= f + c1 * a * slope0  # also true for nan / inf
+
+    def evaluate(a: float, below: float) -> tuple[np.ndarray, float, np.ndarray, float]:
+        """x + a d with f, g and the slope there; lazily, g is nan (not computed) where f >= below or Armijo fails."""
+        nonlocal last
+        xa = x + a * d
+        if value is not None:
+            fa = value(xa)
+            if armijo_fails(a, fa) or fa >= below:
+                ga = np.full_like(x, np.nan)
+                last = (a, xa, fa, ga)
+                return xa, fa, ga, math.nan
+            ga = oracle.grad(xa)
+        else:
+            fa, ga = fg(xa)
+        last = (a, xa, fa, ga)
+        return xa, fa, ga, float(ga @ d)
 
     lo: tuple[float, float, float] = prev
     hi: tuple[float, float, float] | None = None
     while n < max_steps:  # Algorithm 3.5: bracket
-        xa, fa, ga, da = evaluate(alpha)
+        xa, fa, ga, da = evaluate(alpha, prev[1] if n > 0 else math.inf)
         n += 1
         if armijo_fails(alpha, fa) or (n > 1 and fa >= prev[1]):
             lo, hi = prev, (alpha, fa, da)
@@ -140,7 +154,7 @@ def strong_wolfe(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.ndar
         if abs(hi[0] - lo[0]) <= 1e-12 * max(lo[0], hi[0]):
             break
         alpha = _interpolate(lo, hi)
-        xa, fa, ga, da = evaluate(alpha)
+        xa, fa, ga, da = evaluate(alpha, lo[1])
         n += 1
         if armijo_fails(alpha, fa) or fa >= lo[1]:
             hi = (alpha, fa, da)
@@ -163,6 +177,7 @@ class LineSearchParams(Params):
     c1: float = Field(1e-4, gt=0, lt=1, description="sufficient-decrease constant")
     c2: float = Field(0.9, gt=0, lt=1, description="curvature constant (strong Wolfe)")
     max_ls: int = Field(30, ge=1, description="most evaluations per line search")
+    lazy_gradient: bool = Field(False, description="strong Wolfe: the gradient only at trials that can be kept")
 
     @model_validator(mode="after")
     def _c1_below_c2(self) -> LineSearchParams:
@@ -177,7 +192,7 @@ def line_search_step(oracle: Any, x: np.ndarray, f: float, g: np.ndarray, d: np.
     if params.line_search == "armijo":
         r = armijo(oracle, x, f, g, d, step, params.c1, max_steps=params.max_ls)
     else:
-        r = strong_wolfe(oracle, x, f, g, d, step, params.c1, params.c2, params.max_ls)
+        r = strong_wolfe(oracle, x, f, g, d, step, params.c1, params.c2, params.max_ls, lazy=params.lazy_gradient)
     if r.alpha == 0:
         raise Stalled(f"the {params.line_search} line search found no acceptable step in {r.nevals} evaluations")
     return r
