@@ -1,5 +1,5 @@
 """The recorded graph: Variable (a value and its gradient), Function (an operation and its derivative
-rules), the recording of an operation's node (`_link`), and forward mode's Dual.
+rules), the recording of an operation's node (`recorder`), and forward mode's Dual.
 
 Every derivative is written with differentiable functions, so the graph of a gradient can itself be
 differentiated (``create_graph=True``). When no graph is wanted the same derivative code runs on bare
@@ -254,7 +254,9 @@ def recorder(op: Any) -> Callable:
     def record(*args: Any, **kwargs: Any) -> Any:
         # Which arguments are Variables (`pattern`, a bit per argument, for `Function.hold`) and the
         # generation of the newest: one and two arguments (nearly every call) are unpacked without a loop.
-        # Written out here, with `_link` and `_edge` inlined below: measured on the chain (grad), ...
+        # Written out here, with the node's linking (`Function.reads`) inlined below: chain forward 2.64M ->
+        # 2.24M instructions per call (callgrind), chain grad -7% (the loops and the _link frame it replaced).
+        xs: tuple
         n = len(args)
         if n == 1:
             a = args[0]
