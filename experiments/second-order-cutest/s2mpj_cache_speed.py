@@ -46,9 +46,9 @@ def direct(native: Any) -> dict[str, Callable]:
 CACHED = s2mpj._derivatives
 
 
-def seconds(fn: Callable[[], Any]) -> float:
+def seconds(fn: Callable[..., Any], *args: Any) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args)
     return time.perf_counter() - start
 
 
@@ -63,10 +63,10 @@ def per_call(name: str, repeat: int) -> dict[str, float]:
         v, w = rng.standard_normal(x.size), rng.standard_normal(x.size)
         for label, make in (("before", direct), ("after", CACHED)):
             d = make(native)
-            out.setdefault(f"fg {label}", []).append(seconds(lambda: d["value_and_gradient"](x)))
-            out.setdefault(f"Hv first {label}", []).append(seconds(lambda: d["hvp"](x, v)))
-            out.setdefault(f"Hv again {label}", []).append(seconds(lambda: d["hvp"](x, w)))
-            out.setdefault(f"H {label}", []).append(seconds(lambda: d["hessian"](x + 1e-3)))
+            out.setdefault(f"fg {label}", []).append(seconds(d["value_and_gradient"], x))
+            out.setdefault(f"Hv first {label}", []).append(seconds(d["hvp"], x, v))
+            out.setdefault(f"Hv again {label}", []).append(seconds(d["hvp"], x, w))
+            out.setdefault(f"H {label}", []).append(seconds(d["hessian"], x + 1e-3))
     return {k: statistics.median(v) for k, v in out.items()}
 
 
@@ -112,7 +112,8 @@ def main() -> int:
             total["before"] += r["before_s"] or 0.0
             total["after"] += r["after_s"] or 0.0
             print(f"| {name} | {method} | {r['before_s']:.3g} | {r['after_s']:.3g} | "
-                  f"{r['before_s'] / r['after_s']:.3g} | {r['same_counts']} | {r['f_before']:.6g} | {r['f_after']:.6g} |")
+                  f"{r['before_s'] / r['after_s']:.3g} | {r['same_counts']} | "
+                  f"{r['f_before']:.6g} | {r['f_after']:.6g} |")
     print(f"\nall runs: before {total['before']:.1f} s, after {total['after']:.1f} s, "
           f"ratio {total['before'] / total['after']:.2f}")
     return 0
