@@ -202,3 +202,55 @@ def test_run_end_to_end(tmp_path: Path) -> None:
         rows = list(csv.DictReader(handle))
     assert {r["problem"] for r in rows} == {"s2mpj.BEALE", "s2mpj.ROSENBR"}
     assert all(r["status"] == "converged" and float(r["f_final"]) < 1e-8 for r in rows)
+
+
+def _column(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64).reshape(-1, 1)
+
+
+def _dense(a: object) -> np.ndarray:
+    return np.asarray(a.toarray() if hasattr(a, "toarray") else a, dtype=np.float64).reshape(-1)
+
+
+@pytest.mark.parametrize("name", ["ALLINITU", "ARWHEAD", "EXTROSNB", "PALMER1D", "DIXMAANA1", "HILBERTB"])
+def test_kept_evaluations_equal_s2mpj_own(name: str) -> None:
+    """Per-point cache: f and (f, g) bit for bit S2MPJ's fx and fgx, H its fgHx, every Hv its fHxv to rounding,
+    at x0 and at a point moved in place after use (a stale value would differ)."""
+    problem = optlab.problems.get(f"s2mpj.{name}")
+    native = s2mpj.instantiate(name)  # a separate S2MPJ object: the reference, untouched by the cache
+    rng = np.random.default_rng(1)
+    x = problem.x0.copy()
+    for _ in range(2):
+        f_ref, g_ref = native.fgx(_column(x))
+        assert Oracle(problem).f(x) == float(native.fx(_column(x)))
+        assert problem.value_and_gradient(x)[0] == float(f_ref)
+        np.testing.assert_array_equal(problem.gradient(x), _dense(g_ref))
+        np.testing.assert_array_equal(problem.hessian(x), native.fgHx(_column(x))[2].toarray())
+        for _ in range(3):  # the first Hv at x builds the Hessian, the others reuse it
+            v = rng.standard_normal(x.size)
+            ref = _dense(native.fHxv(_column(x), _column(v)))
+            assert np.linalg.norm(problem.hvp(x, v) - ref) <= 1e-13 * max(np.linalg.norm(ref), 1e-300)
+        x += 0.1 * rng.standard_normal(x.size)  # in place: the cache must key on the values, not the array
+
+
+def test_kept_evaluations_call_s2mpj_once_per_point_and_the_oracle_counts_every_request() -> None:
+    problem = optlab.problems.get("s2mpj.ALLINITU")
+    native = problem.hvp.__self__.native
+    calls = {"fx": 0, "fgx": 0, "fgHx": 0}
+    for kind in calls:
+        def spy(*args: object, _kind: str = kind, _real: object = getattr(native, kind)) -> object:
+            calls[_kind] += 1
+            return _real(*args)
+        setattr(native, kind, spy)
+    oracle = Oracle(problem)
+    x, v = problem.x0 + 0.5, np.arange(4.0)
+    for _ in range(3):
+        oracle.hvp(x, v)
+        oracle.f_and_grad(x)
+        oracle.grad(x)
+    oracle.hessian(x)
+    oracle.hvp(-x, v)
+    zero, minus_zero = np.zeros(4), -np.zeros(4)
+    oracle.f(zero), oracle.f(minus_zero), oracle.f(zero)  # keyed by exact bytes: -0.0 is another point
+    assert calls == {"fx": 3, "fgx": 1, "fgHx": 2}
+    assert [oracle.counts.nfev, oracle.counts.ngev, oracle.counts.nhvp, oracle.counts.nhess] == [6, 6, 4, 1]
