@@ -59,13 +59,20 @@ def loaded_of(code: str, names: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("argv", [["list"], ["list", "optimizers", "--json"], ["list", "problems"]],
                          ids=["list", "list optimizers --json", "list problems"])
 def test_list_imports_no_run_library(argv):
-    assert loaded_of(LIST.format(argv=argv), RUN_ONLY) == []
+    assert loaded_beyond_the_kernel(LIST.format(argv=argv), RUN_ONLY) == []
 
 
 def test_a_worker_starts_without_the_run_libraries():
     """What a fresh worker process (a Dask worker) loads before its first run: the runner and every plugin."""
     code = "import optlab.experiment.runner\nfrom optlab.registry import registry\nregistry().entries()"
-    assert loaded_of(code, RUN_ONLY[:-2]) == []
+    assert loaded_beyond_the_kernel(code, RUN_ONLY[:-2]) == []
+
+
+def loaded_beyond_the_kernel(code: str, names: tuple[str, ...]) -> list[str]:
+    """`loaded_of`, less what scipy.special brings by itself: the kernel needs it (sigmoid, erf), and some scipy
+    releases load scipy.linalg and scipy.sparse with it (1.15.3 does, 1.17.1 does not)."""
+    kernel = set(loaded_of("import scipy.special", names))
+    return [m for m in loaded_of(code, names) if m not in kernel]
 
 
 def test_the_run_libraries_arrive_on_first_use():
