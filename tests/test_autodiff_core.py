@@ -521,3 +521,28 @@ def test_gradients_reach_an_intermediate_its_consumer_does_not_hold():
     y.backward(retain_grad=True)
     np.testing.assert_allclose(h.grad.data, want, rtol=1e-15)
     np.testing.assert_allclose(x.grad.data, 2 * want, rtol=1e-15)
+
+
+def test_a_subclass_of_variable_records_and_differentiates_like_variable() -> None:
+    # DeZero's Parameter pattern: a user's subclass of Variable, as an operand beside a Variable, a constant
+    # and itself, one- and two-input primitives, first and second derivatives
+    class Parameter(Variable):
+        pass
+
+    p, x = Parameter(np.array([2.0, 3.0])), Variable(np.array([5.0, 7.0]))
+    for make, dp, dx in [(lambda: p * x, [5.0, 7.0], [2.0, 3.0]), (lambda: x * p, [5.0, 7.0], [2.0, 3.0]),
+                         (lambda: p * p, [4.0, 6.0], None), (lambda: x / p, [-1.25, -7.0 / 9.0], [0.5, 1 / 3]),
+                         (lambda: F.sin(p) + 2.0, np.cos([2.0, 3.0]), None)]:
+        p.grad = x.grad = None
+        F.sum(make()).backward()
+        np.testing.assert_allclose(p.grad.data, dp, rtol=1e-15)
+        assert (x.grad is None) == (dx is None)
+        if dx is not None:
+            np.testing.assert_allclose(x.grad.data, dx, rtol=1e-15)
+    p.grad = None
+    F.sum(p * p * x).backward(create_graph=True)  # d/dp = 2 p x; d2/dp2 of its sum = 2 x
+    g = p.grad
+    np.testing.assert_allclose(g.data, [20.0, 42.0])
+    p.grad = None
+    F.sum(g).backward()
+    np.testing.assert_allclose(p.grad.data, [10.0, 14.0])

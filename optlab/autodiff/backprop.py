@@ -225,11 +225,13 @@ def _backprop(y: Variable, seed: Any, create_graph: bool, keep: Any = None, stop
                 vjps, y, kwargs = f.vjps, f.saved, f.kwargs
                 if len(inputs) == 1:
                     x, vjp = inputs[0], vjps[0]
-                    gxs = (None if vjp is None else vjp(gy, y, x.data if x.__class__ is Variable else x, **kwargs),)
+                    # `__class__ is` first (nearly every input), isinstance for a user's subclass of Variable
+                    xd = x.data if x.__class__ is Variable or isinstance(x, Variable) else x
+                    gxs = (None if vjp is None else vjp(gy, y, xd, **kwargs),)
                 else:
                     (a, b), (va, vb) = inputs, vjps
-                    xa = a.data if a.__class__ is Variable else a
-                    xb = b.data if b.__class__ is Variable else b
+                    xa = a.data if a.__class__ is Variable or isinstance(a, Variable) else a
+                    xb = b.data if b.__class__ is Variable or isinstance(b, Variable) else b
                     gxs = (None if va is None or not isinstance(a, _NODES) else va(gy, y, xa, xb, **kwargs),
                            None if vb is None or not isinstance(b, _NODES) else vb(gy, y, xa, xb, **kwargs))
             if not retain_graph:  # `inputs` stays alive here until its gradients are handed out

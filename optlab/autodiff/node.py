@@ -262,23 +262,22 @@ def recorder(op: Any) -> Callable:
             a = args[0]
             if a.__class__ is Variable:
                 xs, generation, pattern = (a.data,), a.generation, 0
-            elif isinstance(a, Variable):  # a Dual
+            elif isinstance(a, Variable):  # a Dual, or a user's subclass of Variable
                 xs, generation, pattern = _unpack(args)
             else:
                 generation = _NO_VARIABLE
         elif n == 2:
             a, b = args
-            if a.__class__ is Variable and b.__class__ is not Dual:
-                if b.__class__ is Variable:
-                    generation, other = a.generation, b.generation
-                    if other > generation:
-                        generation = other
-                    xs, pattern = (a.data, b.data), 3
-                else:
-                    xs, generation, pattern = (a.data, b), a.generation, 1
-            elif b.__class__ is Variable and a.__class__ is not Dual:
+            if a.__class__ is Variable and b.__class__ is Variable:
+                generation, other = a.generation, b.generation
+                if other > generation:
+                    generation = other
+                xs, pattern = (a.data, b.data), 3
+            elif a.__class__ is Variable and not isinstance(b, Variable):
+                xs, generation, pattern = (a.data, b), a.generation, 1
+            elif b.__class__ is Variable and not isinstance(a, Variable):
                 xs, generation, pattern = (a, b.data), b.generation, 2
-            elif isinstance(a, Variable) or isinstance(b, Variable):  # a Dual
+            elif isinstance(a, Variable) or isinstance(b, Variable):  # a Dual, or a user's subclass of Variable
                 xs, generation, pattern = _unpack(args)
             else:
                 generation = _NO_VARIABLE
