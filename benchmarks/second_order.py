@@ -37,6 +37,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -44,7 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import optlab.problems  # noqa: E402
 from optlab.experiment.cost import CostModel  # noqa: E402
 from optlab.experiment.judge import SOLVED, TAU, instance, references, verdict  # noqa: E402
-from optlab.experiment.report import stored_cost_model  # noqa: E402
+from optlab.experiment.report import chosen_cost_model  # noqa: E402
 from optlab.experiment.store import Store  # noqa: E402
 from optlab.optim import Budget, Status, Stopping, run  # noqa: E402
 from optlab.registry import registry  # noqa: E402
@@ -174,8 +175,7 @@ def store_tables(directory: str, weights: str = "stored") -> None:
         rows = store.runs()
     if not rows:
         raise SystemExit(f"{directory}: no runs stored")
-    cost = (stored_cost_model(directory) if weights == "stored"
-            else CostModel() if weights == "default" else CostModel.parse(weights))
+    cost = chosen_cost_model(Path(directory), weights)
     labels = sorted({r["label"] for r in rows})
     theirs = [m for m in labels if m.startswith("scipy.")]
     ours = [m for m in labels if m not in theirs]

@@ -226,13 +226,12 @@ def _choices(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 @command("report", _report_args)
 def report(args: argparse.Namespace) -> int:
     """Write DIR/report.md: judged tables, convergence plots, performance and data profiles."""
-    from optlab.experiment.cost import CostModel
     from optlab.experiment.report import (
         AXES,
         FORMATS,
         MEASURES,
         Options,
-        stored_cost_model,
+        chosen_cost_model,
         write_report,
     )
 
@@ -240,9 +239,7 @@ def report(args: argparse.Namespace) -> int:
         if not 0 < args.tau < 1:
             raise ValueError(f"--tau: must be in (0, 1), got {args.tau:g}")
         formats = _choices(args.format, FORMATS, "format")
-        cost = (stored_cost_model(Path(args.dir)) if args.cost == "stored"
-                else CostModel() if args.cost == "default" else CostModel.parse(args.cost))
-        options = Options(tau=args.tau, cost=cost,
+        options = Options(tau=args.tau, cost=chosen_cost_model(Path(args.dir), args.cost),
                           methods=None if args.methods is None else [m.strip() for m in args.methods.split(",")],
                           problems=None if args.problems is None else [m.strip() for m in args.problems.split(",")],
                           axes=_choices(args.axes, tuple(AXES), "axes"), xscale=args.xscale,

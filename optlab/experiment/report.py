@@ -270,6 +270,13 @@ def stored_cost_model(directory: Path) -> CostModel:
     return cost_model(stored_runs(directory))
 
 
+def chosen_cost_model(directory: Path, choice: str) -> CostModel:
+    """`--cost`: 'stored' (the runs' own model), 'default' (today's defaults) or 'KIND=WEIGHT,...'."""
+    if choice == "stored":
+        return stored_cost_model(directory)
+    return CostModel() if choice == "default" else CostModel.parse(choice)
+
+
 class ReadRuns:
     """A read-only store for plugin sections whose `runs()` are the rows the report already read."""
 
