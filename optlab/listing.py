@@ -1,14 +1,13 @@
 """`optlab list` without importing plugin code: the built-ins' rows from their catalogue (optlab_plugins.catalogue).
 
 The entry points are read as the registry reads them; when any plugin is not a built-in the catalogue knows
-(a third party's package, a `--plugin` file, a registry already loaded), None: the registry lists, exactly.
+(a third party's package), None: the registry lists, exactly.
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from . import registry as _registry
 from .registry import KINDS
 
 
@@ -16,8 +15,6 @@ def catalogued_rows(kind: str | None = None) -> list[dict[str, Any]] | None:
     """plugin_rows(kind) as the catalogue has them, in the registry's order; None when it cannot say."""
     import importlib.metadata
 
-    if _registry._default is not None:
-        return None  # loaded already (a --plugin file): it holds more than the entry points
     only_builtins = bool(os.environ.get("OPTLAB_DISABLE_PLUGIN_AUTOLOAD"))
     modules: dict[str, str] = {}  # entry-point name -> module, in the registry's order of registration
     for ep in importlib.metadata.entry_points(group="optlab"):

@@ -26,9 +26,11 @@ def parameters(kind: str, obj: Any) -> dict[str, Any]:
 
 def plugin_rows(kind: str | None = None) -> list[dict[str, Any]]:
     """One row per registered thing: name, kind, source and parameters with defaults."""
+    from . import registry as registry_module
     from .listing import catalogued_rows
 
-    rows = catalogued_rows(kind)
+    # a registry loaded already (a --plugin file) may hold more than the entry points: it lists
+    rows = catalogued_rows(kind) if registry_module._default is None else None
     if rows is not None:
         return rows
     return registry_rows(kind)

@@ -99,3 +99,36 @@ def test_optim_exports_every_name_lazily():
         assert getattr(importlib.import_module(f"optlab.optim.{optim.SUBMODULE[name]}"), name) is value
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         optim.nope  # noqa: B018
+
+
+# `optlab list` answers from the built-ins' catalogue: no plugin module, numpy, scipy or pydantic is imported.
+PLUGIN_CODE = ("numpy", "scipy", "pydantic", "pluggy", "optlab.optim", "optlab.autodiff", "optlab_plugins.gd",
+               "optlab_plugins.mgh", "optlab_plugins.s2mpj", "optlab_plugins.scipy_baselines")
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "optimizers", "--json"], ["list", "problems"]],
+                         ids=["list", "list optimizers --json", "list problems"])
+def test_list_imports_no_plugin_code(argv):
+    assert loaded_of(LIST.format(argv=argv), PLUGIN_CODE) == []
+
+
+def test_the_catalogue_equals_the_registry():
+    """Every row of the catalogue (names, order, parameters and defaults) is the registry's, kind by kind."""
+    from optlab.listing import catalogued_rows
+    from optlab.plugin_cli import registry_rows
+    from optlab.registry import KINDS
+
+    for kind in (None, *KINDS):
+        assert catalogued_rows(kind) == registry_rows(kind), f"python -m optlab_plugins.catalogue rewrites it ({kind})"
+
+
+def test_a_plugin_the_catalogue_does_not_know_lists_through_the_registry(tmp_path):
+    """A --plugin file (as a third party's package) is listed, with the built-ins, exactly as the registry has it."""
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("from optlab import hookimpl\n\n@hookimpl\ndef optlab_problems():\n"
+                      "    def mine(scale=2.0):\n        pass\n    return {'mine': mine}\n")
+    code = (f"import json\nbuf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n"
+            f"    assert optlab.cli.main(['--plugin', {str(plugin)!r}, 'list', 'problems', '--json']) == 0\n"
+            f"rows = json.loads(buf.getvalue())\nassert rows[-1]['name'] == 'mine', rows[-1]\n"
+            f"assert rows[-1]['parameters'] == {{'scale': 2.0}}\nassert len(rows) > 300")
+    assert "optlab_plugins.gd" in loaded_of("import optlab.cli\n" + code, PLUGIN_CODE)
