@@ -17,8 +17,11 @@ def catalogued_rows(kind: str | None = None) -> list[dict[str, Any]] | None:
 
     only_builtins = bool(os.environ.get("OPTLAB_DISABLE_PLUGIN_AUTOLOAD"))
     modules: dict[str, str] = {}  # entry-point name -> module, in the registry's order of registration
+    dists: dict[int, str] = {}  # a distribution's name parses its METADATA: once per distribution
     for ep in importlib.metadata.entry_points(group="optlab"):
-        dist = ep.dist.name if ep.dist is not None else "?"
+        if id(ep.dist) not in dists:
+            dists[id(ep.dist)] = ep.dist.name if ep.dist is not None else "?"
+        dist = dists[id(ep.dist)]
         if only_builtins and dist != "optlab" or ep.name in modules:
             continue
         if dist != "optlab":

@@ -62,8 +62,7 @@ _PARAMETER = re.compile(r"if nargin<(\d+):\s*\n\s*v_\['([^']+)'\] = (int|float)\
 @cache
 def size_parameters(name: str) -> dict[str, tuple[int, type, Any]]:
     """The problem's SIF parameters, lower-cased: name -> (position in the constructor, type, default)."""
-    text = source_path(name).read_text()
-    preamble = text[:text.find("%  VARIABLES %")]
+    preamble = _preamble(source_path(name), "%  VARIABLES %")
     out = {}
     for position, sif_name, kind, default in _PARAMETER.findall(preamble):
         cast = int if kind == "int" else float
@@ -77,3 +76,14 @@ def listing() -> dict[str, list[tuple[str, dict[str, Any]]]]:
         return {"problems": []}
     return {"problems": [(f"{SUITE}.{name}", {k: d for k, (_, _, d) in size_parameters(name).items()})
                          for name in catalog()]}
+
+
+def _preamble(path: Path, marker: str, chunk: int = 8192) -> str:
+    """The file's text before `marker`, read only that far (the files are 7 MB together, the preambles 1%)."""
+    with open(path) as handle:
+        text = ""
+        while (piece := handle.read(chunk)):
+            text += piece
+            if (end := text.find(marker)) >= 0:
+                return text[:end]
+    return text[:-1]  # no marker: as text[:text.find(marker)] reads it

@@ -132,3 +132,22 @@ def test_a_plugin_the_catalogue_does_not_know_lists_through_the_registry(tmp_pat
             f"rows = json.loads(buf.getvalue())\nassert rows[-1]['name'] == 'mine', rows[-1]\n"
             f"assert rows[-1]['parameters'] == {{'scale': 2.0}}\nassert len(rows) > 300")
     assert "optlab_plugins.gd" in loaded_of("import optlab.cli\n" + code, PLUGIN_CODE)
+
+
+def test_the_plain_table_holds_what_the_json_holds(capsys):
+    """Piped, `optlab list` prints plain columns (no rich): every row's cells are the JSON rows', in order."""
+    import json
+
+    from optlab.cli import main
+
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    starts = [header.index(c) for c in ("kind", "name", "source", "parameters")]
+    assert header.split() == ["kind", "name", "source", "parameters"]
+    expect = [[r["kind"], r["name"], r["source"], ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items())]
+              for r in rows]
+    cells = [[line[a:b].strip() for a, b in zip(starts, [*starts[1:], None])] for line in lines[1:]]
+    assert cells == expect
