@@ -151,3 +151,11 @@ def test_the_plain_table_holds_what_the_json_holds(capsys):
               for r in rows]
     cells = [[line[a:b].strip() for a, b in zip(starts, [*starts[1:], None])] for line in lines[1:]]
     assert cells == expect
+
+
+def test_the_kernel_imports_scipy_special_on_first_use():
+    """sigmoid and erf (scipy.special's ufuncs) are built when first named; the rest of the kernel needs no scipy."""
+    assert loaded_of("import optlab.autodiff.functions", ("scipy.special",)) == []
+    code = "import optlab.autodiff.functions as F\nimport scipy.special\nassert F.sigmoid.__name__ == 'sigmoid'"
+    assert loaded_of("import optlab.autodiff.functions as F\nF.sigmoid", ("scipy.special",)) == ["scipy.special"]
+    assert loaded_of(code, ("scipy.special",)) == ["scipy.special"]

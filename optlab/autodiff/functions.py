@@ -13,7 +13,6 @@ import operator
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import scipy.special
 
 from .node import NUMPY_TWINS, Edge, Function, Variable, _data, _shape  # _data: masks, indices
 from .primitive import (  # noqa: F401
@@ -234,9 +233,7 @@ tan = primitive("tan", np.tan, lambda g, y, x: g * (1.0 + y * y),
                 jvp=SELF_ADJOINT, reads=((Y,),))
 tanh = primitive("tanh", np.tanh, lambda g, y, x: g * (1.0 - y * y),
                  jvp=SELF_ADJOINT, reads=((Y,),))
-sigmoid = primitive("sigmoid", scipy.special.expit, lambda g, y, x: g * (y * (1.0 - y)),
-                    jvp=SELF_ADJOINT, reads=((Y,),))
-softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * sigmoid(x),
+softplus = primitive("softplus", lambda x: np.logaddexp(0.0, x), lambda g, y, x: g * _lazy("sigmoid")(x),
                      jvp=SELF_ADJOINT, reads=((0,),))
 relu = primitive("relu", lambda x: np.maximum(x, 0.0), lambda g, y, x: where(_data(y) > 0, g, 0.0),
                  jvp=SELF_ADJOINT, reads=((Y,),))
@@ -337,7 +334,7 @@ _min: Primitive = primitive("min", lambda x, axis=None, keepdims=False: np.min(x
                      _sum(t * _argmax_mask(x, y, axis), axis=axis, keepdims=keepdims),),
                 reads=((0, Y),))
 logsumexp = primitive(
-    "logsumexp", lambda x, axis=None, keepdims=False: scipy.special.logsumexp(x, axis=axis, keepdims=keepdims),
+    "logsumexp", lambda x, axis=None, keepdims=False: _special().logsumexp(x, axis=axis, keepdims=keepdims),
     lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis) * exp(x - _unreduce(y, x.shape, axis)),
                       jvp=(lambda t, y, x, axis=None, keepdims=False:
        _sum(t * exp(x - _unreduce(y, x.shape, axis)), axis=axis, keepdims=keepdims),), reads=((0, Y),))
@@ -641,8 +638,6 @@ arcsinh = primitive("arcsinh", np.arcsinh, lambda g, y, x: g / sqrt(x * x + 1.0)
                     jvp=SELF_ADJOINT, reads=((0,),))
 arctanh = primitive("arctanh", np.arctanh, lambda g, y, x: g / (1.0 - x * x),
                     jvp=SELF_ADJOINT, reads=((0,),))
-erf = primitive("erf", scipy.special.erf, lambda g, y, x: g * float(2.0 / np.sqrt(np.pi)) * exp(-x * x),
-                jvp=SELF_ADJOINT, reads=((0,),))
 sign = primitive("sign", np.sign, None,
                  jvp=SELF_ADJOINT, reads=((),))  # flat almost everywhere: no gradient (JAX's 0)
 
@@ -679,7 +674,7 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
 
 def gelu(x: Any) -> Any:
     """The exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2."""
-    return 0.5 * x * (1.0 + erf(x * float(1.0 / np.sqrt(2.0))))
+    return 0.5 * x * (1.0 + _lazy("erf")(x * float(1.0 / np.sqrt(2.0))))
 
 
 def logsigmoid(x: Any) -> Any:
@@ -971,8 +966,38 @@ _install_numpy_twins()
 _SHADOWING = {"sum": _sum, "max": _max, "min": _min, "abs": _abs, "pow": _pow}
 
 
+# ----------------------------------------------------------------------------------------------
+# The primitives whose forwards are scipy.special's ufuncs, built on first use: scipy.special's import
+# (~0.2 s: it clones numpy's namespace, numpy.f2py with it) is the kernel's largest, and `optlab list` or
+# a worker that never calls them need not pay it. F.sigmoid and `from ... import erf` build them (PEP 562).
+
+def _special() -> Any:
+    import scipy.special
+
+    return scipy.special
+
+
+_SPECIAL: dict[str, Callable[[], Primitive]] = {
+    "sigmoid": lambda: primitive("sigmoid", _special().expit, lambda g, y, x: g * (y * (1.0 - y)),
+                                 jvp=SELF_ADJOINT, reads=((Y,),)),
+    "erf": lambda: primitive("erf", _special().erf, lambda g, y, x: g * float(2.0 / np.sqrt(np.pi)) * exp(-x * x),
+                             jvp=SELF_ADJOINT, reads=((0,),)),
+}
+
+
+def _lazy(name: str) -> Primitive:
+    """The primitive `name` of _SPECIAL, built once and kept as a module global."""
+    built = globals().get(name)
+    if built is None:
+        built = globals()[name] = _SPECIAL[name]()
+    return built
+
+
 def __getattr__(name: str) -> Primitive:
-    """F.sum, F.max, F.min, F.abs, F.pow: the differentiable twins of the builtins of these names."""
+    """F.sum, F.max, F.min, F.abs, F.pow: the differentiable twins of the builtins of these names;
+    F.sigmoid, F.erf: built on first use."""
+    if name in _SPECIAL:
+        return _lazy(name)
     try:
         return _SHADOWING[name]
     except KeyError:
@@ -980,4 +1005,4 @@ def __getattr__(name: str) -> Primitive:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_SHADOWING])
+    return sorted({*globals(), *_SHADOWING, *_SPECIAL})
