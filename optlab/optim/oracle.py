@@ -12,7 +12,7 @@ import numpy as np
 from ..autodiff import Variable, functional, gradients
 from ..autodiff import hessian as hessian_of
 from ..autodiff import jacobian as jacobian_of
-from ..autodiff.jit import JitError
+from ..autodiff.jit import JitError, Jitted
 from ..autodiff.jit import jit as jit_of
 from .problem import Problem
 from .status import Status
@@ -70,7 +70,7 @@ class Oracle:
         # the objective must be pure (docs/architecture.md, "jit, session 2"): a stochastic problem
         # (resample), an objective that changes state it can reach during a call (_SideEffects) and one the
         # tracer cannot follow (JitError) run eagerly. `jit_mode` says which and why.
-        self._jitted: dict[str, Callable] | None = None
+        self._jitted: dict[str, Jitted] | None = None
         self._probation = False
         self._data: Callable[[], tuple[np.ndarray, ...]] = tuple
         if not jit:
@@ -107,11 +107,17 @@ class Oracle:
             self._objective = self.problem.objective
             self._check_side_effects()
             return out
+        if kind not in self._jitted:
+            return eager(*args)
         try:
             out = self._jitted[kind](*args, *self._data())
         except JitError as e:
             self._jitted, self.jit_mode = None, f"eager: not traceable ({e})"
             return eager(*args)
+        if self._jitted[kind].gave_up:  # guards that fail at every call: this kind runs eagerly, unwatched
+            del self._jitted[kind]
+            self.jit_mode += f"; eager {kind}: its guarded values change at every call"
+            return out
         if self._watched.changed:  # seen while tracing: this call's values are eager's, later ones will be
             self._check_side_effects()
         return out
