@@ -43,17 +43,28 @@ def input_gradient_norms(critic: Critic, theta: Any, x: Any, eps: float = 1e-12,
     return smooth_norm(g, eps)
 
 
-def gradient_penalty(critic: Critic, lam: float = 10.0, target: float = 1.0, one_sided: bool = False,
-                     eps: float = 1e-12) -> Callable[..., Any]:
-    """The penalty function ``penalty(theta, real, fake, rng)`` of the critic's parameters theta."""
+def gradient_penalty_at(critic: Critic, lam: float = 10.0, target: float = 1.0, one_sided: bool = False,
+                        eps: float = 1e-12) -> Callable[..., Any]:
+    """``penalty(theta, x_hat)``, the penalty on given interpolates: no draw inside, so it can be jitted."""
     if lam < 0 or target < 0 or eps <= 0:
         raise ValueError(f"gradient_penalty: needs lam, target >= 0 and eps > 0, got {lam}, {target}, {eps}")
 
-    def penalty(theta: Any, real: Any, fake: Any, rng: np.random.Generator) -> Any:
-        gap = input_gradient_norms(critic, theta, interpolates(rng, real, fake), eps) - target
+    def penalty(theta: Any, x_hat: Any) -> Any:
+        gap = input_gradient_norms(critic, theta, x_hat, eps) - target
         if one_sided:
             gap = F.relu(gap)
         return lam * F.mean(gap * gap)
+
+    return penalty
+
+
+def gradient_penalty(critic: Critic, lam: float = 10.0, target: float = 1.0, one_sided: bool = False,
+                     eps: float = 1e-12) -> Callable[..., Any]:
+    """The penalty function ``penalty(theta, real, fake, rng)`` of the critic's parameters theta."""
+    at = gradient_penalty_at(critic, lam, target, one_sided, eps)
+
+    def penalty(theta: Any, real: Any, fake: Any, rng: np.random.Generator) -> Any:
+        return at(theta, interpolates(rng, real, fake))
 
     return penalty
 

@@ -6,7 +6,7 @@ import pytest
 
 import optlab.autodiff.functions as F
 from optlab.autodiff import Variable, gradcheck, gradients
-from optlab.optim import Budget, Problem, Stopping, run
+from optlab.optim import Budget, Oracle, Problem, Stopping, run
 from optlab.registry import registry
 from optlab_plugins.gradient_penalty import gradient_norm_regularization, gradient_penalty, input_gradient_norms
 from optlab_studies import mlp
@@ -156,3 +156,28 @@ def test_alternating_training_is_seeded_and_finite(constraint: str) -> None:
     assert h1.iteration == [2, 4] and np.all(np.isfinite(h1.wasserstein + h1.grad_norm_mean))
     if constraint == "clip":
         assert np.max(np.abs(g1.theta_d)) <= 0.01
+
+
+@pytest.mark.parametrize("constraint", ["gp", "clip"])
+def test_game_trains_the_same_jitted_and_eager(constraint):
+    """Both players' oracles jit (the batch, the fakes, u and the opponent's weights are inputs) and the
+    game's weights and metrics equal eager training bit for bit."""
+    adam = registry().get("optimizers", "adam")
+    made = []
+
+    def oracle(jit):
+        def make(problem):
+            made.append(Oracle(problem, jit=jit))
+            return made[-1]
+        return make
+
+    runs = []
+    for jit in (True, False):
+        game = Game(constraint=constraint, width=8, depth=2, batch=32, n_critic=2, seed=1)
+        history = train(game, lambda: adam(lr=1e-3, beta1=0.5, beta2=0.9), iterations=6, log_every=3,
+                        eval_size=64, oracle=oracle(jit))
+        runs.append((game.theta_d, game.theta_g, history.wasserstein, history.grad_norm_mean))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+    assert [o.jit_mode for o in made[:2]] == ["jit", "jit"] and all(o._jitted["vg"].traces == 1 for o in made[:2])
+    assert [o.jit_mode for o in made[2:]] == ["eager: jit off"] * 2

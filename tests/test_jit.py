@@ -15,7 +15,7 @@ from optlab.autodiff.jit import JitError
 from optlab.autodiff.tree import flatten
 from optlab.conformance import Counter
 from optlab.optim import Oracle, Problem
-from optlab_plugins.gradient_penalty import gradient_penalty
+from optlab_plugins.gradient_penalty import gradient_penalty, input_gradient_norms
 from optlab_plugins.maml import maml
 from optlab_plugins.mgh import optlab_problems as mgh_problems
 from optlab_studies import mlp
@@ -243,6 +243,82 @@ def test_gradient_penalty_jits_to_eager():
     assert jitted.traces == 1
 
 
+def stochastic_oracle_calls(problem, oracle, rng, x, v, hessian=True):
+    """The oracle's values on a fresh batch (resample from rng), in the order the loop would ask."""
+    problem.resample(rng)
+    return [oracle.f(x), oracle.f_and_grad(x), oracle.hvp(x, v)] + ([oracle.hessian(x)] if hessian else [])
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_oracle_jits_maml_meta_gradient_at_each_new_batch(first_order):
+    """The batch is an input of the traced program: every call sees its own batch, jit equals eager bit for bit."""
+    fast_problem = optlab.problems.get("maml_sinusoid", K=5, meta_batch=3, first_order=first_order)
+    slow_problem = optlab.problems.get("maml_sinusoid", K=5, meta_batch=3, first_order=first_order)
+    fast, slow = Oracle(fast_problem), Oracle(slow_problem, jit=False)
+    fast_rng, slow_rng, rng = np.random.default_rng(5), np.random.default_rng(5), np.random.default_rng(6)
+    x, v = fast_problem.x0, rng.standard_normal(fast_problem.n)
+    seen = []
+    for _ in range(6):  # eager (the guard), trace, then replays at new batches
+        got = stochastic_oracle_calls(fast_problem, fast, fast_rng, x, v, hessian=False)
+        assert_same(got, stochastic_oracle_calls(slow_problem, slow, slow_rng, x, v, hessian=False))
+        seen.append(got[0])
+    assert len(set(seen)) == 6  # different data each call, different values
+    # MAML's program replays at every batch; FOMAML's detached inner gradient is a value the program
+    # guards (a constant of its trace), so each new batch fails the guard: after max_retraces, eager
+    if first_order:
+        assert not {"f", "vg", "hvp"} & set(fast._jitted) and "; eager vg: its guarded values change" in fast.jit_mode
+    else:
+        assert fast.jit_mode == "jit" and fast._jitted is not None and fast._jitted["vg"].traces == 1
+    assert fast.counts.as_dict() | {"seconds": 0} == slow.counts.as_dict() | {"seconds": 0}
+
+
+def test_oracle_jits_gradient_penalty_at_each_new_batch():
+    """A critic's loss with the gradient penalty, its batch (real, fake, the interpolation weights u) drawn
+    outside the program by resample: jit equals the penalty's own eager evaluation with the same draws."""
+    kw = {"hidden": (6, 6), "inputs": 2, "outputs": 1}
+    def critic(theta, x):  # ReLU: its decisions flip with the data
+        return mlp.forward(mlp.unpack(theta, **kw), x)
+
+    penalty = gradient_penalty(critic, lam=10.0)
+
+    def make():
+        state = {}
+
+        def resample(rng):
+            real, fake = rng.standard_normal((16, 2)), rng.standard_normal((16, 2)) + 1.0
+            state["batch"] = (real, fake, int(rng.integers(2 ** 63)))
+
+        def eager(theta):  # the plugin's penalty, drawing u from the batch's seed
+            real, fake, seed = state["batch"]
+            return F.mean(critic(theta, fake)) - F.mean(critic(theta, real)) + penalty(
+                theta, real, fake, np.random.default_rng(seed))
+
+        def batched(theta, real, fake, u):
+            gap = input_gradient_norms(critic, theta, u * real + (1.0 - u) * fake) - 1.0
+            return F.mean(critic(theta, fake)) - F.mean(critic(theta, real)) + 10.0 * F.mean(gap * gap)
+
+        def batch():
+            real, fake, seed = state["batch"]
+            return real, fake, np.random.default_rng(seed).uniform(size=(real.shape[0], 1))
+
+        resample(np.random.default_rng(0))
+        return Problem(name="critic", objective=eager, x0=np.random.default_rng(1).standard_normal(
+            mlp.n_params(**kw)) * 0.7, resample=resample, batched=batched, batch=batch)
+
+    fast_problem, slow_problem = make(), make()
+    fast, slow = Oracle(fast_problem), Oracle(slow_problem, jit=False)
+    fast_rng, slow_rng, rng = np.random.default_rng(2), np.random.default_rng(2), np.random.default_rng(3)
+    x, v = fast_problem.x0, rng.standard_normal(fast_problem.n)
+    seen = []
+    for _ in range(5):
+        got = stochastic_oracle_calls(fast_problem, fast, fast_rng, x, v)
+        assert_same(got, stochastic_oracle_calls(slow_problem, slow, slow_rng, x, v))
+        seen.append(got[0])
+    assert len(set(seen)) == 5
+    assert fast.jit_mode == "jit; eager hessian: its guarded values change at every call"  # ReLU's Hessian
+    assert fast._jitted is not None and fast._jitted["vg"].traces == 1 and fast._jitted["hvp"].traces == 1
+
+
 # ----------------------------------------------------------------------------------------------
 # The oracle jits by default: the same values and counts as eager; stochastic, stateful or untraceable
 # objectives stay eager; jit=False (config `jit: false`) is eager.
@@ -400,8 +476,10 @@ def test_config_jit_false_runs_the_oracle_eagerly(tmp_path, monkeypatch):
 
 
 def test_oracle_stays_eager_for_stochastic_and_untraceable_objectives():
-    stochastic = Oracle(optlab.problems.get("maml_sinusoid", K=5, meta_batch=2))
-    assert stochastic._jitted is None and stochastic.jit_mode == "eager: stochastic problem (resample)"
+    maml_problem = optlab.problems.get("maml_sinusoid", K=5, meta_batch=2)
+    maml_problem.batched = None  # a stochastic problem without its batch as an input: a replay could be stale
+    stochastic = Oracle(maml_problem)
+    assert stochastic._jitted is None and stochastic.jit_mode.startswith("eager: stochastic problem (resample)")
     plain = Problem(name="plain numpy", objective=lambda x: np.exp(x).sum() if not isinstance(x, Variable)
                     else np.exp(x), x0=np.ones(3))  # numpy ufuncs: the tracer cannot follow them
     oracle = Oracle(plain)

@@ -859,6 +859,11 @@ class Jitted:
                 return self.fn(*args)
             return self._trace(entry, args, leaves, in_def)
 
+    @property
+    def gave_up(self) -> bool:
+        """Some input shapes run eagerly: their decisions changed at more than max_retraces calls."""
+        return any(e.program is None and e.stale > self.max_retraces for e in self.cache.values())
+
     def _new_entry(self, key: tuple) -> _Entry:
         entry = self.cache[key] = _Entry()
         while len(self.cache) > self.cache_size:

@@ -12,7 +12,7 @@ import numpy as np
 from ..autodiff import Variable, functional, gradients
 from ..autodiff import hessian as hessian_of
 from ..autodiff import jacobian as jacobian_of
-from ..autodiff.jit import JitError
+from ..autodiff.jit import JitError, Jitted
 from ..autodiff.jit import jit as jit_of
 from .problem import Problem
 from .status import Status
@@ -70,12 +70,25 @@ class Oracle:
         # the objective must be pure (docs/architecture.md, "jit, session 2"): a stochastic problem
         # (resample), an objective that changes state it can reach during a call (_SideEffects) and one the
         # tracer cannot follow (JitError) run eagerly. `jit_mode` says which and why.
-        self._jitted: dict[str, Callable] | None = None
+        self._jitted: dict[str, Jitted] | None = None
         self._probation = False
+        self._data: Callable[[], tuple[np.ndarray, ...]] = tuple
         if not jit:
             self.jit_mode = "eager: jit off"
+        elif problem.resample is not None and (problem.batched is None or problem.batch is None):
+            self.jit_mode = "eager: stochastic problem (resample) without batched/batch"
         elif problem.resample is not None:
-            self.jit_mode = "eager: stochastic problem (resample)"
+            # the sample is an explicit input of the traced program (session 4): drawn in Python by resample,
+            # read by batch() at each call and passed to the replay, so no replay can use a stale batch
+            self.jit_mode = "jit"
+            assert problem.batched is not None and problem.batch is not None
+            data = self._data = problem.batch
+            b = self._watched = _SideEffects(problem.batched)
+            self._jitted = {"f": jit_of(b), "vg": jit_of(functional.value_and_grad(b)),
+                            "hvp": jit_of(lambda x, v, *d: functional.hvp(lambda y: b(y, *d), x, v)),
+                            "hessian": jit_of(lambda x, *d: hessian_of(lambda y: b(y, *d))(x))}
+            self._probation = True
+            self._objective = lambda x: b(x, *data())
         else:
             self.jit_mode = "jit"
             f = self._watched = _SideEffects(problem.objective)
@@ -94,11 +107,17 @@ class Oracle:
             self._objective = self.problem.objective
             self._check_side_effects()
             return out
+        if kind not in self._jitted:
+            return eager(*args)
         try:
-            out = self._jitted[kind](*args)
+            out = self._jitted[kind](*args, *self._data())
         except JitError as e:
             self._jitted, self.jit_mode = None, f"eager: not traceable ({e})"
             return eager(*args)
+        if self._jitted[kind].gave_up:  # guards that fail at every call: this kind runs eagerly, unwatched
+            del self._jitted[kind]
+            self.jit_mode += f"; eager {kind}: its guarded values change at every call"
+            return out
         if self._watched.changed:  # seen while tracing: this call's values are eager's, later ones will be
             self._check_side_effects()
         return out
@@ -218,14 +237,14 @@ class _SideEffects:
     globals its code names, attributes of the object or bound self, recursively) before and after, and
     `changed` names what changed (a call counter, a cache, a list appended to)."""
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[..., Any]) -> None:
         self.fn = fn
         self.changed = ""
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
 
-    def __call__(self, x: Any) -> Any:
+    def __call__(self, x: Any, *data: Any) -> Any:
         before = _reachable(self.fn)
-        y = self.fn(x)
+        y = self.fn(x, *data)
         after = _reachable(self.fn)
         if before != after and not self.changed:
             self.changed = next((k for k in after if before.get(k) != after[k]), "its state")

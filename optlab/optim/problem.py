@@ -23,6 +23,9 @@ class Problem:
     A finite sum f(x) = (1/m) sum_i f_i(x) may give `terms` (m) and `sample(indices)`, the objective
     (1/|S|) sum_{i in S} f_i written with F: sub-sampled methods read H_S v through `Oracle.sampled_hvp`,
     counted as |S|/m of one HVP.
+    A stochastic problem may also give `batched(x, *data)` and `batch()`, its objective with the current
+    sample as explicit arrays (objective(x) == batched(x, *batch())): the oracle then jits `batched` and
+    hands it each call's batch, so a replay never sees a stale sample (docs/architecture.md, session 4).
 
     Reference values, which the judge compares final values with: `f_star` (the global minimum),
     `local_minima` (values of other known local minima) and `reference` (where they come from: a paper,
@@ -45,6 +48,8 @@ class Problem:
     terms: int | None = None
     sample: Callable[[np.ndarray], Callable[[Any], Any]] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    batched: Callable[..., Any] | None = None
+    batch: Callable[[], tuple[np.ndarray, ...]] | None = None
 
     def __post_init__(self) -> None:
         self.x0 = as_data(self.x0, f"problem {self.name!r}: x0").copy()

@@ -102,14 +102,18 @@ def maml_sinusoid(K: int = 10, alpha: float = 0.01, inner_steps: int = 1, first_
     meta_loss = maml(task_losses, alpha, inner_steps, first_order)
     batch = {"data": _meta_batch(rng, meta_batch, K)}
 
-    def objective(theta: Any) -> Any:
+    def batched(theta: Any, x: Any, y: Any) -> Any:
         theta = theta if isinstance(theta, Variable) else Variable(theta)
-        return meta_loss(unpack(theta), *batch["data"])
+        return meta_loss(unpack(theta), x, y)
+
+    def objective(theta: Any) -> Any:
+        return batched(theta, *batch["data"])
 
     def resample(generator: np.random.Generator) -> None:
         batch["data"] = _meta_batch(generator, meta_batch, K)
 
     params = {"K": K, "alpha": alpha, "inner_steps": inner_steps, "first_order": first_order,
               "meta_batch": meta_batch, "seed": seed}
-    return Problem(name="maml_sinusoid", objective=objective, x0=init_theta(rng), resample=resample, params=params)
+    return Problem(name="maml_sinusoid", objective=objective, x0=init_theta(rng), resample=resample, params=params,
+                   batched=batched, batch=lambda: batch["data"])
 

@@ -23,7 +23,7 @@ import numpy as np
 import optlab.autodiff.functions as F
 from optlab.autodiff import no_grad
 from optlab.optim import Budget, Optimizer, Oracle, Problem, State, Status
-from optlab_plugins.gradient_penalty import gradient_penalty, input_gradient_norms, interpolates
+from optlab_plugins.gradient_penalty import gradient_penalty_at, input_gradient_norms, interpolates
 
 from ..mlp import forward, layer_shapes, unpack
 
@@ -138,7 +138,7 @@ class Game:
             raise ValueError("wgan: n_critic, width, depth and batch must be >= 1 and clip > 0")
         self.dataset, self.constraint, self.clip, self.n_critic, self.size = dataset, constraint, clip, n_critic, batch
         self.generator, self.critic = mlp(width, depth, 2), mlp(width, depth, 1)
-        self.penalty = gradient_penalty(self.critic, lam, target, one_sided) if constraint == "gp" else None
+        self.penalty = gradient_penalty_at(self.critic, lam, target, one_sided) if constraint == "gp" else None
         rng = np.random.default_rng(seed)
         self.theta_g = he_init(rng, width, depth, 2)
         self.theta_d = self.clipped(he_init(rng, width, depth, 1))
@@ -157,21 +157,39 @@ class Game:
 
     def critic_loss(self, theta_d: Any) -> Any:
         """E D(fake) - E D(real) (+ the gradient penalty): the critic minimizes minus the W estimate."""
+        return self.critic_loss_on(theta_d, *self.critic_batch())
+
+    def critic_batch(self) -> tuple[np.ndarray, ...]:
+        """What the critic's loss reads: real points, the generator's fakes, the interpolation weights u."""
         b = self.batch
-        fake = self.fake(b.z)
-        loss = F.mean(self.critic(theta_d, fake)) - F.mean(self.critic(theta_d, b.real))
+        fake = np.asarray(self.fake(b.z).data)
+        u = np.random.default_rng(b.mix_seed).uniform(size=(b.real.shape[0], 1))  # as `interpolates` draws
+        return b.real, fake, u
+
+    def critic_loss_on(self, theta_d: Any, real: Any, fake: Any, u: Any) -> Any:
+        """The critic's loss on explicit arrays (the oracle jits it with them as inputs)."""
+        loss = F.mean(self.critic(theta_d, fake)) - F.mean(self.critic(theta_d, real))
         if self.penalty is not None:
-            loss = loss + self.penalty(theta_d, b.real, fake, np.random.default_rng(b.mix_seed))
+            loss = loss + self.penalty(theta_d, u * real + (1.0 - u) * fake)
         return loss
 
     def generator_loss(self, theta_g: Any) -> Any:
-        return -F.mean(self.critic(self.theta_d, self.generator(theta_g, self.batch.z)))
+        return self.generator_loss_on(theta_g, *self.generator_batch())
+
+    def generator_batch(self) -> tuple[np.ndarray, ...]:
+        """What the generator's loss reads: the noise and the critic's current parameters."""
+        return self.batch.z, self.theta_d
+
+    def generator_loss_on(self, theta_g: Any, z: Any, theta_d: Any) -> Any:
+        return -F.mean(self.critic(theta_d, self.generator(theta_g, z)))
 
     def problem(self, player: str) -> Problem:
         """The stochastic problem of one player ("critic" or "generator"), the other held at its current values."""
         if player == "critic":
-            return Problem(name="wgan_critic", objective=self.critic_loss, x0=self.theta_d, resample=self.resample)
-        return Problem(name="wgan_generator", objective=self.generator_loss, x0=self.theta_g, resample=self.resample)
+            return Problem(name="wgan_critic", objective=self.critic_loss, x0=self.theta_d, resample=self.resample,
+                           batched=self.critic_loss_on, batch=self.critic_batch)
+        return Problem(name="wgan_generator", objective=self.generator_loss, x0=self.theta_g, resample=self.resample,
+                       batched=self.generator_loss_on, batch=self.generator_batch)
 
 
 # ----------------------------------------------------------------------------------------------
