@@ -113,20 +113,21 @@ class Dask:
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers, self.address = workers, address
-        if address:
-            _reachable(address, self.connect_timeout)  # refuse at once, before any progress is shown
+        self.connected: Any = None  # the client to the scheduler at `address`, made here, used by the sweep
+        if address:  # refuse at once, before any progress is shown
+            _reachable(address, self.connect_timeout)
+            self.connected = _connect(address, self.connect_timeout)
 
     def _client(self) -> tuple[Any, Any]:
+        if self.connected is not None:
+            client, self.connected = self.connected, None
+            return client, None
+        if self.address:
+            return _connect(self.address, self.connect_timeout), None
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise ExecutorError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
-        if self.address:
-            try:
-                return Client(self.address, timeout=self.connect_timeout), None
-            except (OSError, TimeoutError, ValueError) as e:
-                raise ExecutorError(f"cannot reach the Dask scheduler at {self.address} within "
-                                    f"{self.connect_timeout:g} s ({type(e).__name__}: {e})".split("\n")[0]) from None
         cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address=None)
         return Client(cluster), cluster
@@ -211,6 +212,34 @@ def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
     for path in getattr(item, "plugins", ()):
         reg.load_file(path)
     return call(fn, item, seconds)
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A Client to the scheduler at `address`, or one ExecutorError line within about `timeout` seconds.
+
+    Something else may listen there (a web server, a proxy): Dask's handshake then reads garbage (a
+    MemoryError for an absurd frame length) or waits for ever, so it runs in a daemon thread with a deadline.
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ExecutorError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout)
+        except Exception as e:  # whatever the handshake met
+            box["error"] = e
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout + 1.0)
+    if "client" in box:
+        return box["client"]
+    why = (f"{type(box['error']).__name__}: {box['error']}".split("\n")[0][:200] if "error" in box
+           else f"no handshake within {timeout + 1.0:g} s")
+    raise ExecutorError(f"no Dask scheduler answered at {address} ({why}); is that the scheduler's address?")
 
 
 def _reachable(address: str, timeout: float) -> None:

@@ -132,3 +132,44 @@ def test_max_runs_lets_a_large_grid_through(tmp_path):
     allowed = subprocess.run([sys.executable, "-m", "optlab", "validate", str(cfg), "--max-runs", "10001"],
                              capture_output=True, text=True)
     assert allowed.returncode == 0 and "valid, 10001 runs" in allowed.stdout
+
+
+class _NotDask:
+    """A TCP service on localhost that is not a Dask scheduler: it answers with `reply` or stays silent."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.reply, self.conns = reply, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.reply is not None:
+                conn.recv(4096)
+                conn.sendall(self.reply)
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4, None],
+                         ids=["http", "silent"])
+def test_a_port_that_is_not_a_dask_scheduler_is_refused_in_one_line(tmp_path, reply):
+    """Something listens, but not Dask (a web server, a proxy): refused before any progress, not a MemoryError."""
+    pytest.importorskip("dask.distributed")
+    service = _NotDask(reply)
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(GOOD + f"executor: {{name: dask, address: '{service.address}'}}\n")
+    code, err, seconds, mb = run_measured(["run", str(cfg), "--out", str(tmp_path / "o")], tmp_path)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"optlab: no Dask scheduler answered at {service.address}"), lines[0]
+    assert seconds < 5 + _startup(), f"took {seconds:.1f} s"
+    assert mb < 200, f"peaked at {mb:.0f} MB"
+    assert not (tmp_path / "o" / "results.sqlite").exists()
