@@ -211,7 +211,32 @@ def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
     reg = registry()
     for path in getattr(item, "plugins", ()):
         reg.load_file(path)
-    return call(fn, item, seconds)
+    stop = threading.Event()
+    _watch_cancel(stop)
+    try:
+        return call(fn, item, seconds, stop)
+    finally:
+        stop.set()  # also ends the watcher
+
+
+def _watch_cancel(stop: threading.Event) -> None:
+    """In a Dask task: set `stop` when the client cancels the task (the driver's Ctrl-C), so that its run
+    is killed now rather than at its hard limit. Dask cannot stop a running task's thread itself."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            task = worker.state.tasks.get(key)
+            if task is None or task.state in ("cancelled", "released", "forgotten"):
+                stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _connect(address: str, timeout: float) -> Any:
