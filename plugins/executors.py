@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolE
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
+from optlab.experiment.config import scheduler_address
 from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
 from optlab.optim.status import Status
 from optlab.registry import registry
@@ -240,7 +241,7 @@ def _watch_cancel(stop: threading.Event) -> None:
 
 
 def _connect(address: str, timeout: float) -> Any:
-    """A Client to the scheduler at `address`, or one ExecutorError line within about `timeout` seconds.
+    """A Client to the scheduler at `address`, or one ExecutorError line within `timeout` seconds.
 
     Something else may listen there (a web server, a proxy): Dask's handshake then reads garbage (a
     MemoryError for an absurd frame length) or waits for ever, so it runs in a daemon thread with a deadline.
@@ -259,24 +260,24 @@ def _connect(address: str, timeout: float) -> Any:
 
     thread = threading.Thread(target=connect, daemon=True)
     thread.start()
-    thread.join(timeout + 1.0)
+    thread.join(timeout)
     if "client" in box:
         return box["client"]
     why = (f"{type(box['error']).__name__}: {box['error']}".split("\n")[0][:200] if "error" in box
-           else f"no handshake within {timeout + 1.0:g} s")
+           else f"no handshake within {timeout:g} s")
     raise ExecutorError(f"no Dask scheduler answered at {address} ({why}); is that the scheduler's address?")
 
 
 def _reachable(address: str, timeout: float) -> None:
     """Fail in one line, at once, when nothing listens at a tcp:// or tls:// scheduler address."""
-    scheme, _, rest = address.rpartition("://")
-    if scheme not in ("", "tcp", "tls"):
-        return  # another transport (ucx, inproc): Client's own timeout applies
-    host, _, port = rest.rstrip("/").rpartition(":")
-    if not host or not port.isdigit():
-        raise ExecutorError(f"Dask scheduler address {address!r}: expected tcp://HOST:PORT")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        _, host, port = scheduler_address(address)
+    except ValueError as e:
+        raise ExecutorError(str(e)) from None
+    if host is None or port is None:
+        return  # another transport (ucx, inproc): Client's own timeout applies
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as e:
         raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {e.strerror or e}") from None
 
