@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolE
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
+from optlab.experiment.config import scheduler_address
 from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
 from optlab.optim.status import Status
 from optlab.registry import registry
@@ -113,20 +114,21 @@ class Dask:
 
     def __init__(self, workers: int | None = None, address: str | None = None) -> None:
         self.workers, self.address = workers, address
-        if address:
-            _reachable(address, self.connect_timeout)  # refuse at once, before any progress is shown
+        self.connected: Any = None  # the client to the scheduler at `address`, made here, used by the sweep
+        if address:  # refuse at once, before any progress is shown
+            _reachable(address, self.connect_timeout)
+            self.connected = _connect(address, self.connect_timeout)
 
     def _client(self) -> tuple[Any, Any]:
+        if self.connected is not None:
+            client, self.connected = self.connected, None
+            return client, None
+        if self.address:
+            return _connect(self.address, self.connect_timeout), None
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
             raise ExecutorError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
-        if self.address:
-            try:
-                return Client(self.address, timeout=self.connect_timeout), None
-            except (OSError, TimeoutError, ValueError) as e:
-                raise ExecutorError(f"cannot reach the Dask scheduler at {self.address} within "
-                                    f"{self.connect_timeout:g} s ({type(e).__name__}: {e})".split("\n")[0]) from None
         cluster = LocalCluster(n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
                                processes=True, dashboard_address=None)
         return Client(cluster), cluster
@@ -210,19 +212,72 @@ def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
     reg = registry()
     for path in getattr(item, "plugins", ()):
         reg.load_file(path)
-    return call(fn, item, seconds)
+    stop = threading.Event()
+    _watch_cancel(stop)
+    try:
+        return call(fn, item, seconds, stop)
+    finally:
+        stop.set()  # also ends the watcher
+
+
+def _watch_cancel(stop: threading.Event) -> None:
+    """In a Dask task: set `stop` when the client cancels the task (the driver's Ctrl-C), so that its run
+    is killed now rather than at its hard limit. Dask cannot stop a running task's thread itself."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        key = worker.get_current_task()
+    except (ImportError, ValueError):  # not inside a Dask worker
+        return
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            task = worker.state.tasks.get(key)
+            if task is None or task.state in ("cancelled", "released", "forgotten"):
+                stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _connect(address: str, timeout: float) -> Any:
+    """A Client to the scheduler at `address`, or one ExecutorError line within `timeout` seconds.
+
+    Something else may listen there (a web server, a proxy): Dask's handshake then reads garbage (a
+    MemoryError for an absurd frame length) or waits for ever, so it runs in a daemon thread with a deadline.
+    """
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise ExecutorError("the dask executor needs dask[distributed]: pip install 'optlab[dask]'") from None
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout)
+        except Exception as e:  # whatever the handshake met
+            box["error"] = e
+
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "client" in box:
+        return box["client"]
+    why = (f"{type(box['error']).__name__}: {box['error']}".split("\n")[0][:200] if "error" in box
+           else f"no handshake within {timeout:g} s")
+    raise ExecutorError(f"no Dask scheduler answered at {address} ({why}); is that the scheduler's address?")
 
 
 def _reachable(address: str, timeout: float) -> None:
     """Fail in one line, at once, when nothing listens at a tcp:// or tls:// scheduler address."""
-    scheme, _, rest = address.rpartition("://")
-    if scheme not in ("", "tcp", "tls"):
-        return  # another transport (ucx, inproc): Client's own timeout applies
-    host, _, port = rest.rstrip("/").rpartition(":")
-    if not host or not port.isdigit():
-        raise ExecutorError(f"Dask scheduler address {address!r}: expected tcp://HOST:PORT")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        _, host, port = scheduler_address(address)
+    except ValueError as e:
+        raise ExecutorError(str(e)) from None
+    if host is None or port is None:
+        return  # another transport (ucx, inproc): Client's own timeout applies
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
     except OSError as e:
         raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {e.strerror or e}") from None
 

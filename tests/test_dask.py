@@ -9,11 +9,20 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
-
-from test_faults import FAULTS, assert_faults_stored, optlab, stored, write_config
+from test_faults import (
+    FAULTS,
+    _alive,
+    _children,
+    _wait_for_children,
+    assert_faults_stored,
+    optlab,
+    stored,
+    write_config,
+)
 
 pytest.importorskip("dask.distributed")
 pytestmark = pytest.mark.slow  # a scheduler and two workers start in each test: ~10-20 s
@@ -23,6 +32,9 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+WORKERS: dict[str, int] = {}  # address -> pid of its `dask worker` process
 
 
 @pytest.fixture
@@ -43,6 +55,7 @@ def cluster(tmp_path):
 
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
+        WORKERS[address] = procs[1].pid
         yield address
     finally:
         for p in reversed(procs):
@@ -110,3 +123,23 @@ def test_slurm_without_dask_jobqueue_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)  # import fails as if not installed
     with pytest.raises(ExecutorError, match=r"^the slurm executor needs dask-jobqueue: pip install 'optlab\[slurm\]'$"):
         registry().get("executors", "slurm")(workers=2).job_script()
+
+
+def test_ctrl_c_ends_the_runs_in_flight_on_the_dask_workers(tmp_path, cluster):
+    """The driver's first Ctrl-C cancels the sweep's tasks; a task that is running kills its forked run
+    within a couple of seconds rather than letting it run on to its hard limit (here 67 s)."""
+    cfg = write_config(tmp_path, executor={"name": "dask", "address": cluster}, optimizers=["hang"], seeds=2,
+                       budget={"seconds": 60})
+    before = _children(WORKERS[cluster])  # the nannies' worker processes
+    proc = subprocess.Popen([sys.executable, "-m", "optlab", "run", str(cfg), "--out", str(tmp_path / "out")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    runs = _wait_for_children(WORKERS[cluster], len(before) + 2, timeout=60) - before  # the two forked runs
+    assert len(runs) == 2
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(runs):
+        time.sleep(0.1)
+    assert not _alive(runs)
+    assert _alive(before) == before  # the workers themselves live on

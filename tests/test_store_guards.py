@@ -168,3 +168,27 @@ def test_a_full_disk_stops_the_sweep_keeping_what_is_stored(tmp_path, monkeypatc
     assert "cannot store a result (database or disk is full); stopped with 2 runs stored, 2 left" in err
     monkeypatch.setattr(Store, "write", real_write)
     assert main(["run", str(cfg), "--out", str(out)]) == 0 and count(out) == 4
+
+
+@pytest.mark.skipif(not shutil.which("chattr"), reason="needs chattr to make a folder read-only for root")
+def test_a_read_only_folder_with_a_wal_but_no_shm_shows_the_committed_runs(tmp_path):
+    """Runs committed to the WAL (a driver killed before its checkpoint) count, even where no -shm can be made:
+    opening the file immutable alone would silently show the database as it was before them."""
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 0
+    killed = ("import os, sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('PRAGMA wal_autocheckpoint=0'); "
+              "db.execute('DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs LIMIT 3)'); db.commit(); "
+              "os._exit(0)")  # a commit in the WAL only: the writer dies before any checkpoint
+    subprocess.run([sys.executable, "-c", killed, str(out / "results.sqlite")], check=True)
+    assert (out / "results.sqlite-wal").stat().st_size > 0
+    (out / "results.sqlite-shm").unlink()
+    frozen = sorted(out.iterdir()) + [out]
+    if not _read_only(frozen, True):
+        _read_only(frozen, False)
+        pytest.skip("chattr +i is not permitted here")
+    try:
+        shown = optlab("show", out)
+        assert shown.returncode == 0 and f"{out}: 1 runs" in shown.stdout, shown.stdout + shown.stderr
+    finally:
+        _read_only(frozen, False)

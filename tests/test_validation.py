@@ -51,6 +51,7 @@ CASES = {  # name -> (file text or bytes, extra CLI args, words the one line mus
 
 
 BOMBS = {"alias_bomb", "deep_list", "seed_count_bomb", "huge_grid", "too_big"}
+CHECKED_BY_VALIDATE = BOMBS | {"bad_dask_address"}  # validate must not call valid what run refuses
 
 
 MEASURE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
@@ -77,7 +78,7 @@ def test_bad_config_exits_2_with_one_line_quickly_and_small(tmp_path, case):
     cfg = tmp_path / "bad.yaml"
     cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
     for command in (["run", str(cfg), "--out", str(tmp_path / "o"), *extra], ["validate", str(cfg), *extra]):
-        if command[0] == "validate" and case not in BOMBS:
+        if command[0] == "validate" and case not in CHECKED_BY_VALIDATE:
             continue  # validate reads the file the same way; the bombs are worth proving on both
         code, err, seconds, mb = run_measured(command, tmp_path)
         lines = err.strip().splitlines()
@@ -132,3 +133,45 @@ def test_max_runs_lets_a_large_grid_through(tmp_path):
     allowed = subprocess.run([sys.executable, "-m", "optlab", "validate", str(cfg), "--max-runs", "10001"],
                              capture_output=True, text=True)
     assert allowed.returncode == 0 and "valid, 10001 runs" in allowed.stdout
+
+
+class _NotDask:
+    """A TCP service on localhost that is not a Dask scheduler: it answers with `reply` or stays silent."""
+
+    def __init__(self, reply: bytes | None) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"tcp://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.reply, self.conns = reply, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.reply is not None:
+                conn.recv(4096)
+                conn.sendall(self.reply)
+
+
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4, None],
+                         ids=["http", "silent"])
+def test_a_port_that_is_not_a_dask_scheduler_is_refused_in_one_line(tmp_path, reply):
+    """Something listens, but not Dask (a web server, a proxy): refused before any progress, not a MemoryError."""
+    pytest.importorskip("dask.distributed")
+    service = _NotDask(reply)
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(GOOD + f"executor: {{name: dask, address: '{service.address}'}}\n")
+    code, err, seconds, mb = run_measured(["run", str(cfg), "--out", str(tmp_path / "o")], tmp_path)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"optlab: no Dask scheduler answered at {service.address}"), lines[0]
+    handshake = 0 if reply else 3.0  # a silent listener is given Dask.connect_timeout to answer
+    assert seconds < 5 + handshake + _startup(), f"took {seconds:.1f} s"
+    assert mb < 200, f"peaked at {mb:.0f} MB"
+    assert not (tmp_path / "o" / "results.sqlite").exists()

@@ -87,10 +87,27 @@ class Executor(_Strict):
     def _printable(cls, value: str | None) -> str | None:
         return _printable(value)
 
+    @pydantic.field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        return None if value is None else scheduler_address(value)[0]
+
     @pydantic.model_validator(mode="before")
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"name": value} if isinstance(value, str) else value
+
+
+def scheduler_address(address: str) -> tuple[str, str | None, int | None]:
+    """(address, host, port) of a tcp:// or tls:// scheduler address (host and port None for another
+    transport, e.g. ucx or inproc); a ValueError in one line when the host or port is missing."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp", "tls"):
+        return address, None, None
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"Dask scheduler address {address!r}: expected tcp://HOST:PORT")
+    return address, host.strip("[]"), int(port)
 
 
 class Config(_Strict):

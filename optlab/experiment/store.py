@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -70,8 +72,14 @@ class Store:
             raise StoreError(f"{Path(directory)}: no {DB_NAME} here")
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._copy: tempfile.TemporaryDirectory | None = None  # where a read-only WAL store was copied to
         try:
-            self.db = _connect_readonly(self.path) if readonly else sqlite3.connect(self.path)
+            if readonly:
+                self.db, self._copy = _connect_readonly(self.path)
+            else:
+                self.db = sqlite3.connect(self.path)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot read it ({e.strerror or e})") from None
         except sqlite3.DatabaseError as e:
             raise StoreError(_damaged(self.path, str(e))) from None
         try:
@@ -82,10 +90,10 @@ class Store:
                 self.db.executescript(SCHEMA)
                 self._add_missing_columns()
         except sqlite3.DatabaseError as e:
-            self.db.close()
+            self.close()
             raise StoreError(_damaged(self.path, str(e))) from None
         except StoreError:
-            self.db.close()
+            self.close()
             raise
 
     def _add_missing_columns(self) -> None:
@@ -136,6 +144,8 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._copy is not None:
+            self._copy.cleanup()
 
     def __enter__(self) -> "Store":
         return self
@@ -255,16 +265,31 @@ def _trace_point(row: Iterable[Any]) -> dict[str, Any]:
     return {c: (json.loads(v) if c in _TRACE_JSON and v is not None else v) for c, v in zip(TRACE_COLUMNS, row)}
 
 
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    """Open for reading only; on a read-only folder a WAL database cannot make its -shm, so open it immutable."""
+def _connect_readonly(path: Path) -> tuple[sqlite3.Connection, tempfile.TemporaryDirectory | None]:
+    """Open for reading only, and the temporary folder it was copied to, if any.
+
+    On a read-only folder a WAL database cannot make its -shm. Without a WAL file it opens immutable;
+    with one (commits a killed driver never checkpointed) immutable would ignore them and show an older
+    store, so the database and its WAL are read from a copy in a temporary folder.
+    """
     uri = path.resolve().as_uri()
     db = sqlite3.connect(f"{uri}?mode=ro", uri=True)
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
+        return db, None
     except sqlite3.OperationalError:
         db.close()
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True)
+    wal = path.with_name(path.name + "-wal")
+    if not (wal.is_file() and wal.stat().st_size > 0):
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True), None
+    copy = tempfile.TemporaryDirectory(prefix="optlab-store-")
+    try:
+        shutil.copyfile(path, Path(copy.name) / path.name)
+        shutil.copyfile(wal, Path(copy.name) / wal.name)
+    except OSError:
+        copy.cleanup()
+        raise
+    return sqlite3.connect(Path(copy.name) / path.name), copy
 
 
 def _damaged(path: Path, detail: str) -> str:
