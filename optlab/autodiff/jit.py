@@ -26,6 +26,7 @@ from .tree import flatten, unflatten
 
 _DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a property while tracing)
 _CALLER_GRADS = backprop._caller_grads
+_BACKPROP = backprop._backprop
 _COMPARISONS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__")
 _VALUE_FREE = {np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like, np.empty_like}
 _BIG = 1 << 10  # temporaries of at least this many elements (8 kB of float64) are deleted after their last use
@@ -251,6 +252,19 @@ class _tracing:
             return plain
 
         backprop._caller_grads = functional._caller_grads = caller_grads
+
+        def backprop_pass(y: Variable, seed: Any, create_graph: bool, *args: Any, **kwargs: Any) -> Any:
+            # A pass without create_graph (gradients(..., create_graph=False), backward()) runs its VJPs on
+            # bare arrays, with numpy's operators (g * b): those steps reach no recorder, so a replay would
+            # repeat the trace's gradient (FOMAML's inner step). Refused where the graph reads fn's inputs.
+            d = _DATA_SLOT.__get__(y, Variable)
+            if not create_graph and (isinstance(d, _Watched) or id(d) in rec.slots):
+                raise JitError("jit: a backward pass without create_graph on values of the jitted function's "
+                               "inputs (gradients(..., create_graph=False) or backward()): its steps on bare "
+                               "arrays are not recorded; use create_graph=True, or call it outside jit")
+            return _BACKPROP(y, seed, create_graph, *args, **kwargs)
+
+        backprop._backprop = backprop_pass
         for n, cmp in self.comparisons.items():
             setattr(Variable, n, _guarded_comparison(cmp))
 
@@ -271,6 +285,7 @@ class _tracing:
         for k, v in self.saved.items():
             setattr(F, k, v)
         backprop._caller_grads = functional._caller_grads = _CALLER_GRADS
+        backprop._backprop = _BACKPROP
         node._tracer = None
         _TRACE = _NoTrace()
 
