@@ -77,25 +77,21 @@ class Oracle:
             self.jit_mode = "eager: jit off"
         elif problem.resample is not None and (problem.batched is None or problem.batch is None):
             self.jit_mode = "eager: stochastic problem (resample) without batched/batch"
-        elif problem.resample is not None:
-            # the sample is an explicit input of the traced program (session 4): drawn in Python by resample,
-            # read by batch() at each call and passed to the replay, so no replay can use a stale batch
-            self.jit_mode = "jit"
-            assert problem.batched is not None and problem.batch is not None
-            data = self._data = problem.batch
-            b = self._watched = _SideEffects(problem.batched)
-            self._jitted = {"f": jit_of(b), "vg": jit_of(functional.value_and_grad(b)),
-                            "hvp": jit_of(lambda x, v, *d: functional.hvp(lambda y: b(y, *d), x, v)),
-                            "hessian": jit_of(lambda x, *d: hessian_of(lambda y: b(y, *d))(x))}
-            self._probation = True
-            self._objective = lambda x: b(x, *data())
         else:
+            # A stochastic problem's sample is an explicit input of the traced program (session 4): drawn in
+            # Python by resample, read by batch() at each call and passed to the replay, so no replay can use
+            # a stale batch. A deterministic problem is the same with no data: fn(x), batch() == ().
             self.jit_mode = "jit"
-            f = self._watched = _SideEffects(problem.objective)
+            stochastic = problem.resample is not None
+            fn = problem.batched if stochastic else problem.objective
+            data = self._data = problem.batch if stochastic else tuple
+            assert fn is not None and data is not None
+            f = self._watched = _SideEffects(fn)
             self._jitted = {"f": jit_of(f), "vg": jit_of(functional.value_and_grad(f)),
-                            "hvp": jit_of(lambda x, v: functional.hvp(f, x, v)), "hessian": jit_of(hessian_of(f))}
+                            "hvp": jit_of(lambda x, v, *d: functional.hvp(lambda y: f(y, *d), x, v)),
+                            "hessian": jit_of(lambda x, *d: hessian_of(lambda y: f(y, *d))(x))}
             self._probation = True  # the first call runs eagerly, watched: a stateful objective never replays
-            self._objective = f
+            self._objective = (lambda x: f(x, *data())) if stochastic else f
 
     def _run(self, kind: str, eager: Callable[..., Any], *args: Any) -> Any:
         """The jitted `kind` on args, or `eager` once jit is off, the objective is stateful or untraceable."""
