@@ -16,7 +16,7 @@ import numpy as np
 
 import optlab.autodiff.functions as F
 from optlab import hookimpl
-from optlab.autodiff import Config, Variable, enable_grad, gradients
+from optlab.autodiff import Config, Variable, enable_grad, gradients, no_grad
 
 TaskLosses = Callable[[Sequence[Any], Any], Any]  # (per-task params, data) -> losses of shape (tasks,)
 
@@ -30,12 +30,22 @@ def adapt(task_losses: TaskLosses, params: Sequence[Any], support: Any, alpha: f
           create_graph: bool) -> list[Any]:
     """`steps` gradient steps of size alpha on each task's support loss; params carry the task axis."""
     params = [p if isinstance(p, Variable) else Variable(p) for p in params]
+    # First order, a step that joins an outer graph (training: the meta-gradient, or a jit trace of it) comes
+    # from a recorded inner pass, detached under no_grad: a constant of the meta-graph, the same bits as a raw
+    # pass (create_graph=False, then g.data), whose VJP steps on bare arrays a jit trace cannot follow (jit
+    # refuses them), so FOMAML replays at every batch. Under no_grad (fine-tuning) the raw pass is cheaper.
+    recorded = create_graph or Config.enable_backprop
     for _ in range(steps):
         with enable_grad():
-            grads = gradients(F.sum(task_losses(params, support)), params, create_graph=create_graph)
-        # first order: each inner gradient enters as a constant array (a Variable would be a leaf that the
-        # meta-gradient's backward pass differentiates for nothing)
-        params = [p if g is None else p - alpha * (g if create_graph else g.data) for p, g in zip(params, grads)]
+            grads = gradients(F.sum(task_losses(params, support)), params, create_graph=recorded)
+        if create_graph:
+            params = [p if g is None else p - alpha * g for p, g in zip(params, grads)]
+        elif recorded:
+            with no_grad():
+                moves = [None if g is None else alpha * g for g in grads]
+            params = [p if d is None else p - d for p, d in zip(params, moves)]
+        else:
+            params = [p if g is None else p - alpha * g.data for p, g in zip(params, grads)]
     return params
 
 

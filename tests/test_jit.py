@@ -16,7 +16,7 @@ from optlab.autodiff.tree import flatten
 from optlab.conformance import Counter
 from optlab.optim import Oracle, Problem
 from optlab_plugins.gradient_penalty import gradient_penalty, input_gradient_norms
-from optlab_plugins.maml import maml
+from optlab_plugins.maml import maml, per_task
 from optlab_plugins.mgh import optlab_problems as mgh_problems
 from optlab_studies import mlp
 from optlab_studies.maml_sinusoid import tasks as sinusoid
@@ -263,13 +263,40 @@ def test_oracle_jits_maml_meta_gradient_at_each_new_batch(first_order):
         assert_same(got, stochastic_oracle_calls(slow_problem, slow, slow_rng, x, v, hessian=False))
         seen.append(got[0])
     assert len(set(seen)) == 6  # different data each call, different values
-    # MAML's program replays at every batch; FOMAML's inner gradient comes from a backward pass without
-    # create_graph, whose steps on bare arrays no recorder sees: refused (JitError), so the oracle is eager
-    if first_order:
-        assert fast._jitted is None and fast.jit_mode.startswith("eager: not traceable (jit: a backward pass")
-    else:
-        assert fast.jit_mode == "jit" and fast._jitted is not None and fast._jitted["vg"].traces == 1
+    # MAML's and FOMAML's programs replay at every batch (FOMAML's inner pass is recorded, its step detached)
+    assert fast.jit_mode == "jit" and fast._jitted is not None and fast._jitted["vg"].traces == 1
     assert fast.counts.as_dict() | {"seconds": 0} == slow.counts.as_dict() | {"seconds": 0}
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_fomaml_replays_the_raw_pass_first_order_gradient_bit_for_bit(steps):
+    """FOMAML's reference: the meta-loss with each inner gradient from a raw pass (create_graph=False)
+    entering as a constant array (the plugin's code before it recorded that pass). The oracle's jitted f,
+    f+grad and hvp give the reference's bits at every new batch, replaying one trace."""
+    problem = optlab.problems.get("maml_sinusoid", K=5, meta_batch=4, first_order=True, inner_steps=steps)
+    oracle = Oracle(problem)
+
+    def reference(theta, *data):
+        batched = Problem(name="reference", objective=lambda t: raw_fomaml(t, *data), x0=theta)
+        return Oracle(batched, jit=False)
+
+    def raw_fomaml(theta, support, query):
+        theta = theta if isinstance(theta, Variable) else Variable(theta)  # as the problem's batched does
+        params = per_task(sinusoid.unpack(theta), np.shape(support[0])[0])
+        for _ in range(steps):
+            grads = gradients(F.sum(sinusoid.task_losses(params, support)), params, create_graph=False)
+            params = [p - 0.01 * g.data for p, g in zip(params, grads)]
+        return F.mean(sinusoid.task_losses(params, query))
+
+    rng = np.random.default_rng(7)
+    v = rng.standard_normal(problem.n)
+    for _ in range(5):
+        problem.resample(rng)
+        x = problem.x0 + 0.1 * rng.standard_normal(problem.n)
+        eager = reference(x, *problem.batch())
+        assert_same([oracle.f(x), oracle.f_and_grad(x), oracle.hvp(x, v)],
+                    [eager.f(x), eager.f_and_grad(x), eager.hvp(x, v)])
+    assert oracle.jit_mode == "jit" and oracle._jitted["vg"].traces == 1
 
 
 @pytest.mark.parametrize("use", ["gradients", "backward"])
