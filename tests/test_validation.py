@@ -48,6 +48,16 @@ CASES = {  # name -> (file text or bytes, extra CLI args, words the one line mus
     "label_collision_explicit": (GOOD.replace("[gd]", "[{name: gd, label: m}, {name: gd, params: {lr: 0.5}, "
                                                       "label: m}]"), [],
                                  "optimizers[1]: the label 'm' is already optimizers[0]'s (gd)"),
+    # YAML 1.1 reads true/yes/on as booleans; pydantic would take them for the number 1
+    "boolean_iterations": (GOOD + "budget: {iterations: on}\n", [],
+                           "budget.iterations: expected a number, got the boolean True"),
+    "boolean_seed": (GOOD + "seeds: [yes]\n", [], "seeds[0]: expected a number, got the boolean True"),
+    "boolean_scale": (GOOD + "scale: [true]\n", [], "scale[0]: expected a number, got the boolean True"),
+    "boolean_typx_set": (GOOD, ["--set", "stopping.typx=true"], "stopping.typx: expected a number, got the boolean"),
+    # yaml.safe_load keeps the last of two equal keys: the first list of optimizers would vanish
+    "duplicate_key": (GOOD + "optimizers: [lbfgs]\n", [], "line 5: duplicate key 'optimizers' (first on line 3)"),
+    "duplicate_nested_key": (GOOD + "budget: {iterations: 5, iterations: 50}\n", [],
+                             "line 5: duplicate key 'iterations' (first on line 5)"),
     "too_big": ("name: v\n" + "# padding\n" * 200_000, [], "a config may have at most 1,000,000"),
     "unreachable_dask": (GOOD + "executor: {name: dask, address: 'tcp://127.0.0.1:9'}\n", [],
                          "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),

@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pydantic
 
+
+def not_bool(value: Any) -> Any:
+    """Refuse a boolean where a number belongs: YAML reads true/yes/on as True, which pydantic takes for 1."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"expected a number, got the boolean {bool(value)} (YAML reads true/false, yes/no, on/off "
+                         f"as booleans)")
+    return value
+
+
+NoBool = pydantic.BeforeValidator(not_bool)
 TestName = Literal["gradient", "relative_gradient", "relative_f"]
 
 
@@ -18,9 +28,9 @@ class Budget(pydantic.BaseModel):
     """Limits on a run: iterations, oracle calls of any kind, wall-clock seconds (None: no limit)."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    iterations: int = pydantic.Field(1000, ge=1)
-    oracle_calls: int | None = pydantic.Field(None, ge=1)
-    seconds: float | None = pydantic.Field(None, gt=0)
+    iterations: Annotated[int, NoBool] = pydantic.Field(1000, ge=1)
+    oracle_calls: Annotated[int | None, NoBool] = pydantic.Field(None, ge=1)
+    seconds: Annotated[float | None, NoBool] = pydantic.Field(None, gt=0)
 
 
 def scaled_gradient(x: np.ndarray, f: float, g: np.ndarray | None, typx: float = 1.0, typf: float = 1.0) -> float:
@@ -50,11 +60,11 @@ class Stopping(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     test: list[TestName] = pydantic.Field(default_factory=_default_tests, min_length=1)
-    sgtol: float = pydantic.Field(1e-8, gt=0, lt=1)
-    typx: float = pydantic.Field(1.0, gt=0)
-    typf: float = pydantic.Field(1.0, gt=0)
-    gtol: float = pydantic.Field(1e-8, gt=0, lt=1)
-    ftol: float = pydantic.Field(1e-10, gt=0, lt=1)
+    sgtol: Annotated[float, NoBool] = pydantic.Field(1e-8, gt=0, lt=1)
+    typx: Annotated[float, NoBool] = pydantic.Field(1.0, gt=0)
+    typf: Annotated[float, NoBool] = pydantic.Field(1.0, gt=0)
+    gtol: Annotated[float, NoBool] = pydantic.Field(1e-8, gt=0, lt=1)
+    ftol: Annotated[float, NoBool] = pydantic.Field(1e-10, gt=0, lt=1)
 
     @pydantic.model_validator(mode="before")
     @classmethod
