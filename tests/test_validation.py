@@ -58,6 +58,8 @@ CASES = {  # name -> (file text or bytes, extra CLI args, words the one line mus
     "duplicate_key": (GOOD + "optimizers: [lbfgs]\n", [], "line 5: duplicate key 'optimizers' (first on line 3)"),
     "duplicate_nested_key": (GOOD + "budget: {iterations: 5, iterations: 50}\n", [],
                              "line 5: duplicate key 'iterations' (first on line 5)"),
+    "missing_plugin_file": ("name: v\nproblems: [bowl]\noptimizers: [gd]\nplugins: [nothere.py]\n", [],
+                            "bad.yaml: plugins[0]: plugin file "),
     "too_big": ("name: v\n" + "# padding\n" * 200_000, [], "a config may have at most 1,000,000"),
     "unreachable_dask": (GOOD + "executor: {name: dask, address: 'tcp://127.0.0.1:9'}\n", [],
                          "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
