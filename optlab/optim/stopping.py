@@ -55,7 +55,8 @@ class Stopping(pydantic.BaseModel):
     - ``relative_gradient``: ||g(x)|| <= gtol ||g(x0)|| (relative to the start; a large start fools it).
     - ``relative_f``: f - f* <= ftol (f0 - f*) where the problem knows f* (More and Wild's measure).
 
-    Setting `gtol` or `ftol` without `test` selects the relative tests they belong to (older configs).
+    Setting `gtol` or `ftol` without `test` selects the relative tests they belong to (older configs),
+    beside the gradient test when `sgtol`, `typx` or `typf` is set too.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
@@ -74,8 +75,8 @@ class Stopping(pydantic.BaseModel):
         data = dict(data)
         if "test" not in data:
             implied = [t for t, key in (("relative_gradient", "gtol"), ("relative_f", "ftol")) if key in data]
-            if implied:
-                data["test"] = implied
+            if implied:  # the gradient test stays when its own keys are written beside them
+                data["test"] = (["gradient"] if {"sgtol", "typx", "typf"} & data.keys() else []) + implied
         if isinstance(data.get("test"), str):
             data["test"] = [data["test"]]
         return data
