@@ -3,7 +3,6 @@ function returns its gradient bare, not in a tuple."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import optlab.autodiff.functions as F
 from optlab.autodiff import Function, Variable, grad
@@ -29,11 +28,15 @@ def test_a_one_input_function_returning_a_tuple_gets_its_gradient() -> None:
     np.testing.assert_array_equal(grad(lambda x: F.sum(SquareTuple()(x)))(X), 2 * X)
 
 
-@pytest.mark.xfail(strict=True, reason="backprop._run_vjps takes a bare array returned by a one-input "
-                   "Function.backward for the sequence of per-input gradients (its first element, shape ()), "
-                   "and raises 'returned a gradient of shape () for an input of shape (3,)'")
 def test_a_one_input_function_returning_its_gradient_bare_gets_it() -> None:
     x = Variable(X.copy())
     F.sum(Square()(x)).backward()
     np.testing.assert_array_equal(x.grad.data, 2 * X)
     np.testing.assert_array_equal(grad(lambda v: F.sum(Square()(v)))(X), 2 * X)
+    # and its second derivative through create_graph: d/dx sum(2x) = 2
+    x = Variable(X.copy())
+    F.sum(Square()(x)).backward(create_graph=True)
+    g = x.grad
+    x.cleargrad()
+    F.sum(g).backward()
+    np.testing.assert_array_equal(x.grad.data, np.full(3, 2.0))
