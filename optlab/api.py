@@ -43,7 +43,9 @@ OPTION_ALIASES = {"lbfgs": {"maxcor": "memory"},
                   "trust-ncg": {"initial_trust_radius": "radius", "max_trust_radius": "max_radius"}}
 BUDGET_OPTIONS = {"maxiter": "iterations", "maxfun": "oracle_calls", "maxfev": "oracle_calls",
                   "seconds": "seconds"}
-STOPPING_OPTIONS = {"gtol": "gtol"}
+# scipy's gtol bounds the final gradient, as the default (scaled gradient) test's sgtol does; our `gtol` is
+# the relative test's (||g|| <= gtol ||g0||), which a start with a huge gradient fools
+STOPPING_OPTIONS = {"gtol": "sgtol"}
 CALLBACK_STATUS, CALLBACK_MESSAGE = 99, "`callback` raised `StopIteration`."  # scipy's own
 
 
@@ -81,7 +83,8 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
     """Minimize fun(x, *args) from x0, as scipy.optimize.minimize does, with optlab's methods.
 
     `method`: a scipy name (case-insensitive, see SCIPY_METHODS) or any registered optimizer;
-    `tol` is the gradient tolerance of optlab's convergence test; `options` holds maxiter,
+    `tol` (and options gtol) is the tolerance of the default scaled gradient test (`stopping.sgtol`),
+    taken at the final point as scipy's gtol is; `options` holds maxiter,
     maxfun/maxfev, gtol, seconds, disp, and the optimizer's own parameters. Keyword-only extras:
     `budget`, `stopping` (optlab's models or dicts), `f_star` (known minimum), `seed`, and `mallopt`:
     by default glibc's mmap and trim thresholds are raised for this process (optlab.optim.malloc), so that
@@ -100,7 +103,7 @@ def minimize(fun: Callable[..., Any], x0: Any, args: Any = (), method: str | Non
     options = dict(options or {})
     disp = bool(options.pop("disp", False))
     budget_model = _model(Budget, "budget", budget, _take(options, BUDGET_OPTIONS))
-    stopping_given = {"gtol": tol} if tol is not None else {}
+    stopping_given = {"sgtol": tol} if tol is not None else {}
     stopping_model = _model(Stopping, "stopping", stopping, {**stopping_given, **_take(options, STOPPING_OPTIONS)})
     aliases = OPTION_ALIASES.get(name, {})
     params = {aliases.get(k, k): v for k, v in options.items()}

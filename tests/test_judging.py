@@ -199,3 +199,14 @@ def test_diagnostics_from_trace_info_are_shown(tmp_path: Path) -> None:
     text = write_report(tmp_path).read_text()
     assert "## Diagnostics" in text
     assert "| p | arc | cg_iters 2 [1, 3] last 3; neg_curv 1/3; radius 0.583 [0.25, 1] last 0.25 |" in text
+
+
+def test_sgtol_given_beside_gtol_keeps_the_gradient_test() -> None:
+    """gtol alone selects the relative test (older configs); written beside sgtol (or typx/typf), the
+    default test's own keys, it is added to the gradient test, not put in its place: sgtol was ignored."""
+    assert Stopping(sgtol=1e-6, gtol=1e-3).test == ["gradient", "relative_gradient"]
+    assert Stopping(typf=10.0, ftol=1e-3).test == ["gradient", "relative_f"]
+    assert Stopping(sgtol=1e-6).test == ["gradient"]
+    x = np.ones(1)
+    s = Stopping(sgtol=1e-6, gtol=1e-12)
+    assert s.reason(x, 1.0, np.array([1e-7]), 2.0, 1.0, None) == "gradient"  # the sgtol bound holds

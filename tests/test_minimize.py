@@ -211,3 +211,18 @@ def test_import_optlab_is_light_and_reaches_problems_and_autodiff():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "[-1.2,", "1.0]", "2.44"]  # MGH's Rosenbrock start, |x0|^2
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+@pytest.mark.parametrize("how", ["tol", "options"])
+def test_tol_keeps_the_test_a_large_start_cannot_fool(scale, how):
+    """scipy's tol (and options gtol) bound the gradient at the final point. Mapped to the relative test
+    ||g|| <= tol ||g0||, meyer's huge starting gradient made trust-ncg 'converged' at ||g|| = 7.9e5
+    (f = 4.3e6, f* = 87.9), and at ||g|| = 7.6e8 after one iteration from 10 x0. Success must mean the
+    final point passes the scaled gradient test at tol: max_i |g_i| max(|x_i|, 1) / max(|f|, 1) <= tol."""
+    p = optlab.problems.get("meyer", scale=scale)
+    kw = {"tol": 1e-5} if how == "tol" else {"options": {"gtol": 1e-5}}
+    r = optlab.minimize(p.objective, p.x0, method="trust-ncg", **kw)
+    g = np.asarray(r.jac, dtype=float)
+    measure = np.max(np.abs(g) * np.maximum(np.abs(r.x), 1.0)) / max(abs(r.fun), 1.0)
+    assert not r.success or measure <= 1e-5, (r.message, r.fun, np.linalg.norm(g))

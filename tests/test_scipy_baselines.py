@@ -110,3 +110,14 @@ def test_the_judge_finds_points_by_their_bits_without_hashing_them():
     assert recent.get(x) is None  # only the last `keep` points are kept
     zero[1] = 7.0  # the caller changes its array afterwards: the copy kept is unaffected
     assert recent.get(np.zeros(3)) == "zero" and recent.get(zero) is None
+
+
+def test_a_method_that_stops_on_its_own_is_not_said_to_have_used_the_iteration_budget():
+    """scipy's BFGS gives up on -||x||^2 after one iteration ("precision loss"): status max_iter (short of
+    the test), but the message must not claim the 500 iterations were used; at the budget it says so."""
+    problem = Problem("unbounded", lambda x: -F.sum(x * x), np.ones(2))
+    res = run(registry().get("optimizers", "scipy.bfgs")(), problem, budget=Budget(iterations=500))
+    assert res.status_name == "max_iter" and res.nit < 500
+    assert "iteration budget used" not in res.message and "scipy stopped on its own" in res.message, res.message
+    res = run(registry().get("optimizers", "scipy.bfgs")(), rosenbrock(), budget=Budget(iterations=3))
+    assert res.status_name == "max_iter" and res.nit == 3 and res.message.startswith("iteration budget used")

@@ -42,6 +42,24 @@ CASES = {  # name -> (file text or bytes, extra CLI args, words the one line mus
     "duplicate_runs": (GOOD.replace("[gd]", "[gd, {name: gd, params: {lr: 0.001}}]"), [],
                        "'gd' repeats the run 'gd' on bowl (seed 0, scale 1)"),
     "duplicate_seeds": (GOOD + "seeds: [0, 1, 1]\n", [], "'gd' repeats the run 'gd' on bowl (seed 1, scale 1)"),
+    # two settings of one method under one label would be merged into one row of every report table
+    "label_collision": (GOOD.replace("[gd]", "[{name: gd, params: {lr: 0.1}}, {name: gd, params: {lr: 0.01}}]"), [],
+                        "optimizers[1]: the label 'gd' is already optimizers[0]'s (gd lr=0.1); give one a label:"),
+    "label_collision_explicit": (GOOD.replace("[gd]", "[{name: gd, label: m}, {name: gd, params: {lr: 0.5}, "
+                                                      "label: m}]"), [],
+                                 "optimizers[1]: the label 'm' is already optimizers[0]'s (gd)"),
+    # YAML 1.1 reads true/yes/on as booleans; pydantic would take them for the number 1
+    "boolean_iterations": (GOOD + "budget: {iterations: on}\n", [],
+                           "budget.iterations: expected a number, got the boolean True"),
+    "boolean_seed": (GOOD + "seeds: [yes]\n", [], "seeds[0]: expected a number, got the boolean True"),
+    "boolean_scale": (GOOD + "scale: [true]\n", [], "scale[0]: expected a number, got the boolean True"),
+    "boolean_typx_set": (GOOD, ["--set", "stopping.typx=true"], "stopping.typx: expected a number, got the boolean"),
+    # yaml.safe_load keeps the last of two equal keys: the first list of optimizers would vanish
+    "duplicate_key": (GOOD + "optimizers: [lbfgs]\n", [], "line 5: duplicate key 'optimizers' (first on line 3)"),
+    "duplicate_nested_key": (GOOD + "budget: {iterations: 5, iterations: 50}\n", [],
+                             "line 5: duplicate key 'iterations' (first on line 5)"),
+    "missing_plugin_file": ("name: v\nproblems: [bowl]\noptimizers: [gd]\nplugins: [nothere.py]\n", [],
+                            "bad.yaml: plugins[0]: plugin file "),
     "too_big": ("name: v\n" + "# padding\n" * 200_000, [], "a config may have at most 1,000,000"),
     "unreachable_dask": (GOOD + "executor: {name: dask, address: 'tcp://127.0.0.1:9'}\n", [],
                          "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),

@@ -78,8 +78,9 @@ def _run_vjps(f: Function, inputs: tuple, gy: Any, create_graph: bool) -> Sequen
         y, xs = _output_variable(f), inputs
     else:
         y, xs = f.saved, [x.data if isinstance(x, Variable) else x for x in inputs]
-    if not f.primitive:
-        return f.backward(gy, y, *xs, **f.kwargs)
+    if not f.primitive:  # a user's Function: a one-input backward may return its gradient bare, as DeZero's
+        gxs = f.backward(gy, y, *xs, **f.kwargs)
+        return gxs if isinstance(gxs, (tuple, list)) else (gxs,)
     if len(inputs) == 1 and f.vjps[0] is not None:  # most functions: one input, no list to build
         return (f.vjps[0](gy, y, *xs, **f.kwargs),)
     return [vjp(gy, y, *xs, **f.kwargs) if vjp is not None and isinstance(x, _NODES) else None

@@ -341,8 +341,10 @@ logsumexp = primitive(
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Sum over `axis` times (outputs / inputs); over a zero-size axis nan, as numpy's mean."""
     s = _sum(x, axis=axis, keepdims=keepdims)
-    return s * (np.size(_data(s)) / np.size(_data(x)))
+    n = np.size(_data(x))
+    return s * (np.size(_data(s)) / n if n else np.nan)
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
@@ -425,7 +427,7 @@ def linear(x: Any, W: Any, b: Any = None) -> Any:
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True, initial=-np.inf))  # initial: an empty axis is empty
     return e / np.sum(e, axis=axis, keepdims=True)
 
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from . import backprop, functional, node
 from . import functions as F
-from .config import level_base
-from .node import Variable, as_data
+from .config import level_base, transform_level
+from .node import Variable, as_data, made_outside
 from .tree import flatten, unflatten
 
 _DATA_SLOT = Variable.__dict__["data"]  # the slot behind Variable.data (a property while tracing)
@@ -413,7 +413,7 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
             and len(refs) == forward.nin and all(r[0] in ("slot", "const") for r in refs):
         ctx.fresh.add(s)  # an elementwise ufunc (tanh, exp): its result is a buffer of its own, and it may
         for r in refs:  # write into an operand's buffer that dies here (the same loop, bit for bit)
-            if ctx.reusable(r, s, refs.count(r)):
+            if r[0] == "slot" and ctx.reusable(r, s, sum(q[0] == "slot" and q[1] == r[1] for q in refs)):
                 return [f"    t{s} = {arg(('const', forward))}({', '.join(arg(q) for q in refs)}, out={arg(r)})"]
     return None
 
@@ -890,16 +890,16 @@ class Jitted:
         rec = _Recording()
         self.traces += 1
         starts, inputs, seen = [], [], set()
-        for x in leaves:
-            if _is_traced_leaf(x):
-                v = Variable(np.array(x) if id(x) in seen else x)  # one array passed twice: two inputs
-                seen.add(id(x))
-                inputs.append(rec.new_slot(_DATA_SLOT.__get__(v, Variable)))
-                starts.append(v)
-            else:
-                starts.append(x)
         try:
-            with _tracing(rec):
+            with transform_level() as level, _tracing(rec):  # a level of its own: what fn closes over is outside it
+                for x in leaves:
+                    if _is_traced_leaf(x):
+                        v = Variable(np.array(x) if id(x) in seen else x)  # one array passed twice: two inputs
+                        seen.add(id(x))
+                        inputs.append(rec.new_slot(_DATA_SLOT.__get__(v, Variable)))
+                        starts.append(v)
+                    else:
+                        starts.append(x)
                 result = self.fn(*unflatten(in_def, starts))
         except JitError:
             raise
@@ -911,6 +911,10 @@ class Jitted:
             raise JitError(f"jit: {self.__name__} runs on arrays but could not be traced ({type(e).__name__}: "
                            f"{e}); write it with optlab.autodiff.functions (F) so every step is seen") from None
         out_leaves, out_def = flatten(result)
+        if any(made_outside(y, level) for y in out_leaves):  # a replay's bare arrays would drop that path
+            raise JitError(f"jit: {self.__name__}'s result depends on a Variable it closes over (an outer "
+                           f"transform's input or a leaf to backward to), and jit returns arrays that carry "
+                           f"no gradient to it; call it without jit, or jit the outermost function")
         outputs = []
         for y in out_leaves:
             d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")

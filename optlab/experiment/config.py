@@ -12,7 +12,7 @@ from typing import Annotated, Any, Sequence
 import pydantic
 import yaml
 
-from ..optim.stopping import Budget, Stopping
+from ..optim.stopping import Budget, NoBool, Stopping
 from .cost import CostModel
 
 MAX_FILE_BYTES = 1_000_000  # a config is a page of text, not data
@@ -20,7 +20,7 @@ MAX_DEPTH = 40  # nesting of lists and mappings
 MAX_NODES = 200_000  # values after YAML aliases are expanded (a 620-byte alias bomb makes 10^9)
 MAX_SEEDS = 100_000
 MAX_WORKERS = max(64, 4 * (os.cpu_count() or 1))
-Seed = Annotated[int, pydantic.Field(ge=0, le=2**63 - 1)]  # numpy takes seeds >= 0, SQLite stores 64 bits
+Seed = Annotated[int, NoBool, pydantic.Field(ge=0, le=2**63 - 1)]  # numpy takes seeds >= 0, SQLite stores 64 bits
 
 
 class ConfigError(ValueError):
@@ -78,7 +78,7 @@ class Executor(_Strict):
     """Where runs execute: serial, local (a process pool, the default), dask, slurm or inline."""
 
     name: str = pydantic.Field("local", min_length=1, max_length=200)
-    workers: int | None = pydantic.Field(None, ge=1, le=MAX_WORKERS)
+    workers: Annotated[int | None, NoBool] = pydantic.Field(None, ge=1, le=MAX_WORKERS)
     address: str | None = pydantic.Field(None, min_length=1, max_length=500)
     options: dict[str, Any] = pydantic.Field(default_factory=dict)  # the executor's own keywords (e.g. slurm's)
 
@@ -117,7 +117,7 @@ class Config(_Strict):
     problems: list[ProblemEntry] = pydantic.Field(min_length=1)
     optimizers: list[Component] = pydantic.Field(min_length=1)
     seeds: list[Seed] = pydantic.Field(default_factory=lambda: [0], min_length=1, max_length=MAX_SEEDS)
-    scale: list[float] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)
+    scale: list[Annotated[float, NoBool]] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)
     budget: Budget = pydantic.Field(default_factory=Budget)
     stopping: Stopping = pydantic.Field(default_factory=Stopping)
     cost: CostModel = pydantic.Field(default_factory=CostModel)
@@ -265,7 +265,23 @@ def safe_yaml(text: str) -> Any:
         if total > MAX_NODES:
             raise ConfigError(f"expands to more than {MAX_NODES:,} values (through YAML aliases?), "
                               f"line {event.start_mark.line + 1}")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader: no tags beyond YAML's own)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader refusing a key written twice in one mapping (safe_load keeps the last one silently:
+    a second `optimizers:` would drop the first list). Merge keys (`<<: *base`) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in first:
+                raise ConfigError(f"line {line}: duplicate key {key!r} (first on line {first[key]})")
+            first[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _yaml_problem(e: yaml.YAMLError) -> str:

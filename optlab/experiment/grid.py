@@ -134,6 +134,19 @@ def _check_problem(reg: Registry, where: str, name: str, params: dict[str, Any],
         raise ConfigError(f"{where}: problem {name!r} takes no 'scale', but the config's scale axis is not [1]")
 
 
+def _check_label(labelled: dict[str, tuple[int, str, dict[str, Any], dict[str, Any]]], where: str, label: str,
+                 setting: tuple[int, str, dict[str, Any], dict[str, Any]]) -> None:
+    """Refuse a label already given to another setting: reports group runs by label, and would merge the two.
+
+    The same setting twice under one label is left to the duplicate-run check, which names the run.
+    """
+    first = labelled.setdefault(label, setting)
+    if (first[1], first[3]) != (setting[1], setting[3]):
+        shown = " ".join([first[1], *(f"{k}={v}" for k, v in first[2].items())])
+        raise ConfigError(f"{where}: the label {label!r} is already optimizers[{first[0]}]'s ({shown}); "
+                          f"give one a label: (reports group runs by label and would merge the two)")
+
+
 def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpec]:
     """All runs of `config`, validated against the plugins: names exist, parameters are allowed."""
     scaled = config.scale != [1.0]
@@ -152,13 +165,16 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
             hint = suites.missing_hint(reg, comp.name)
             raise ConfigError(f"{where}.name: {e}" + (f" ({hint})" if hint else "")) from None
     optimizers = []
+    labelled: dict[str, tuple[int, str, dict[str, Any], dict[str, Any]]] = {}
     for i, entry in enumerate(config.optimizers):
         where = f"{source}: optimizers[{i}]"
         try:
             cls = reg.get("optimizers", entry.name)
             for point in _points(entry.params):
                 resolved = validate_params(cls.Params, f"optimizer '{entry.name}'", point).model_dump(mode="json")
-                optimizers.append((entry.name, point, _label(entry, point), resolved, source_fingerprint(cls)))
+                label = _label(entry, point)
+                _check_label(labelled, where, label, (i, entry.name, point, resolved))
+                optimizers.append((entry.name, point, label, resolved, source_fingerprint(cls)))
         except (PluginError, ParameterError) as e:
             raise ConfigError(f"{where}: {e}") from None
     budget, stopping = config.budget.model_dump(), config.stopping.model_dump()

@@ -21,7 +21,7 @@ from ..optim.loop import run as run_optimizer
 from ..optim.problem import Problem
 from ..optim.status import Status
 from ..optim.stopping import Budget, Stopping
-from ..registry import Registry, registry
+from ..registry import PluginError, Registry, registry
 from . import isolation
 from .config import Config, ConfigError
 from .cost import CostModel
@@ -162,8 +162,11 @@ def plan(config: Config, source: str = "config", max_runs: int | None = None) ->
     limit = MAX_RUNS if max_runs is None else max_runs
     _check_size(config.grid_size(), limit, source)  # before building: a 10^9-run grid must not be built
     reg = registry()
-    for path in config.plugins:
-        reg.load_file(path)
+    for i, path in enumerate(config.plugins):
+        try:
+            reg.load_file(path)
+        except PluginError as e:  # a missing or broken file: name the config and its key, as any bad key
+            raise ConfigError(f"{source}: plugins[{i}]: {e}") from None
     specs = expand(config, reg, source)
     _check_size(len(specs), limit, source)  # entries that expand by the registry (e.g. suites) counted now
     seen: dict[str, RunSpec] = {}

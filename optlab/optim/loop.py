@@ -88,6 +88,8 @@ def run(optimizer: Any, problem: Problem, budget: Budget | None = None, stopping
                 out = optimizer.minimize(oracle, x0, budget, tracker.record)
                 status, note = out if isinstance(out, tuple) else (out or Status.MAX_ITER, None)
                 message = _message(status, tracker)
+                if status == Status.MAX_ITER and len(tracker.trace) - 1 < budget.iterations:
+                    message = "stopped short of the stopping test"  # on its own: iterations were left
                 return _result(tracker, status, f"{message}; {note}" if note else message)
             if problem.resample is not None:
                 problem.resample(rng)

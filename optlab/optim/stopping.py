@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pydantic
 
+
+def not_bool(value: Any) -> Any:
+    """Refuse a boolean where a number belongs: YAML reads true/yes/on as True, which pydantic takes for 1."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"expected a number, got the boolean {bool(value)} (YAML reads true/false, yes/no, on/off "
+                         f"as booleans)")
+    return value
+
+
+NoBool = pydantic.BeforeValidator(not_bool)
 TestName = Literal["gradient", "relative_gradient", "relative_f"]
 
 
@@ -18,9 +28,9 @@ class Budget(pydantic.BaseModel):
     """Limits on a run: iterations, oracle calls of any kind, wall-clock seconds (None: no limit)."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
-    iterations: int = pydantic.Field(1000, ge=1)
-    oracle_calls: int | None = pydantic.Field(None, ge=1)
-    seconds: float | None = pydantic.Field(None, gt=0)
+    iterations: Annotated[int, NoBool] = pydantic.Field(1000, ge=1)
+    oracle_calls: Annotated[int | None, NoBool] = pydantic.Field(None, ge=1)
+    seconds: Annotated[float | None, NoBool] = pydantic.Field(None, gt=0)
 
 
 def scaled_gradient(x: np.ndarray, f: float, g: np.ndarray | None, typx: float = 1.0, typf: float = 1.0) -> float:
@@ -45,16 +55,17 @@ class Stopping(pydantic.BaseModel):
     - ``relative_gradient``: ||g(x)|| <= gtol ||g(x0)|| (relative to the start; a large start fools it).
     - ``relative_f``: f - f* <= ftol (f0 - f*) where the problem knows f* (More and Wild's measure).
 
-    Setting `gtol` or `ftol` without `test` selects the relative tests they belong to (older configs).
+    Setting `gtol` or `ftol` without `test` selects the relative tests they belong to (older configs),
+    beside the gradient test when `sgtol`, `typx` or `typf` is set too.
     """
 
     model_config = pydantic.ConfigDict(extra="forbid")
     test: list[TestName] = pydantic.Field(default_factory=_default_tests, min_length=1)
-    sgtol: float = pydantic.Field(1e-8, gt=0, lt=1)
-    typx: float = pydantic.Field(1.0, gt=0)
-    typf: float = pydantic.Field(1.0, gt=0)
-    gtol: float = pydantic.Field(1e-8, gt=0, lt=1)
-    ftol: float = pydantic.Field(1e-10, gt=0, lt=1)
+    sgtol: Annotated[float, NoBool] = pydantic.Field(1e-8, gt=0, lt=1)
+    typx: Annotated[float, NoBool] = pydantic.Field(1.0, gt=0)
+    typf: Annotated[float, NoBool] = pydantic.Field(1.0, gt=0)
+    gtol: Annotated[float, NoBool] = pydantic.Field(1e-8, gt=0, lt=1)
+    ftol: Annotated[float, NoBool] = pydantic.Field(1e-10, gt=0, lt=1)
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -64,8 +75,8 @@ class Stopping(pydantic.BaseModel):
         data = dict(data)
         if "test" not in data:
             implied = [t for t, key in (("relative_gradient", "gtol"), ("relative_f", "ftol")) if key in data]
-            if implied:
-                data["test"] = implied
+            if implied:  # the gradient test stays when its own keys are written beside them
+                data["test"] = (["gradient"] if {"sgtol", "typx", "typf"} & data.keys() else []) + implied
         if isinstance(data.get("test"), str):
             data["test"] = [data["test"]]
         return data
