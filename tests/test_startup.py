@@ -124,6 +124,19 @@ def test_the_catalogue_equals_the_registry(monkeypatch):
         assert catalogued_rows(kind) == registry_rows(kind), f"python -m optlab_plugins.catalogue rewrites it ({kind})"
 
 
+def test_the_catalogue_file_is_what_regenerating_it_writes(monkeypatch):
+    """catalogue.json equals `python -m optlab_plugins.catalogue`'s output now (modules, kinds, rows, values)."""
+    import json
+
+    import optlab.registry
+    from optlab.registry import Registry
+    from optlab_plugins.catalogue import FILE, from_registry
+
+    monkeypatch.setattr(optlab.registry, "_default", Registry())
+    assert json.loads(FILE.read_text()) == json.loads(json.dumps(from_registry())), \
+        "stale: python -m optlab_plugins.catalogue rewrites it"
+
+
 def test_a_plugin_the_catalogue_does_not_know_lists_through_the_registry(tmp_path):
     """A --plugin file (as a third party's package) is listed, with the built-ins, exactly as the registry has it."""
     plugin = tmp_path / "mine.py"
