@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
@@ -46,6 +47,7 @@ class Registry:
         self.sources: dict[str, str] = {}
         self.pending: dict[str, Any] = {}  # entry-point name -> EntryPoint of a catalogued built-in not yet imported
         self._rank: dict[str, int] = {}  # plugin name -> its place in listings: entry-point order, then files
+        self._lock = threading.RLock()  # a lookup imports: a Dask worker's threads must not see a half-loaded one
         self._load_entry_points()
         for path in files:
             self.load_file(path)
@@ -78,10 +80,11 @@ class Registry:
 
     def _load_pending(self, names: Iterable[str]) -> None:
         """Import and register the catalogued built-ins `names` (entry-point names) not imported yet."""
-        for name in names:
-            ep = self.pending.pop(name, None)
-            if ep is not None:
-                self._register(self._import(ep, "optlab"), name, "built-in")
+        with self._lock:
+            for name in names:
+                ep = self.pending.pop(name, None)
+                if ep is not None:
+                    self._register(self._import(ep, "optlab"), name, "built-in")
 
     def load_file(self, path: str | os.PathLike) -> None:
         """Register a local plugin file (`--plugin path.py`, or `plugins:` in a config)."""
@@ -132,8 +135,9 @@ class Registry:
 
     def entries(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
         """{kind: {name: Entry}} over every plugin (all imported now), checking names are unique."""
-        self._load_pending(list(self.pending))
-        return self._loaded(kind)
+        with self._lock:
+            self._load_pending(list(self.pending))
+            return self._loaded(kind)
 
     def find(self, kind: str, name: str) -> Entry | None:
         """The Entry registered as `name` of `kind`, or None; imports only the built-in the catalogue names.
@@ -142,8 +146,9 @@ class Registry:
         registry), so a name it gives to none of them is in none of them: nothing more is imported.
         """
         module = _provider(kind, name)
-        self._load_pending([ep for ep, value in list(self.pending.items()) if value.value == module])
-        return self._loaded(kind)[kind].get(name)
+        with self._lock:
+            self._load_pending([ep for ep, value in list(self.pending.items()) if value.value == module])
+            return self._loaded(kind)[kind].get(name)
 
     def get(self, kind: str, name: str) -> Any:
         """The object registered as `name` of `kind`, or an error suggesting the closest name."""

@@ -335,3 +335,30 @@ def test_each_public_name_works_right_after_import_optlab(name):
 def test_the_contract_calls_work_right_after_import_optlab(code):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_threads_looking_up_one_name_all_find_it():
+    """A Dask worker's threads may look up the same name at once: none may see it half-loaded (missing)."""
+    import threading
+    import time
+
+    from optlab.registry import Registry
+
+    reg = Registry()
+
+    class Slow:  # the mgh entry point, its import slowed down so the threads overlap
+        def __init__(self, ep):
+            self.ep, self.value, self.name = ep, ep.value, ep.name
+
+        def load(self):
+            time.sleep(0.2)
+            return self.ep.load()
+
+    reg.pending["mgh"] = Slow(reg.pending["mgh"])
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(reg.find("problems", "rosenbrock"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(found) == 4 and all(e is not None and e.name == "rosenbrock" for e in found), found
