@@ -149,7 +149,7 @@ def _refuse_unsupported(method: str, bounds: Any, jac: Any, hess: Any, hessp: An
 
 
 def _known_method(name: str) -> bool:
-    return name.lower() in SCIPY_METHODS or name in registry().entries("optimizers")["optimizers"]
+    return name.lower() in SCIPY_METHODS or registry().find("optimizers", name) is not None
 
 
 def resolve_method(method: str | None) -> str:
@@ -158,8 +158,7 @@ def resolve_method(method: str | None) -> str:
         return DEFAULT_METHOD
     if not isinstance(method, str):
         raise TypeError(f"method must be a name, got {type(method).__name__}")
-    known = registry().entries("optimizers")["optimizers"]
-    if method in known:
+    if registry().find("optimizers", method) is not None:  # imports only the plugin that provides it
         return method
     lower = method.lower()
     if lower in SCIPY_METHODS:
@@ -168,8 +167,9 @@ def resolve_method(method: str | None) -> str:
         raise ValueError(f"scipy's method {method!r} has no optlab counterpart (optlab's methods are "
                          f"unconstrained and use derivatives); scipy names accepted: "
                          f"{', '.join(SCIPY_METHODS)}; or use scipy.optimize.minimize")
-    if lower in known:
+    if registry().find("optimizers", lower) is not None:
         return lower
+    known = registry().entries("optimizers")["optimizers"]
     close = difflib.get_close_matches(lower, [*known, *SCIPY_METHODS], n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(sorted(known))}"
     raise PluginError(f"unknown optimizer {method!r}; {hint}")

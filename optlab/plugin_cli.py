@@ -156,9 +156,9 @@ def new_plugin(args: argparse.Namespace) -> int:
     """Write a starter optimizer plugin package and its conformance test."""
     from .scaffold import new_plugin as write
 
-    known = registry().entries("optimizers")["optimizers"]
-    if args.name in known:
-        return fail(f"new-plugin {args.name}: an optimizer {args.name!r} exists already ({known[args.name].source}); "
+    known = registry().find("optimizers", args.name)
+    if known is not None:
+        return fail(f"new-plugin {args.name}: an optimizer {args.name!r} exists already ({known.source}); "
                     "two plugins cannot share a name: choose another")
     for path in write(args.name, args.dir):
         print(path)

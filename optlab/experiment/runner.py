@@ -131,7 +131,7 @@ def row_counts(result: Any) -> dict[str, int]:
 
 def evaluate(spec: RunSpec, problem: Problem, result: Any) -> dict[str, Any] | None:
     """The metrics of the evaluation registered for the spec's problem (hook `optlab_evaluations`), as JSON."""
-    entry = _worker_registry(spec.plugins).entries("evaluations")["evaluations"].get(spec.problem)
+    entry = _worker_registry(spec.plugins).find("evaluations", spec.problem)
     if entry is None:
         return None
     return json.loads(json.dumps(entry.obj(problem, result), default=plain))  # checked here, in the worker
