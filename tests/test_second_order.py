@@ -412,28 +412,85 @@ executor: serial
 """
 
 
+def load_benchmark():
+    """benchmarks/second_order.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("second_order", Path(__file__).parents[1] / "benchmarks" /
+                                                  "second_order.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 def test_second_order_benchmark_prints_the_reports_verdicts_and_costs(tmp_path, capsys):
     """`benchmarks/second_order.py --store DIR` counts what `optlab report DIR` counts: per method the solved
     runs (verdict global) and the median weighted cost over them, under the store's cost model. From x0,
-    freudenstein_roth's newton methods end in its local minimum 48.98 (MGH), which is not solved."""
-    import importlib.util
-
+    freudenstein_roth's newton methods end in its local minimum 48.98 (MGH), which is not solved under
+    `--solved global`; under `--solved known` the report's `local` runs count too, and nothing else does."""
     from optlab.cli import main
     (tmp_path / "c.yaml").write_text(BENCH_CONFIG)
     assert main(["run", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "out")]) == 0
     assert main(["report", str(tmp_path / "out")]) == 0
     report = (tmp_path / "out" / "report.md").read_text()
-    spec = importlib.util.spec_from_file_location("second_order", Path(__file__).parents[1] / "benchmarks" /
-                                                  "second_order.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    capsys.readouterr()
-    assert bench.main(["--store", str(tmp_path / "out")]) == 0
-    printed = capsys.readouterr().out
+    bench = load_benchmark()
+    printed = {}
+    for measure in ("global", "known"):
+        capsys.readouterr()
+        assert bench.main(["--store", str(tmp_path / "out"), "--solved", measure]) == 0
+        printed[measure] = capsys.readouterr().out
+        assert f"solved = {measure} (verdict" in printed[measure]
     for label in ("levenberg-marquardt", "newton-cg", "scipy.bfgs"):
         row = next(line for line in report.splitlines() if line.startswith(f"| {label} |")).split("|")
-        solved, cost = int(row[3].strip(" *")), float(row[9])
-        ours = next(line for line in printed.splitlines() if line.startswith(label + " ")).split()
+        solved, local, cost = int(row[3].strip(" *")), int(row[5]), float(row[9])
+        ours = next(line for line in printed["global"].splitlines() if line.startswith(label + " ")).split()
         assert ours[1] == f"{solved}/4" and float(ours[2]) == pytest.approx(cost, rel=5e-3)
         assert "freudenstein_roth" in ours[-1] and solved == 3
-    assert "GOAL our best" in printed
+        known = next(line for line in printed["known"].splitlines() if line.startswith(label + " ")).split()
+        assert known[1] == f"{solved + local}/4"
+    assert "GOAL our best" in printed["global"]
+
+
+def _row(label, problem, f_final, f_star, local_minima=(), scaled_gradient=1.0, **counts):
+    return {"run_id": f"{label}/{problem}", "label": label, "problem": problem, "scale": 1.0, "instance_params": {},
+            "seed": 0, "status": "max_iter", "n": 2, "f_final": f_final, "f_star": f_star,
+            "local_minima": list(local_minima), "reference": "given", "scaled_gradient": scaled_gradient,
+            "nfev": counts.get("nfev", 0), "ngev": counts.get("ngev", 0), "nhvp": 0, "nhess": counts.get("nhess", 0)}
+
+
+def test_second_order_benchmark_counts_known_minima_and_never_stationary_points(capsys):
+    """`known` counts verdicts global and local (a listed local minimum within tau), `global` only global; a
+    point stationary away from every listed minimum is solved under neither. Three instances worked by hand:
+    P1 (f* 0, local 48.98): ours at 48.98 + 1e-5 (local: 1e-5 <= 1e-6 x 48.98), scipy's at 0 (global);
+    P2 (f* 0): ours at 1e-7 (global), scipy's stationary at 0.5 (scaled gradient 1e-12);
+    P3 (f* 1, local 3): ours at 3 + 1e-4, stationary (1e-4 > 3e-6: not local), scipy's at 3 (local).
+    Costs (f 0.5, g 1, Hessian n = 2): ours 10 f + 10 g = 15 on P1, 4 f + 4 g + 2 H = 10 on P2; scipy's
+    6 g = 6 on P1, 20 g = 20 on P3."""
+    from optlab.experiment.cost import CostModel
+    bench = load_benchmark()
+    rows = [_row("ours", "P1", 48.98 + 1e-5, 0.0, (48.98,), nfev=10, ngev=10),
+            _row("scipy.b", "P1", 0.0, 0.0, (48.98,), ngev=6),
+            _row("ours", "P2", 1e-7, 0.0, nfev=4, ngev=4, nhess=2),
+            _row("scipy.b", "P2", 0.5, 0.0, scaled_gradient=1e-12, ngev=7),
+            _row("ours", "P3", 3.0 + 1e-4, 1.0, (3.0,), scaled_gradient=1e-12, ngev=9),
+            _row("scipy.b", "P3", 3.0, 1.0, (3.0,), ngev=20)]
+    key = {name: (name, "{}", 1.0) for name in ("P1", "P2", "P3")}
+    glob = bench.table(rows, CostModel(), ["ours"], ["scipy.b"], "synthetic", "global", all_goal=True)
+    assert glob["solved"] == {"ours": {key["P2"]}, "scipy.b": {key["P1"]}}
+    assert glob["costs"] == {("ours", key["P2"]): 10.0, ("scipy.b", key["P1"]): 6.0}
+    # each solves 1, none in common: the cost comparison has nothing to compare, so the goal is missed
+    assert glob["goals"] == {"best": False, "cheapest": False, "all": False}
+    known = bench.table(rows, CostModel(), ["ours"], ["scipy.b"], "synthetic", "known", all_goal=True)
+    assert known["solved"] == {"ours": {key["P1"], key["P2"]}, "scipy.b": {key["P1"], key["P3"]}}
+    assert known["costs"] == {("ours", key["P1"]): 15.0, ("ours", key["P2"]): 10.0, ("scipy.b", key["P1"]): 6.0,
+                              ("scipy.b", key["P3"]): 20.0}
+    assert known["common"] == {key["P1"]}
+    # 2 vs 2 solved; over P1, which both solve, ours costs 15 against 6: missed; 2 of 3 is not all
+    assert known["goals"] == {"best": False, "cheapest": False, "all": False}
+    printed = capsys.readouterr().out
+    assert "synthetic, solved = global (verdict global at tau = 1e-06)" in printed
+    assert "synthetic, solved = known (verdict global or local at tau = 1e-06)" in printed
+    lines = [line.split() for line in printed.splitlines() if line.startswith("ours ")]
+    assert lines == [["ours", "1/3", "10.0", "-", "P1,", "P3"], ["ours", "2/3", "12.5", "15.0", "P3"]]
+    cheap = [_row("ours", "P1", 48.98, 0.0, (48.98,), ngev=1), *rows[1:]]
+    assert bench.table(cheap, CostModel(), ["ours"], ["scipy.b"], "synthetic", "known")["goals"]["best"]
