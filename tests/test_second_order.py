@@ -53,8 +53,10 @@ def scipy_iterates(method: str, problem: Problem, steps: int) -> np.ndarray:
 
 @pytest.mark.parametrize("problem", ["rosenbrock", "beale", "helical_valley", "box3"])
 def test_trust_exact_iterates_equal_scipys(problem):
+    """Every iterate of scipy's path, which reaches f* (so the whole path is compared, not a prefix of it)."""
     p = optlab.problems.get(problem)
     theirs = scipy_iterates("trust-exact", p, 60)
+    assert Oracle(p).f(theirs[-1]) - p.f_star <= 1e-10 * max(1.0, abs(p.f_star))
     ours = iterates("trust-exact", p, len(theirs) - 1)
     scale = np.maximum(1.0, np.abs(theirs).max(axis=1, keepdims=True))
     assert np.max(np.abs(ours - theirs) / scale) <= 1e-10
@@ -81,10 +83,12 @@ def scipy_iterates_in_fresh_process(method: str, problem: str, steps: int) -> np
     return np.load(io.BytesIO(out))
 
 
-@pytest.mark.parametrize("problem,agree", [("beale", 12), ("helical_valley", 20), ("wood", 60)])
+@pytest.mark.parametrize("problem,agree", [("rosenbrock", 37), ("beale", 12), ("helical_valley", 20), ("wood", 60)])
 def test_trust_krylov_follows_scipys_trust_krylov(problem, agree):
     """scipy's trust-krylov (trlib's GLTR) and ours take the same steps while the subproblems are solved to
-    the same accuracy; near the solution the two stopping tests part and the iterates may differ in the last digits."""
+    the same accuracy; near the solution the two stopping tests part and the iterates may differ in the last digits.
+    Rosenbrock: the paths agree to 7e-13 through iterate 37 (f = 2.4e-15, ||g|| = 2e-6) and part at 1.2e-8 on the
+    next step, where trlib's stopping test on the subproblem differs from ours."""
     p = optlab.problems.get(problem)
     ours = iterates("trust-krylov", p, agree)
     theirs = scipy_iterates_in_fresh_process("trust-krylov", problem, agree)
@@ -101,12 +105,12 @@ def test_arc_sigma_sequence_worked_by_hand():
     """f = x^4 - 2x^2 from 0.6, sigma0 = 1: g = -1.536, H = 0.32; the 1-D cubic step is
     t = (-H + sqrt(H^2 + 4 sigma |g|)) / (2 sigma). sigma = 1: t = 1.0896, f(1.6896) = 2.44 > f0 = -0.5904,
     fail; sigma = 2: t = 0.8000, f(1.4) = -0.0784 > f0, fail; sigma = 4: t = 0.580967, f(1.180967) = -0.844225,
-    rho = 0.253825 / 0.576909 = 0.43998: successful, sigma stays 4."""
+    rho = 0.253825 / 0.576909 = 0.439975: successful (0.1 <= rho <= 0.9), sigma stays 4."""
     r = optlab.minimize(lambda x: F.sum(x ** 4 - 2 * x ** 2), [0.6], method="arc", budget={"iterations": 3})
     infos = [t["info"] for t in r.trace[1:]]
     assert [i["sigma"] for i in infos] == [1.0, 2.0, 4.0]
     assert [i["accepted"] for i in infos] == [False, False, True]
-    assert infos[2]["rho"] == pytest.approx(0.43998, abs=1e-5)
+    assert infos[2]["rho"] == pytest.approx(0.439975, abs=1e-6)
     assert r.x[0] == pytest.approx(1.180967, abs=1e-6)
 
 
