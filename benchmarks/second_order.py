@@ -3,6 +3,7 @@
     python benchmarks/second_order.py [--sets "MGH x0" "MGH 10x0"] [--workers N] [--seconds S] [--solved M]
     python benchmarks/second_order.py --store results/some-study      # the table of a stored study
     python benchmarks/second_order.py --timing [--sizes 10000 100000] [--repeats 3]
+    python benchmarks/second_order.py --lm                              # LM against MINPACK's lmder, per problem
 
 Per problem set and method: instances solved at tau = 1e-6 and the median weighted cost over the instances
 the method solves ("own") and over those every method in the table solves ("common"). Both numbers are the
@@ -28,6 +29,11 @@ at least as many as scipy's best with no more median cost over the instances bot
 all-methods common median too); the same comparison follows for the cheapest of our methods that solves as
 many as scipy's best; arc must solve at least as many as scipy.trust-krylov; on MGH from x0, our best must
 solve all 35. A summary at the end gives each goal's verdict per set and measure.
+
+--lm: levenberg-marquardt against scipy.optimize.least_squares(method="lm") (MINPACK's lmder) on every MGH
+problem from x0, with the tolerances of tests/test_second_order.py's comparison (ours: gradient test gtol 1e-12,
+ftol 1e-20, 2000 iterations; lmder: xtol = ftol = gtol = 1e-15): iterations, Jacobians and f evaluations of
+each, and whether the two reach the same minimizer (final f to 1e-9 relative, x to 1e-6 + 1e-6 |x|).
 
 --timing: extended Rosenbrock (MGH 21), n = 10^4 and 10^5, wall time of our trust-ncg against scipy's
 trust-ncg through the same loop and oracle, median of --repeats interleaved runs; goal: ours <= 1.2x.
@@ -229,6 +235,49 @@ def store_tables(directory: str, weights: str = "stored", measures: tuple[str, .
     summary(goals)
 
 
+def lm_against_minpack(problems: list[str]) -> list[dict[str, Any]]:
+    """Per problem: our levenberg-marquardt and MINPACK's lmder from x0, counts and final points (see --lm)."""
+    import numpy as np
+    import scipy.optimize
+
+    from optlab.optim import Oracle
+
+    rows = []
+    for name in problems:
+        p = optlab.problems.get(name)
+        residuals = Oracle(p).residuals
+        ref = scipy.optimize.least_squares(lambda x, res=residuals: res(x)[0], p.x0,
+                                           jac=lambda x, res=residuals: res(x)[1], method="lm", xtol=1e-15,
+                                           ftol=1e-15, gtol=1e-15)
+        r = run(registry().get("optimizers", "levenberg-marquardt")(), p, Budget(iterations=2000),
+                Stopping(gtol=1e-12, ftol=1e-20))
+        f_ref = 2 * float(ref.cost)  # least_squares' cost is half the sum of squares; MGH's f is the sum
+        same_f = abs(r.fun - f_ref) <= 1e-9 * max(1.0, f_ref)
+        same_x = bool(np.all(np.abs(r.x - ref.x) <= 1e-6 + 1e-6 * np.abs(ref.x)))
+        rows.append({"problem": name, "n": p.n, "nit": r.nit, "jacobians": r.counts["nhess"], "nfev": r.counts["nfev"],
+                     "status": r.status_name, "f": float(r.fun), "lm_nfev": int(ref.nfev), "lm_njev": int(ref.njev),
+                     "lm_status": int(ref.status), "lm_f": f_ref, "dx": float(np.abs(r.x - ref.x).max()),
+                     "same": "yes" if same_f and same_x else "f only" if same_f else "no"})
+    return rows
+
+
+def lm_table(problems: list[str]) -> None:
+    rows = lm_against_minpack(problems)
+    print("\nlevenberg-marquardt against scipy.optimize.least_squares(method='lm') (MINPACK lmder), MGH from x0")
+    print(f"{'problem':28s} {'n':>3s} | {'ours: nit':>9s} {'J':>5s} {'f':>5s} {'status':>9s} {'final f':>11s} | "
+          f"{'lmder: J':>8s} {'f':>5s} {'info':>4s} {'final f':>11s} | {'max|dx|':>8s} same minimizer")
+    for r in rows:
+        print(f"{r['problem']:28s} {r['n']:>3d} | {r['nit']:>9d} {r['jacobians']:>5d} {r['nfev']:>5d} "
+              f"{r['status']:>9s} {r['f']:>11.4e} | {r['lm_njev']:>8d} {r['lm_nfev']:>5d} {r['lm_status']:>4d} "
+              f"{r['lm_f']:>11.4e} | {r['dx']:>8.1e} {r['same']}")
+    same = [r for r in rows if r["same"] == "yes"]
+    fewer = sum(r["jacobians"] <= r["lm_njev"] for r in same)
+    print(f"same minimizer on {len(same)} of {len(rows)} (same final f only: "
+          f"{sum(r['same'] == 'f only' for r in rows)}); where the same, ours took no more Jacobians than lmder on "
+          f"{fewer} of {len(same)}; median Jacobians ours {median([r['jacobians'] for r in same])}, "
+          f"lmder {median([r['lm_njev'] for r in same])}")
+
+
 def rosenbrock_timing(sizes: list[int], repeats: int) -> None:
     print(f"\nextended Rosenbrock, standard start; wall time through optlab's loop, median of {repeats} "
           f"(interleaved); budget {ROSEN_BUDGET}; goal: ours <= 1.2x scipy's")
@@ -259,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="what counts as solved: global (verdict global), known (global or local: a listed "
                              "local minimum counts too), both (default: a table for each)")
     parser.add_argument("--timing", action="store_true", help="only the extended Rosenbrock timing")
+    parser.add_argument("--lm", action="store_true", help="only levenberg-marquardt against MINPACK's lmder")
     parser.add_argument("--sizes", type=int, nargs="*", default=[10**4, 10**5])
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
@@ -272,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
           f"python {sys.version.split()[0]}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.timing:
         rosenbrock_timing(args.sizes, args.repeats)
+    elif args.lm:
+        lm_table(MGH)
     else:
         run_sets(args.sets, args.workers, args.seconds, args.methods, measures)
     return 0
