@@ -216,17 +216,25 @@ def run_sets(sets: list[str], workers: int, seconds: float, methods: list[str], 
     summary(goals)
 
 
-def store_tables(directory: str, weights: str = "stored", measures: tuple[str, ...] = ("global",)) -> None:
-    """The tables of a stored study: one per scale and measure, its labels split into ours and scipy's by name."""
-    with Store(directory, readonly=True) as store:
-        rows = store.runs()
-    if not rows:
-        raise SystemExit(f"{directory}: no runs stored")
-    cost = chosen_cost_model(Path(directory), weights)
+def store_tables(directories: list[str], weights: str = "stored", measures: tuple[str, ...] = ("global",)) -> None:
+    """The tables of stored studies: one per scale and measure, its labels split into ours and scipy's by name.
+    Several folders (parts of one set, each instance in one of them) are judged as one set."""
+    rows, models = [], []
+    for directory in directories:
+        with Store(directory, readonly=True) as store:
+            part = store.runs()
+        if not part:
+            raise SystemExit(f"{directory}: no runs stored")
+        rows += part
+        models.append(chosen_cost_model(Path(directory), weights))
+    if any(m != models[0] for m in models):
+        raise SystemExit(f"{', '.join(directories)}: stored under different cost models; name one with --cost")
+    cost = models[0]
+    directory = " + ".join(directories)
     labels = sorted({r["label"] for r in rows})
     theirs = [m for m in labels if m.startswith("scipy.")]
     ours = [m for m in labels if m not in theirs]
-    experiment = rows[0].get("experiment") or directory
+    experiment = " + ".join(dict.fromkeys(r.get("experiment") or directory for r in rows))
     goals = {}
     for scale in sorted({r["scale"] for r in rows}):
         for measure in measures:
@@ -302,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="*", default=OURS + SCIPY, help="labels to run (default: all)")
     parser.add_argument("--workers", type=int, default=1, help="processes for the runs")
     parser.add_argument("--seconds", type=float, default=STUDY_BUDGET["seconds"], help="seconds per run")
-    parser.add_argument("--store", help="print the tables of this `optlab run` output folder instead of running")
+    parser.add_argument("--store", nargs="+", help="print the tables of these `optlab run` output folders (one "
+                        "set: parts of it, each instance in one) instead of running")
     parser.add_argument("--cost", default="stored", help="with --store: 'stored', 'default' or KIND=WEIGHT,...")
     parser.add_argument("--solved", choices=["both", *MEASURES], default="both",
                         help="what counts as solved: global (verdict global), known (global or local: a listed "
