@@ -36,7 +36,7 @@ from .judge import (
     verdict,
 )
 from .profiles import calls, cost_table, ratios, units_to_solve
-from .store import DB_NAME, Store, TraceArrays
+from .store import DB_NAME, Store, TraceArrays, file_state
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -130,15 +130,14 @@ class Study:
             return store.trace_infos()
 
 
-_read_cache: dict[Path, tuple[tuple[tuple[int, int], ...], list[Run]]] = {}
+_read_cache: dict[Path, tuple[tuple[tuple[int, int, int], ...], list[Run]]] = {}
 
 
 def stored_runs(directory: Path) -> list[Run]:
     """The store's run rows, read once per state of its files (the cost model and the report both need them)."""
     path = (Path(directory) / DB_NAME).resolve()
     with Store(directory, readonly=True) as store:
-        state = tuple((s.st_mtime_ns, s.st_size) for f in (path, path.with_name(DB_NAME + "-wal")) if f.exists()
-                      for s in [f.stat()])
+        state = file_state(path)
         cached = _read_cache.get(path)
         if cached is None or cached[0] != state:
             _read_cache.clear()
