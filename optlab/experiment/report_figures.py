@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
 
 import matplotlib
 import numpy as np
@@ -78,7 +78,8 @@ def marks_only(ax: Axes, which: str) -> None:
     zeros = np.zeros_like(locs)
     xy, transform, marker = (((locs, zeros), ax.get_xaxis_transform(), TICKDOWN) if which == "x"
                              else ((zeros, locs), ax.get_yaxis_transform(), TICKLEFT))
-    rc: Mapping[str, Any] = matplotlib.rcParams  # keys built from `which`, beyond the stubs' literal keys
+    marker = cast(Any, marker)  # matplotlib's tick markers are ints its stubs do not list
+    rc = cast(Mapping[str, Any], matplotlib.rcParams)  # keys built from `which`, beyond the stubs' literal keys
     ax.add_artist(TickMarks(Line2D(*xy, transform=transform, marker=marker, linestyle="none", clip_on=False,
                                    markersize=rc[f"{which}tick.major.size"], color=rc[f"{which}tick.color"],
                                    markeredgewidth=rc[f"{which}tick.major.width"]), axis.get_zorder()))
