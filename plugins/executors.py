@@ -14,7 +14,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolE
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
-from optlab.experiment.config import scheduler_address
 from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
 from optlab.optim.status import Status
 from optlab.registry import registry
@@ -276,6 +275,10 @@ def _connect(address: str, timeout: float) -> Any:
 
 def _reachable(address: str, timeout: float) -> None:
     """Fail in one line, at once, when nothing listens at a tcp:// or tls:// scheduler address."""
+    # imported here: the config module (yaml, its pydantic models) costs every command that loads the
+    # plugins 0.06 s, `optlab report` and `optlab list` included, and only a Dask run needs it
+    from optlab.experiment.config import scheduler_address
+
     try:
         _, host, port = scheduler_address(address)
     except ValueError as e:

@@ -277,3 +277,27 @@ def test_figures_are_drawn_again_only_when_their_inputs_change(store_dir: Path, 
         row = {**store.runs()[0], "run_id": "p1-A-9", "seed": 9}
         store.write(row, store.trace(store.runs()[0]["run_id"]))
     assert redrawn() and not redrawn()
+
+
+def test_inner_panels_tick_marks_are_the_pixels_of_matplotlibs_axis(store_dir: Path, monkeypatch) -> None:
+    # inner panels of a grid draw their tick marks as one Line2D (`marks_only`) instead of matplotlib's Tick
+    # objects: the picture must be the one matplotlib's own axes draw, pixel for pixel
+    import io
+
+    from optlab.experiment import report_figures
+    from optlab.experiment.report import Options, by_instance, line_styles
+    from optlab.experiment.report import load as load_study
+
+    study = load_study(store_dir, Options(axes=("iterations", "cost", "seconds")))
+    styles = line_styles(["A", "B"])
+    rows = [(key[0], rs, study.refs[key]) for key, rs in by_instance(study.runs).items()]
+    fast, plain = io.BytesIO(), io.BytesIO()
+    fig = report_figures.convergence_grid(rows, study, styles)
+    grid = np.array(fig.axes).reshape(3, 3)
+    assert [ax.xaxis.get_visible() for ax in grid[:, 1]] == [False, False, True]
+    assert [ax.yaxis.get_visible() for ax in grid[1]] == [True, False, False]
+    assert [len(ax.artists) for ax in grid[:, 2]] == [2, 2, 1]  # x and y marks, y marks only in the bottom row
+    fig.savefig(fast, format="rgba", dpi=90)
+    monkeypatch.setattr(report_figures, "marks_only", lambda ax, which: None)
+    report_figures.convergence_grid(rows, study, styles).savefig(plain, format="rgba", dpi=90)
+    assert fast.getvalue() == plain.getvalue()

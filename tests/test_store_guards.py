@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -192,3 +193,37 @@ def test_a_read_only_folder_with_a_wal_but_no_shm_shows_the_committed_runs(tmp_p
         assert shown.returncode == 0 and f"{out}: 1 runs" in shown.stdout, shown.stdout + shown.stderr
     finally:
         _read_only(frozen, False)
+
+
+def test_a_read_only_open_checks_again_after_the_file_changed(tmp_path):
+    # read-only opens skip quick_check for a file state already checked in this process (a report opens its
+    # store several times); a file damaged afterwards has another state and is refused
+    from optlab.experiment.store import Store, StoreError
+
+    cfg = write_config(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", str(cfg), "--out", str(out)]) == 0
+    Store(out, readonly=True).close()
+    Store(out, readonly=True).close()  # the same state: no second check needed, and none refuses it
+    _damage("corrupt", out / "results.sqlite")
+    with pytest.raises(StoreError, match="damaged"):
+        Store(out, readonly=True)
+
+
+def test_trace_arrays_read_missing_values_as_nan(tmp_path):
+    # SQLite keeps NaN as NULL; the report's columns read NULL as NaN and keep inf
+    from optlab.experiment.store import Store
+
+    with Store(tmp_path) as store:
+        trace = [{"iter": 0, "f": 3.0, "gnorm": None, "nfev": 1, "ngev": 1, "nhvp": 0, "nhess": 0, "seconds": 0.1},
+                 {"iter": 1, "f": float("nan"), "gnorm": float("inf"), "nfev": 2, "ngev": 2, "nhvp": 0, "nhess": 0,
+                  "seconds": 0.2, "info": {"cg_iters": 3}}]
+        store.write({"run_id": "r", "problem": "p", "label": "A", "seed": 0, "scale": 1.0, "status": "diverged"},
+                    trace)
+    with Store(tmp_path, readonly=True) as store:
+        t = store.trace_arrays()["r"]
+    np.testing.assert_array_equal(t.iter, [0, 1])
+    np.testing.assert_array_equal(t.f, [3.0, np.nan])
+    np.testing.assert_array_equal(t.gnorm, [np.nan, np.inf])
+    np.testing.assert_array_equal(t.seconds, [0.1, 0.2])
+    assert t.info == [None, {"cg_iters": 3}]

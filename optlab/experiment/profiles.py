@@ -36,7 +36,10 @@ def cost_table(runs: list[dict[str, Any]], cost: Callable[[dict[str, Any]], floa
     index = {k: i for i, k in enumerate(instances)}
     per_seed: dict[str, list[list[float]]] = {}
     for r, k in zip(runs, keys):
-        per_seed.setdefault(r["label"], [[] for _ in instances])[index[k]].append(cost(r))
+        cells = per_seed.get(r["label"])
+        if cells is None:  # not setdefault: its default, a list per instance, would be built for every run
+            cells = per_seed[r["label"]] = [[] for _ in instances]
+        cells[index[k]].append(cost(r))
     return instances, {label: np.array([seed_median(c) for c in cells]) for label, cells in per_seed.items()}
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
 
+import matplotlib
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from .judge import Reference
@@ -59,6 +62,41 @@ def tidy(ax: Axes) -> None:
         else:
             axis.set_major_locator(MaxNLocator(6))
         axis.set_minor_locator(NullLocator())
+
+
+def marks_only(ax: Axes, which: str) -> None:
+    """Draw the x or y axis of an inner panel of a grid, whose tick labels are hidden (the axis is shared with
+    an outer panel), as one Line2D of tick marks in place of matplotlib's Tick objects (a Line2D per tick mark
+    plus four hidden artists each): the same pixels (tested), 0.1 s less for the MGH study's three grids.
+
+    Call once the panel's limits and locator are final; the axis is then hidden (it has no label).
+    """
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    lo, hi = sorted(axis.get_view_interval())
+    locs = np.asarray(axis.get_major_locator()(), dtype=float)
+    locs = locs[(locs >= lo - 1e-10 * abs(lo)) & (locs <= hi + 1e-10 * abs(hi))]  # as matplotlib keeps them
+    zeros = np.zeros_like(locs)
+    xy, transform, marker = (((locs, zeros), ax.get_xaxis_transform(), TICKDOWN) if which == "x"
+                             else ((zeros, locs), ax.get_yaxis_transform(), TICKLEFT))
+    marker = cast(Any, marker)  # matplotlib's tick markers are ints its stubs do not list
+    rc = cast(Mapping[str, Any], matplotlib.rcParams)  # keys built from `which`, beyond the stubs' literal keys
+    ax.add_artist(TickMarks(Line2D(*xy, transform=transform, marker=marker, linestyle="none", clip_on=False,
+                                   markersize=rc[f"{which}tick.major.size"], color=rc[f"{which}tick.color"],
+                                   markeredgewidth=rc[f"{which}tick.major.width"]), axis.get_zorder()))
+    axis.set_visible(False)
+
+
+class TickMarks(Artist):
+    """A Line2D of tick marks drawn as the axis would draw it (at the axis' zorder), kept out of `ax.lines`,
+    which hold the data."""
+
+    def __init__(self, line: Line2D, zorder: float) -> None:
+        super().__init__()
+        self.line = line
+        self.set_zorder(zorder)
+
+    def draw(self, renderer: Any) -> None:
+        self.line.draw(renderer)
 
 
 def save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> str:
@@ -166,8 +204,10 @@ def clear(axes: Iterable[Axes]) -> None:
     """Remove the data drawn on `axes` and let them scale to the next data: a figure drawn again keeps its
     axes, ticks and text objects, which cost more to make than to draw."""
     for ax in axes:
-        for artist in [*ax.lines, *ax.collections]:
+        for artist in [*ax.lines, *ax.collections, *ax.artists]:
             artist.remove()
+        ax.xaxis.set_visible(True)
+        ax.yaxis.set_visible(True)
         ax.relim()
         ax.set_autoscale_on(True)
 
@@ -195,7 +235,8 @@ def convergence_grid(rows: list[tuple[str, list[Run], Reference]], study: Study,
         grid[i, 0].set(yscale="log", ylabel="f - f*" if ref.known else "f - best found")
         grid[i, 0].set_title(name + (f": median over {seeds} seeds" + (", 95% bootstrap band"
                                                                       if seeds >= BAND_SEEDS else "")
-                                     if seeds > 1 else ""), loc="left", fontsize="medium")
+                                     if seeds > 1 else ""), loc="left", fontsize="medium",
+                             y=1.0)  # a fixed place: nothing sits above a panel, and placing it costs a tick bbox
         for ax in grid[i]:
             ax.autoscale_view()
         grid[i, 0].set_ylim(top=top)
@@ -203,6 +244,11 @@ def convergence_grid(rows: list[tuple[str, list[Run], Reference]], study: Study,
         grid[-1, j].set(xscale=decide_xscale(study.options.xscale, xs[j]), xlabel=AXES[axis][0])
     for ax in grid.flat:
         tidy(ax)
+    for (i, j), ax in np.ndenumerate(grid):
+        if i < len(rows) - 1:
+            marks_only(ax, "x")
+        if j > 0:
+            marks_only(ax, "y")
     return fig
 
 

@@ -35,6 +35,17 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 DB_NAME = "results.sqlite"
 
 
+# Files a read-only open has checked in this process, with their state then: a report opens its store several
+# times, and quick_check reads the whole file (30 ms for the MGH study's 26 MB, each time)
+_checked: dict[Path, tuple[tuple[int, int, int], ...]] = {}
+
+
+def file_state(path: Path) -> tuple[tuple[int, int, int], ...]:
+    """(inode, mtime_ns, size) of a database and its WAL: a write or a replaced file changes one of them."""
+    files = (path, path.with_name(path.name + "-wal"))
+    return tuple((s.st_ino, s.st_mtime_ns, s.st_size) for f in files if f.exists() for s in [f.stat()])
+
+
 class StoreError(ValueError):
     """A store that cannot be used as asked (damaged, foreign, another experiment's): one line with what to do."""
 
@@ -83,7 +94,11 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise StoreError(_damaged(self.path, str(e))) from None
         try:
-            self._check()
+            state = file_state(self.path)
+            if not (readonly and _checked.get(self.path.resolve()) == state):
+                self._check()
+                if readonly:
+                    _checked[self.path.resolve()] = state
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
@@ -195,8 +210,10 @@ class Store:
         counts = self.db.execute("SELECT run_id, count(*) FROM traces GROUP BY run_id ORDER BY run_id").fetchall()
         if not counts:
             return {}
-        columns = ", ".join(f"IFNULL({c}, 'nan')" for c in numeric)  # NULL (None, or a stored NaN) -> NaN
-        data = np.array(self.db.execute(f"SELECT {columns} FROM traces ORDER BY run_id, iter").fetchall(), dtype=float)
+        # NULL (None, or a stored NaN) arrives as None, which np.array(dtype=float) makes NaN: cheaper than IFNULL
+        # in SQL (0.55 -> 0.3 s for the MGH study's 200,000 points)
+        data = np.array(self.db.execute(f"SELECT {', '.join(numeric)} FROM traces ORDER BY run_id, iter").fetchall(),
+                        dtype=float)
         infos: dict[str, dict[int, Any]] = {}
         for run_id, it, info in self._infos():
             infos.setdefault(run_id, {})[it] = info
