@@ -128,7 +128,17 @@ def _add_at(out: np.ndarray, g: np.ndarray, index: Any) -> None:
 
 
 def _scatter_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
-    """g placed at index in zeros of `shape` (repeated indices adding up): the VJP of getitem."""
+    """g placed at index in zeros of `shape` (repeated indices adding up): the VJP of getitem. A slice of
+    the first axis (x[1:], x[:-1]) writes zeros only around g: one pass over memory fewer (Rosenbrock's
+    gradient at n = 10^6: 1.6 -> 1.0 ms for this step)."""
+    if index.__class__ is slice and index.step in (None, 1) and shape:
+        start, stop, _ = index.indices(shape[0])
+        stop = max(start, stop)
+        out = np.empty(shape, dtype=np.result_type(g))
+        out[:start] = 0.0
+        out[start:stop] = g
+        out[stop:] = 0.0
+        return out
     out = np.zeros(shape, dtype=np.result_type(g))
     if _is_basic_index(index):
         out[index] = g  # no element repeats, so assigning is adding (and skips reading the zeros)
@@ -138,8 +148,20 @@ def _scatter_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
 
 
 def _numpy_index_add(acc: np.ndarray, g: np.ndarray, index: Any) -> np.ndarray:
-    """A copy of acc with g added at index: one more getitem gradient accumulated in one pass."""
-    out = np.array(acc, dtype=np.result_type(acc, g))
+    """A copy of acc with g added at index: one more getitem gradient accumulated in one pass. At a slice
+    of the first axis the sum is written straight into the copy, acc's values copied only around it (the
+    same additions; a create_graph pass through Rosenbrock's x[:-1] at n = 10^6: two passes over memory
+    of three)."""
+    dtype = np.result_type(acc, g)
+    if index.__class__ is slice and index.step in (None, 1) and acc.ndim:
+        start, stop, _ = index.indices(acc.shape[0])
+        stop = max(start, stop)
+        out = np.empty(acc.shape, dtype)
+        out[:start] = acc[:start]
+        np.add(acc[start:stop], g, out=out[start:stop])
+        out[stop:] = acc[stop:]
+        return out
+    out = np.array(acc, dtype=dtype)
     _add_at(out, g, index)
     return out
 
@@ -205,8 +227,8 @@ add = primitive("add", np.add, lambda g, y, a, b: sum_to(g, a.shape), lambda g, 
                 jvp=(lambda t, y, a, b: t, lambda t, y, a, b: t), reads=((), ()))
 sub = primitive("sub", np.subtract, lambda g, y, a, b: sum_to(g, a.shape), lambda g, y, a, b: sum_to(-g, b.shape),
                 jvp=(lambda t, y, a, b: t, lambda t, y, a, b: -t), reads=((), ()))
-mul: Primitive = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(g * b, a.shape),
-                           lambda g, y, a, b: sum_to(g * a, b.shape),
+mul: Primitive = primitive("mul", np.multiply, lambda g, y, a, b: sum_to(_times(g, b), a.shape),
+                           lambda g, y, a, b: sum_to(_times(g, a), b.shape),
                 jvp=BILINEAR, reads=((1,), (0,)))
 div = primitive("div", np.divide, lambda g, y, a, b: sum_to(g / b, a.shape),
                 lambda g, y, a, b: sum_to(-g * y / b, b.shape),
@@ -261,8 +283,18 @@ def _pow_grad(g: Any, a: Any, b: Any) -> Any:
     and JAX's integer powers; a ** 1 has slope 1 at 0). For the common a ** 2 it is (g * 2) * a: no
     a ** 1, and a constant g (a seed) makes one recorded product instead of two. None: no gradient."""
     if isinstance(b, (int, float, np.number)):
-        return None if b == 0 else g * 2 * a if b == 2 else g * (b * a ** (b - 1))
+        return None if b == 0 else _times(g, 2) * a if b == 2 else g * (b * a ** (b - 1))
     return g * (b * a ** where(_data(b) == 0, 1.0, b - 1.0))  # where b == 0 the factor b makes it 0
+
+
+def _times(g: Any, k: Any) -> Any:
+    """g * k in a VJP. When k is a number and g one value broadcast (the seed of a sum, reaching a term
+    scaled by a constant or squared) the product is that value times k, broadcast: the same bits as the
+    full product, without its pass over memory and its array (Rosenbrock's gradient: 3 passes of 12)."""
+    if (k.__class__ is float or k.__class__ is int) and g.__class__ is np.ndarray and g.size > 1 \
+            and not any(g.strides):
+        return np.broadcast_to(g.flat[0] * k, g.shape)
+    return g * k
 
 
 def _sum_to_or_none(g: Any, shape: Shape) -> Any:

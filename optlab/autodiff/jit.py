@@ -407,6 +407,13 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                 f"    t{s}[{arg(index)}] += {arg(refs[1])}"]
     if forward is _SCATTER_ADD and basic and len(refs) == 1 and set(kw) == {"index", "shape"}:
         ctx.fresh.add(s)
+        shape, where = kw["shape"][1], index[1]
+        if kw["shape"][0] == "const" and where.__class__ is slice and where.step in (None, 1) and shape:
+            start, stop, _ = where.indices(shape[0])  # zeros only around the slice, as F._scatter_add
+            stop = max(start, stop)
+            return [f"    t{s} = _empty({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
+                    f"    t{s}[:{start}] = 0.0", f"    t{s}[{start}:{stop}] = {arg(refs[0])}",
+                    f"    t{s}[{stop}:] = 0.0"]
         return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
     if isinstance(forward, np.ufunc) and forward.signature is None and forward.nout == 1 and not kw and not wrap \
@@ -672,7 +679,7 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     calls, outputs = _exact_rewrites(rec, live, outputs)
     live = _live(_signs(rec, _live(calls, outputs, rec.guards), outputs), outputs, rec.guards)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
-                           "_add_reduce": np.add.reduce,
+                           "_empty": np.empty, "_add_reduce": np.add.reduce,
                            "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
                            "_negative": np.negative, "_matmul": np.matmul, "_swapaxes": np.swapaxes}
     out_slots = {s for kind, s in outputs if kind == "slot"}
