@@ -118,6 +118,22 @@ def test_verdict_vocabulary_at_tau() -> None:
     assert verdict({**row, "f_final": 85822.2 * (1 + 1.1e-6)}, big) == "stationary"
 
 
+def test_a_start_no_run_left_is_no_reference_for_an_unknown_f_star() -> None:
+    """f* unknown: the best final f found serves, but only from a run that moved below its start or is
+    stationary. Seen in s2mpj-n100-costly: on FBRAIN3LS all 14 methods were killed by the time limit before
+    their first step, so the best f found was f(x0) and every run was called global there."""
+    def run(label: str, f: float, f0: float = 10.2348, status: str = "time_limit", sg: float = 0.5) -> dict:
+        return {"run_id": label, "problem": "p", "problem_params": {}, "scale": 1.0, "label": label,
+                "status": status, "f_final": f, "f0": f0, "scaled_gradient": sg}
+
+    stuck = [run("a", 10.2348), run("b", 10.2348)]
+    assert judge(stuck) == {"a": "unsolved", "b": "unsolved"}
+    moved = [*stuck, run("c", 3.0)]  # one run went down: its f serves (not stationary, but below its start)
+    assert judge(moved) == {"a": "unsolved", "b": "unsolved", "c": "global"}
+    at_start = [*stuck, run("d", 10.2348, status="converged", sg=1e-12)]  # x0 certified stationary: it serves
+    assert judge(at_start) == {"a": "global", "b": "global", "d": "global"}
+
+
 def _study(tmp_path: Path, **config) -> Path:
     base = {"name": "judging", "seeds": [0], "budget": {"iterations": 200}, "executor": "serial"}
     path = tmp_path / "config.yaml"

@@ -9,7 +9,9 @@ A run's status says why it stopped; its verdict says what it reached:
 - ``unsolved``: anything else, including every diverged run and every error.
 
 Where no f* is known, the lowest final f any run of the instance reached serves, and `Reference.known`
-is False so that reports say so.
+is False so that reports say so. Only a run that ended below its start or at a stationary point can set
+that value: where every run was stopped at its start (killed by a time limit before its first step, say),
+the start is no reference, and no run is `global`.
 """
 from __future__ import annotations
 
@@ -60,15 +62,22 @@ def references(runs: list[dict[str, Any]]) -> dict[Instance, Reference]:
         if r.get("f_star") is not None and key not in out:
             out[key] = Reference(r["f_star"], True, tuple(r.get("local_minima") or ()),
                                  r.get("reference") or "f* given")
-        if _finite(r.get("f_final")) and (key not in best or r["f_final"] < best[key][0]):
+        if _witness(r) and (key not in best or r["f_final"] < best[key][0]):
             best[key] = (r["f_final"], r["label"])
     for key, (f, label) in best.items():
         if key not in out:
             minima = next((tuple(r.get("local_minima") or ()) for r in runs if instance(r) == key), ())
             out[key] = Reference(f, False, minima, f"f* unknown: the best final f found in this study ({label})")
     for r in runs:
-        out.setdefault(instance(r), Reference(None, False, (), "f* unknown and no run reached a finite f"))
+        out.setdefault(instance(r), Reference(None, False, tuple(r.get("local_minima") or ()),
+                                              "f* unknown and no run moved below its start or reached a stationary point"))
     return out
+
+
+def _witness(run: dict[str, Any]) -> bool:
+    """A run whose final f may stand for an unknown f*: finite, and below its start or at a stationary point."""
+    f, f0 = run.get("f_final"), run.get("f0")
+    return _finite(f) and ((_finite(f0) and f < f0) or is_stationary(run))
 
 
 def within(f: float, target: float, tau: float) -> bool:
