@@ -174,6 +174,24 @@ def test_freudenstein_roth_from_x0_is_judged_local(tmp_path: Path) -> None:
     assert "| freudenstein_roth | 0 | local · " in text
 
 
+def test_a_run_killed_before_it_returned_gets_its_instances_n_for_its_cost(tmp_path: Path) -> None:
+    """A run killed at the hard time limit stores no n (the child never reported it); its weighted cost
+    (a Hessian weighs n) takes its instance's n from the runs that returned, as its counts are kept."""
+    import sqlite3
+
+    out = _study(tmp_path, problems=[{"name": "extended_rosenbrock", "params": {"n": 6}}], optimizers=["newton", "lbfgs"])
+    db = sqlite3.connect(out / "results.sqlite")
+    db.execute("UPDATE runs SET n = NULL WHERE label = 'newton'")
+    db.commit()
+    db.close()
+    study = load(out, Options())
+    newton = next(r for r in study.runs if r["label"] == "newton")
+    assert newton["n"] == 6 and newton["nhess"] > 0
+    assert study.cost.cost(newton, newton["n"]) == pytest.approx(
+        study.cost.f * newton["nfev"] + study.cost.grad * newton["ngev"] + study.cost.hvp * newton["nhvp"]
+        + study.cost.weight("hessian", 6) * newton["nhess"])
+
+
 def test_report_formats_selection_and_bands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = _study(tmp_path, problems=["rosenbrock", "beale"], optimizers=["newton", "lbfgs"], seeds=[0, 1, 2])
     assert main(["report", str(out), "--format", "pdf,svg", "--methods", "newton", "--problems", "beale",

@@ -152,6 +152,10 @@ def load(directory: Path, options: Options) -> Study:
     runs = stored = stored_runs(directory)
     if not runs:
         raise ValueError(f"{directory}: no runs stored in results.sqlite")
+    sizes = {instance(r): r["n"] for r in runs if r.get("n") is not None}
+    for r in runs:  # a run killed before it returned stored no n: its instance's, for its weighted cost
+        if r.get("n") is None and instance(r) in sizes:
+            r["n"] = sizes[instance(r)]
     with Store(directory, readonly=True) as store:
         traced = store.traced_ids()
     for key, wanted in (("label", options.methods), ("problem", options.problems)):
