@@ -179,7 +179,8 @@ def test_a_run_killed_before_it_returned_gets_its_instances_n_for_its_cost(tmp_p
     (a Hessian weighs n) takes its instance's n from the runs that returned, as its counts are kept."""
     import sqlite3
 
-    out = _study(tmp_path, problems=[{"name": "extended_rosenbrock", "params": {"n": 6}}], optimizers=["newton", "lbfgs"])
+    out = _study(tmp_path, problems=[{"name": "extended_rosenbrock", "params": {"n": 6}}],
+                 optimizers=["newton", "lbfgs"])
     db = sqlite3.connect(out / "results.sqlite")
     db.execute("UPDATE runs SET n = NULL WHERE label = 'newton'")
     db.commit()

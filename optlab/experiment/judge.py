@@ -69,8 +69,8 @@ def references(runs: list[dict[str, Any]]) -> dict[Instance, Reference]:
             minima = next((tuple(r.get("local_minima") or ()) for r in runs if instance(r) == key), ())
             out[key] = Reference(f, False, minima, f"f* unknown: the best final f found in this study ({label})")
     for r in runs:
-        out.setdefault(instance(r), Reference(None, False, tuple(r.get("local_minima") or ()),
-                                              "f* unknown and no run moved below its start or reached a stationary point"))
+        none = "f* unknown and no run moved below its start or reached a stationary point"
+        out.setdefault(instance(r), Reference(None, False, tuple(r.get("local_minima") or ()), none))
     return out
 
 
