@@ -407,6 +407,7 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                 f"    t{s}[{arg(index)}] += {arg(refs[1])}"]
     if forward is _SCATTER_ADD and basic and len(refs) == 1 and set(kw) == {"index", "shape"}:
         ctx.fresh.add(s)
+        assert index is not None  # (`basic` above: a static index)
         shape, where = kw["shape"][1], index[1]
         if kw["shape"][0] == "const" and where.__class__ is slice and where.step in (None, 1) and shape:
             start, stop, _ = where.indices(shape[0])  # zeros only around the slice, as F._scatter_add

@@ -84,8 +84,9 @@ class Oracle:
             self.jit_mode = "jit"
             stochastic = problem.resample is not None
             fn = problem.batched if stochastic else problem.objective
-            data = self._data = problem.batch if stochastic else tuple
+            data = problem.batch if stochastic else tuple
             assert fn is not None and data is not None
+            self._data = data
             f = self._watched = _SideEffects(fn)
             self._jitted = {"f": jit_of(f), "vg": jit_of(functional.value_and_grad(f)),
                             "hvp": jit_of(lambda x, v, *d: functional.hvp(lambda y: f(y, *d), x, v)),
