@@ -156,12 +156,15 @@ def _point(seed: int) -> np.ndarray:
     return np.random.default_rng(1000 + seed).normal(size=N)
 
 
+def _case(seed: int) -> tuple:
+    """The seed's program, ours and JAX's, its point and a label naming its steps (for failure messages)."""
+    build = program(seed)
+    return build, build(OURS), build(JAX), _point(seed), f"seed {seed}: {build.plan}"
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_value_gradient_hessian(seed: int) -> None:
-    build = program(seed)
-    f, g = build(OURS), build(JAX)
-    x = _point(seed)
-    what = f"seed {seed}: {build.plan}"
+    build, f, g, x, what = _case(seed)
     v, gr = value_and_grad(f)(x)
     close(v, g(jnp.asarray(x)), what + " value")
     close(gr, jax.grad(g)(x), what + " grad")
@@ -170,10 +173,8 @@ def test_value_gradient_hessian(seed: int) -> None:
 
 @pytest.mark.parametrize("seed", NESTED_SEEDS)
 def test_hvp_jvp_vjp_and_third_order(seed: int) -> None:
-    build = program(seed)
-    f, g = build(OURS), build(JAX)
-    x, v = _point(seed), np.random.default_rng(2000 + seed).normal(size=N)
-    what = f"seed {seed}: {build.plan}"
+    build, f, g, x, what = _case(seed)
+    v = np.random.default_rng(2000 + seed).normal(size=N)
     close(hvp(f, x, v), jax.jvp(jax.grad(g), (x,), (v,))[1], what + " hvp")
     # jvp of the gradient (forward over reverse) and vjp of the gradient (reverse over reverse)
     close(jvp(grad(f), x, v)[1], jax.jvp(jax.grad(g), (x,), (v,))[1], what + " jvp of grad")
@@ -193,10 +194,7 @@ def test_hvp_jvp_vjp_and_third_order(seed: int) -> None:
 @pytest.mark.parametrize("seed", NESTED_SEEDS)
 def test_grad_of_grad_of_closure_over_outer_input(seed: int) -> None:
     """Inner transforms whose function closes over the outer input: grad and hvp inside grad."""
-    build = program(seed)
-    f, g = build(OURS), build(JAX)
-    x = _point(seed)
-    what = f"seed {seed}: {build.plan}"
+    build, f, g, x, what = _case(seed)
     w = np.random.default_rng(3000 + seed).normal(size=N)
     inner_ours = lambda z: F.sum(grad(lambda y: f(y * z))(w) * z)  # noqa: E731
     inner_jax = lambda z: jnp.sum(jax.grad(lambda y: g(y * z))(w) * z)  # noqa: E731
