@@ -136,15 +136,25 @@ _read_cache: dict[Path, tuple[tuple[tuple[int, int, int], ...], list[Run]]] = {}
 
 
 def stored_runs(directory: Path) -> list[Run]:
-    """The store's run rows, read once per state of its files (the cost model and the report both need them)."""
+    """The store's run rows, read once per state of its files (the cost model and the report both need them).
+    A run killed before it returned stored no n: it gets its instance's, so that its weighted cost counts
+    its Hessians (a Hessian weighs n)."""
     path = (Path(directory) / DB_NAME).resolve()
     with Store(directory, readonly=True) as store:
         state = file_state(path)
         cached = _read_cache.get(path)
         if cached is None or cached[0] != state:
             _read_cache.clear()
-            _read_cache[path] = cached = (state, store.runs())
+            _read_cache[path] = cached = (state, _with_sizes(store.runs()))
     return cached[1]
+
+
+def _with_sizes(runs: list[Run]) -> list[Run]:
+    sizes = {instance(r): r["n"] for r in runs if r.get("n") is not None}
+    for r in runs:
+        if r.get("n") is None and instance(r) in sizes:
+            r["n"] = sizes[instance(r)]
+    return runs
 
 
 def load(directory: Path, options: Options) -> Study:
@@ -152,10 +162,6 @@ def load(directory: Path, options: Options) -> Study:
     runs = stored = stored_runs(directory)
     if not runs:
         raise ValueError(f"{directory}: no runs stored in results.sqlite")
-    sizes = {instance(r): r["n"] for r in runs if r.get("n") is not None}
-    for r in runs:  # a run killed before it returned stored no n: its instance's, for its weighted cost
-        if r.get("n") is None and instance(r) in sizes:
-            r["n"] = sizes[instance(r)]
     with Store(directory, readonly=True) as store:
         traced = store.traced_ids()
     for key, wanted in (("label", options.methods), ("problem", options.problems)):
