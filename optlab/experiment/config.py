@@ -234,9 +234,10 @@ def read_text(path: Path) -> str:
 
 
 def safe_yaml(text: str) -> Any:
-    """yaml.safe_load after bounding, on the event stream, nesting depth and the size aliases expand to.
+    """yaml.safe_load's loader (SafeLoader, refusing a key written twice) after bounding, on the event
+    stream, nesting depth and the size aliases expand to.
 
-    Raises ConfigError for a document beyond the bounds, yaml.YAMLError for bad syntax.
+    Raises ConfigError for a document beyond the bounds or a duplicate key, yaml.YAMLError for bad syntax.
     """
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = []  # [anchor, expanded size so far] per open list or mapping
