@@ -16,6 +16,7 @@ from optlab.experiment.profiles import (
     seed_median,
     share_within,
     units_to_solve,
+    units_to_solve_at,
 )
 from optlab.experiment.report import Options, write_report
 from optlab.experiment.store import Store
@@ -95,6 +96,17 @@ def test_data_profile_by_hand(store_dir: Path) -> None:
             np.testing.assert_allclose(units[label], want)
     np.testing.assert_allclose(share_within(np.array([2, 4, 2.0]), [1.9, 2, 3.9, 4]), [0, 2 / 3, 2 / 3, 1])
     np.testing.assert_allclose(share_within(np.array([8, 10 / 3, math.inf]), [10 / 3, 8, 1e9]), [1 / 3, 2 / 3, 2 / 3])
+
+
+def test_units_at_several_tau_match_one_at_a_time() -> None:
+    # f goes up, is NaN and repeats a value: the first point at or below each target, by hand
+    f = np.array([10.0, 12.0, np.nan, 1.0, 3.0, 1.0, 0.5, 0.001])
+    costs = np.arange(1.0, 9.0) * 2
+    taus = [2.0, 0.5, 0.1, 0.05, 1e-4, 1e-9]  # targets 20, 5, 1, 0.5, 0.001, ~0 with f_L = 0
+    np.testing.assert_array_equal(units_to_solve_at(f, costs, 0.0, taus), [2, 8, 8, 14, 16, math.inf])
+    assert [units_to_solve(f, costs, 0.0, t) for t in taus] == [2, 8, 8, 14, 16, math.inf]
+    assert np.isinf(units_to_solve_at(np.array([]), np.array([]), 0.0, taus)).all()
+    assert np.isinf(units_to_solve_at(f, costs, None, taus)).all()
 
 
 def test_seed_median_needs_most_seeds_solved() -> None:

@@ -63,8 +63,14 @@ def share_within(values: np.ndarray, thresholds: Sequence[float] | np.ndarray) -
 
 def units_to_solve(f: np.ndarray, costs: np.ndarray, f_low: float | None, tau: float) -> float:
     """The cost (costs[k] at trace point k) of the first point with f - f_L <= tau (f0 - f_L); inf if never."""
+    return float(units_to_solve_at(f, costs, f_low, [tau])[0])
+
+
+def units_to_solve_at(f: np.ndarray, costs: np.ndarray, f_low: float | None, taus: Sequence[float]) -> np.ndarray:
+    """`units_to_solve` at each of `taus` in one pass: the first point whose best-so-far f meets each target."""
     if f.size == 0 or f_low is None:
-        return math.inf
-    target = f_low + tau * max(f[0] - f_low, 0.0)
-    hits = np.flatnonzero(f <= target)  # NaN compares false
-    return float(costs[hits[0]]) if hits.size else math.inf
+        return np.full(len(taus), math.inf)
+    best = np.minimum.accumulate(np.where(np.isnan(f), np.inf, f))  # NaN never meets a target
+    targets = f_low + np.asarray(taus, dtype=float) * max(f[0] - f_low, 0.0)
+    k = np.searchsorted(-best, -targets, side="left")  # -best is nondecreasing: first k with best[k] <= target
+    return np.where(k < f.size, np.asarray(costs, dtype=float)[np.minimum(k, f.size - 1)], math.inf)

@@ -37,7 +37,7 @@ from .judge import (
     references,
     verdict,
 )
-from .profiles import calls, cost_table, ratios, units_to_solve
+from .profiles import calls, cost_table, ratios, units_to_solve_at
 from .store import DB_NAME, Store, TraceArrays, file_state
 
 if TYPE_CHECKING:
@@ -421,15 +421,15 @@ def cell(rs: list[Run], verdicts: dict[str, str]) -> str:
 
 def nondeterministic(runs: list[Run]) -> set[str]:
     """Labels of methods whose plugin declares `deterministic = False` (their cells may differ between sweeps)."""
-    out = set()
-    for r in runs:
+    flagged = set()
+    for name in {r["optimizer"] for r in runs}:  # once per optimizer, not per run (840 look-ups for the MGH study)
         try:
-            cls = registry().get("optimizers", r["optimizer"])
+            cls = registry().get("optimizers", name)
         except Exception:  # a plugin no longer installed: nothing known
             continue
         if not getattr(cls, "deterministic", True):
-            out.add(r["label"])
-    return out
+            flagged.add(name)
+    return {r["label"] for r in runs if r["optimizer"] in flagged}
 
 
 def problem_section(study: Study) -> str:
@@ -590,15 +590,19 @@ def data_section(study: Study, plots: Plots, styles: Styles) -> str:
 
         fig, axes = new_figure(len(DATA_TAUS), 4.0 * len(DATA_TAUS) + 1.6, nrows=len(DATA_MEASURES), height=7.4)
         empty = np.array([])
-        points = {r["run_id"]: (t.f, {"cost": study.cost.costs(t, r.get("n")), "seconds": t.seconds})
-                  if (t := study.traces.get(r["run_id"])) is not None else (empty, {"cost": empty, "seconds": empty})
-                  for r in study.runs}
+        units_of: dict[tuple[str, str], np.ndarray] = {}  # (run_id, measure) -> units at each of DATA_TAUS
+        for r in study.runs:
+            t, f_low = study.traces.get(r["run_id"]), study.refs[study.key(r)].f
+            for measure in DATA_MEASURES:
+                if t is None:
+                    units_of[r["run_id"], measure] = units_to_solve_at(empty, empty, f_low, DATA_TAUS)
+                    continue
+                budget = study.cost.costs(t, r.get("n")) if measure == "cost" else t.seconds
+                units_of[r["run_id"], measure] = units_to_solve_at(t.f, budget, f_low, DATA_TAUS)
 
         def units_at(tau: float, measure: str) -> Callable[[Run], float]:
-            def units(r: Run) -> float:
-                f, budgets = points[r["run_id"]]
-                return units_to_solve(f, budgets[measure], study.refs[study.key(r)].f, tau)
-            return units
+            k = DATA_TAUS.index(tau)
+            return lambda r: float(units_of[r["run_id"], measure][k])
 
         panels = iter(axes)
         for measure, xlabel in DATA_MEASURES.items():
