@@ -356,6 +356,8 @@ def _num(value: float | None, fmt: str = ".3g") -> str:
 
 def _median(values: list[Any]) -> float | None:
     values = [v for v in values if v is not None]
+    if len(values) == 1:  # one seed (most studies): the value itself, without np.median's 70 us
+        return float(values[0])
     return float(np.median(values)) if values else None
 
 
@@ -468,12 +470,16 @@ def diagnostics_section(study: Study) -> str:
 
 def summarize_info(points: list[dict[str, Any]]) -> str:
     """'cg_iters 3.2 [1, 7] last 5; neg_curv 2/14' for a list of per-iteration info dicts."""
+    by_name: dict[str, list[Any]] = {}
+    for p in points:  # one pass over the points, not one per name
+        for name, value in p.items():
+            if value is not None:
+                by_name.setdefault(name, []).append(value)
     parts = []
-    for name in sorted({k for p in points for k in p}):
-        values = [p[name] for p in points if name in p and p[name] is not None]
-        if values and all(isinstance(v, bool) for v in values):
+    for name, values in sorted(by_name.items()):
+        if all(isinstance(v, bool) for v in values):
             parts.append(f"{name} {sum(values)}/{len(values)}")
-        elif values and all(isinstance(v, (int, float)) for v in values):
+        elif all(isinstance(v, (int, float)) for v in values):
             arr = np.array(values, dtype=float)
             parts.append(f"{name} {np.mean(arr):.3g} [{np.min(arr):.3g}, {np.max(arr):.3g}] last {arr[-1]:.3g}")
     return "; ".join(parts)
