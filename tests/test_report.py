@@ -18,7 +18,7 @@ from optlab.experiment.profiles import (
     units_to_solve,
     units_to_solve_at,
 )
-from optlab.experiment.report import Options, write_report
+from optlab.experiment.report import Options, summarize_info, write_report
 from optlab.experiment.store import Store
 
 # (problem, f*, method) -> (f offset, decay factor, iterations, status); every iteration costs 1 f + 1 g.
@@ -107,6 +107,13 @@ def test_units_at_several_tau_match_one_at_a_time() -> None:
     assert [units_to_solve(f, costs, 0.0, t) for t in taus] == [2, 8, 8, 14, 16, math.inf]
     assert np.isinf(units_to_solve_at(np.array([]), np.array([]), 0.0, taus)).all()
     assert np.isinf(units_to_solve_at(f, costs, None, taus)).all()
+
+
+def test_summarize_info_by_hand() -> None:
+    # cg_iters: 2, 4, 9 (None skipped) -> mean 5; neg_curv raised 1 of 2; note is text: left out; radius never set
+    points = [{"cg_iters": 2, "neg_curv": False, "note": "x"}, {"cg_iters": None, "radius": None},
+              {"cg_iters": 4, "neg_curv": True}, {"cg_iters": 9.0}]
+    assert summarize_info(points) == "cg_iters 5 [2, 9] last 9; neg_curv 1/2"
 
 
 def test_seed_median_needs_most_seeds_solved() -> None:
