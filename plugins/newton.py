@@ -68,8 +68,8 @@ class Newton(Optimizer):
     def step(self, oracle: Oracle, state: State) -> State:
         H = oracle.hessian(state.x)
         if self.params.factorization == "gill-murray":
-            L, D = modified_cholesky(H)
-            d = -solve_ldl(L, D, state.g)
+            L, D, perm = modified_cholesky(H)
+            d = -solve_ldl(L, D, state.g, perm)
         else:
             d = -scipy.linalg.cho_solve(shifted_cholesky(H, self.params.beta), state.g)
         return searched(oracle, state, d, self.params)

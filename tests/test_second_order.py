@@ -179,14 +179,25 @@ def test_modified_cholesky_is_exact_on_positive_definite_and_fixes_indefinite():
     rng = np.random.default_rng(0)
     M = rng.standard_normal((6, 6))
     A = M @ M.T + np.eye(6)
-    L, D = modified_cholesky(A)
-    np.testing.assert_allclose(L @ np.diag(D) @ L.T, A, atol=1e-12)  # E = 0 when A is safely positive definite
-    B = np.array([[1.0, 2.0], [2.0, 1.0]])  # eigenvalues -1, 3
-    L, D = modified_cholesky(B)
-    E = L @ np.diag(D) @ L.T - B
-    assert np.all(D > 0) and np.allclose(E, np.diag(np.diag(E))) and np.all(np.diag(E) >= 0)
-    b = np.array([1.0, -1.0])
-    np.testing.assert_allclose((B + E) @ solve_ldl(L, D, b), b, atol=1e-12)
+    L, D, p = modified_cholesky(A)
+    np.testing.assert_allclose(L @ np.diag(D) @ L.T, A[np.ix_(p, p)], atol=1e-12)  # E = 0: A safely pos. def.
+    for B in (np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([[0.0, 27.75], [27.75, 68.5]])):  # 2nd: Beale's at (1, 1)
+        L, D, p = modified_cholesky(B)
+        E = np.empty_like(B)
+        E[np.ix_(p, p)] = L @ np.diag(D) @ L.T
+        E -= B
+        assert np.all(D > 0) and np.allclose(E, np.diag(np.diag(E))) and np.all(np.diag(E) >= 0)
+        assert np.linalg.cond(B + E) < 100  # pivoting keeps H + E well conditioned (unpivoted: cond ~ 1e16)
+        b = np.array([1.0, -1.0])
+        np.testing.assert_allclose((B + E) @ solve_ldl(L, D, b, p), b, atol=1e-12)
+
+
+def test_gill_murray_newton_solves_beale_from_its_start():
+    r = optlab.minimize(lambda x: (1.5 - x[0] + x[0] * x[1]) ** 2 + (2.25 - x[0] + x[0] * x[1] ** 2) ** 2
+                        + (2.625 - x[0] + x[0] * x[1] ** 3) ** 2, [1.0, 1.0], method="newton",
+                        options={"factorization": "gill-murray"})
+    assert r.success and r.nit > 0
+    np.testing.assert_allclose(r.x, [3.0, 0.5], atol=1e-6)
 
 
 def test_every_step_records_its_diagnostics_in_the_trace():
