@@ -636,3 +636,24 @@ def test_extended_rosenbrock_hvp_reads_each_slice_once_in_15_arithmetic_statemen
     arithmetic = [line for line in lines if line.startswith("t") and "[" not in line
                   and any(op in line for op in (" * ", " + ", " - ", "= -", "*=", "+=", "-=", "out=", "_negative"))]
     assert len(arithmetic) <= 15, arithmetic  # 25 passes at the start of session 3, 12 in the hand-written hessp
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_number_operands_bound_as_0d_arrays_of_the_operand_dtype_keep_eager_bits(dtype):
+    # in float64, 2.0 and 3 are bound as 0-d float64 arrays; in float32 0.1 and np.float64 stay as they
+    # are (0.1 rounds there, np.float64 promotes): either way the result's dtype and bits are eager's
+    def f(x):
+        return F.sum(F.sin(2.0 * x - 3) * np.float64(5 ** 0.5) + 0.1 * x * x)
+
+    h = jit(lambda a, b: hvp(f, a, b))
+    vg = jit(value_and_grad(f))
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        x = np.concatenate([rng.choice(SIGNED, 4), rng.standard_normal(5)]).astype(dtype)
+        v = rng.standard_normal(9).astype(dtype)
+        same_bits(vg(x), value_and_grad(f)(x))
+        same_bits(h(x, v), hvp(f, x, v))
+    consts = [c for k, c in next(iter(h.cache.values())).program.__globals__.items()
+              if k[0] == "c" and isinstance(c, np.ndarray) and c.ndim == 0]
+    if dtype is np.float64:
+        assert any(c == 2.0 for c in consts) and any(c == 3.0 for c in consts)
