@@ -54,6 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="optlab-jit-study-") as tmp:
         eager = run(config, False, Path(tmp))
         jit = run(config, True, Path(tmp))
+        print(f"CPU s eager {eager[0]:.1f}, jit {jit[0]:.1f}", flush=True)
         same = verdicts(eager[2]) == verdicts(jit[2])
     print(f"| MGH study ({args.config}) | CPU s | wall s |\n|:---|---:|---:|")
     print(f"| eager (jit: false) | {eager[0]:.1f} | {eager[1]:.1f} |\n| jit | {jit[0]:.1f} | {jit[1]:.1f} |")
