@@ -37,10 +37,11 @@ def run(config: dict, jit: bool, folder: Path) -> tuple[float, float, Path]:
 
 
 def verdicts(out: Path) -> dict[tuple, tuple]:
-    """(problem, instance, scale, label, seed) -> (status, verdict) from `optlab report`'s verdicts.csv."""
-    subprocess.run([sys.executable, "-m", "optlab", "report", str(out)], check=True, stdout=subprocess.DEVNULL)
+    """(problem, instance, scale, label, seed) -> (status, verdict) from `optlab export`'s verdicts.csv."""
+    subprocess.run([sys.executable, "-m", "optlab", "export", str(out), "--to", str(out / "csv")], check=True,
+                   stdout=subprocess.DEVNULL)
     rows = {}
-    with open(next(out.rglob("verdicts.csv"))) as f:
+    with open(out / "csv" / "verdicts.csv") as f:
         for r in csv.DictReader(f):
             rows[tuple(r[k] for k in ("problem", "instance", "scale", "label", "seed"))] = (r["status"], r["verdict"])
     return rows
@@ -55,7 +56,10 @@ def main() -> None:
         eager = run(config, False, Path(tmp))
         jit = run(config, True, Path(tmp))
         print(f"CPU s eager {eager[0]:.1f}, jit {jit[0]:.1f}", flush=True)
-        same = verdicts(eager[2]) == verdicts(jit[2])
+        before, after = verdicts(eager[2]), verdicts(jit[2])
+        same = before == after
+        for key in sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k)):
+            print(f"differs: {key}: eager {before.get(key)}, jit {after.get(key)}")
     print(f"| MGH study ({args.config}) | CPU s | wall s |\n|:---|---:|---:|")
     print(f"| eager (jit: false) | {eager[0]:.1f} | {eager[1]:.1f} |\n| jit | {jit[0]:.1f} | {jit[1]:.1f} |")
     ratio = eager[0] / jit[0]
