@@ -64,6 +64,13 @@ except (OSError, AttributeError):
     _prctl = None
 
 _live: set[int] = set()  # pids of running children, so a second Ctrl-C can kill them before exiting
+# Workers are started from several driver threads at once (the local executor). A fork copies every open
+# descriptor, so a child forked while another worker's pipes are open would hold that worker's ends: its
+# results pipe would never reach EOF when its child dies (a crash read as a hang), and its child would never
+# see its items pipe close. So pipes are made, forked and closed under one lock, and each new child lets go
+# of the driver's ends of every other live worker (`_forget_driver`).
+_fork_lock = threading.Lock()
+_driver_ends: set[int] = set()
 _progress: list[Any] | None = None  # in a child: entries not yet sent to the driver
 _send_lock = threading.Lock()
 
@@ -99,17 +106,23 @@ class Worker:
     def _start(self) -> None:
         for name in INHERITED:
             importlib.import_module(name)
-        items_r, items_w = os.pipe()
-        results_r, results_w = os.pipe()
         self.output = tempfile.TemporaryFile()  # the child's stdout and stderr
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns
-            os.close(items_w)
-            os.close(results_r)
-            _serve(self.fn, items_r, results_w, self.output.fileno(), parent)
-        os.close(items_r)
-        os.close(results_w)
+        with _fork_lock:
+            items_r, items_w = os.pipe()
+            results_r, results_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                try:
+                    os.close(items_w)
+                    os.close(results_r)
+                    _forget_driver()
+                    _serve(self.fn, items_r, results_w, self.output.fileno(), parent)
+                finally:
+                    os._exit(1)
+            os.close(items_r)
+            os.close(results_w)
+            _driver_ends.update((items_w, results_r))
         self.pid = pid
         _live.add(pid)
         self.send = Connection(items_w, readable=False)
@@ -168,8 +181,10 @@ class Worker:
         """Reap the child (killing it first if asked); returns its waitstatus_to_exitcode."""
         pid, self.pid = self.pid, None
         assert pid is not None, "Worker._end: no child (every caller runs after _start)"
-        self.send.close()
-        self.receive.close()
+        with _fork_lock:  # no fork between forgetting a descriptor and closing it (its number is reused)
+            _driver_ends.difference_update((self.send.fileno(), self.receive.fileno()))
+            self.send.close()
+            self.receive.close()
         if kill:
             _kill(pid)
         code = _reap(pid)
@@ -244,6 +259,20 @@ def _send_progress(conn: Connection, parent: int) -> None:
             if _progress:
                 conn.send(("progress", _progress))
                 _progress = []
+
+
+def _forget_driver() -> None:
+    """In a new child: let go of the other workers' pipes and the driver's bookkeeping (its lock was copied
+    held). Their descriptors are pointed at /dev/null rather than closed, so that their numbers are not
+    reused while the copied Connection objects that own them still exist."""
+    global _fork_lock
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in _driver_ends:
+        os.dup2(null, fd)
+    os.close(null)
+    _fork_lock = threading.Lock()
+    _driver_ends.clear()
+    _live.clear()
 
 
 def _die_with_parent(parent: int) -> None:
