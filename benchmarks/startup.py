@@ -9,7 +9,10 @@ the median of --rounds runs interleaved case by case, so a change of the machine
 --tree DIR also times another source tree of optlab (DIR holds optlab/, optlab_plugins/ and optlab_studies/,
 e.g. an unpacked `git archive` with plugins/ and studies/ linked under those names), put first on PYTHONPATH,
 and prints both with their ratio. The worker case runs what a fresh Dask worker does before and for its first
-run: import the runner, build one run's problem and optimizer by name, and run it (gd on rosenbrock, 1 step).
+run: import the runner, build one run's problem and optimizer by name, and run it (gd on rosenbrock, 1 step),
+in the environment a Dask nanny gives the worker it spawns (`distributed.nanny.pre-spawn-environ`: one OpenMP,
+MKL and OpenBLAS thread; numpy's import with OpenBLAS's default thread pool costs ~0.08 s more CPU, its
+threads' start, which no worker pays); the same start with the default threads is printed beside it.
 --cached writes bytecode (to a temporary PYTHONPYCACHEPREFIX), as an installed optlab has it; without it the
 environment decides (here PYTHONDONTWRITEBYTECODE=1: every module compiled at every start). One warm-up
 round of every case is run first and not counted.
@@ -35,18 +38,35 @@ build(spec)
 WORKER_RUN = WORKER_READY + "from optlab.experiment.runner import execute\nassert execute(spec)[0]['nit'] == 1\n"
 
 
-def cases() -> dict[str, tuple[list[str], bool]]:
-    """label -> (command, judged against the goal)."""
+# distributed's default pre-spawn-environ (as in distributed 2026.8.0), for when dask is not installed
+NANNY_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": "65536", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                 "OPENBLAS_NUM_THREADS": "1"}
+
+
+def nanny_environ() -> dict[str, str]:
+    """The variables a Dask nanny sets in a worker's environment before spawning it (its config's, else the default)."""
+    try:
+        import dask.config
+        import distributed  # noqa: F401 (registers the distributed.* config defaults)
+    except ImportError:
+        return NANNY_ENVIRON
+    return {k: str(v) for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", NANNY_ENVIRON).items()}
+
+
+def cases() -> dict[str, tuple[list[str], bool, bool]]:
+    """label -> (command, judged against the goal, run in a Dask worker's environment)."""
     py = sys.executable
     script = shutil.which("optlab", path=os.path.dirname(py))
     optlab = [script] if script else [py, "-m", "optlab"]
-    return {"python -c pass": ([py, "-c", "pass"], False),
-            'python -c "import numpy"': ([py, "-c", "import numpy"], False),
-            "optlab --help": ([*optlab, "--help"], True),
-            "optlab list": ([*optlab, "list"], True),
-            "optlab list problems --json": ([*optlab, "list", "problems", "--json"], True),
-            "spawned worker: ready (runner, problem, optimizer)": ([py, "-c", WORKER_READY], True),
-            "spawned worker: first run done (1 step)": ([py, "-c", WORKER_RUN], False)}
+    return {"python -c pass": ([py, "-c", "pass"], False, False),
+            'python -c "import numpy"': ([py, "-c", "import numpy"], False, False),
+            'python -c "import numpy", one BLAS thread (as a Dask worker)': ([py, "-c", "import numpy"], False, True),
+            "optlab --help": ([*optlab, "--help"], True, False),
+            "optlab list": ([*optlab, "list"], True, False),
+            "optlab list problems --json": ([*optlab, "list", "problems", "--json"], True, False),
+            "spawned worker: ready (runner, problem, optimizer)": ([py, "-c", WORKER_READY], True, True),
+            "the same with OpenBLAS's default threads (no nanny)": ([py, "-c", WORKER_READY], False, False),
+            "spawned worker: first run done (1 step)": ([py, "-c", WORKER_RUN], False, True)}
 
 
 def cpu(command: list[str], env: dict[str, str]) -> float:
@@ -85,14 +105,15 @@ def main() -> None:
     args = parser.parse_args()
     envs = environments(args.tree, args.cached)
     table = cases()
+    nanny = nanny_environ()
     times: dict[tuple[str, str], list[float]] = {(e, c): [] for e in envs for c in table}
-    for command, _ in table.values():  # warm-up: the page cache, and the bytecode with --cached
+    for command, _, worker in table.values():  # warm-up: the page cache, and the bytecode with --cached
         for env in envs.values():
-            cpu(command, env)
+            cpu(command, {**env, **nanny} if worker else env)
     for _ in range(args.rounds):
-        for label, (command, _) in table.items():
+        for label, (command, _, worker) in table.items():
             for name, env in envs.items():
-                times[name, label].append(cpu(command, env))
+                times[name, label].append(cpu(command, {**env, **nanny} if worker else env))
     load = os.getloadavg()
     print(f"CPU seconds (user + sys, whole process), median of {args.rounds}; load average "
           f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores; "
@@ -100,11 +121,12 @@ def main() -> None:
           f"{'' if args.cached else os.environ.get('PYTHONDONTWRITEBYTECODE', '')}")
     for name, env in envs.items():
         print(f"  {name}: {where(env)}")
+    print(f"  a Dask worker's environment (the nanny's pre-spawn-environ): {nanny}")
     bare = {name: statistics.median(times[name, "python -c pass"]) for name in envs}
     heads = [f"{name} CPU s" for name in envs] + (["ratio"] if len(envs) > 1 else [])
     print("\n| case | " + " | ".join(heads) + " | optlab's share (minus `pass`) | goal < 0.15 s |")
     print("|:---|" + "---:|" * (len(heads) + 2))
-    for label, (_, judged) in table.items():
+    for label, (_, judged, _) in table.items():
         med = {name: statistics.median(times[name, label]) for name in envs}
         cells = [f"{med[name]:.3f} [{min(times[name, label]):.3f}-{max(times[name, label]):.3f}]" for name in envs]
         if len(envs) > 1:

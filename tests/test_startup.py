@@ -5,6 +5,7 @@ Checked by the modules loaded in a fresh interpreter, not by a clock: a loaded m
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -66,6 +67,22 @@ def test_a_worker_starts_without_the_run_libraries():
     """What a fresh worker process (a Dask worker) loads before its first run: the runner and every plugin."""
     code = "import optlab.experiment.runner\nfrom optlab.registry import registry\nregistry().entries()"
     assert loaded_beyond_the_kernel(code, RUN_ONLY[:-2]) == []
+
+
+# A worker builds runs from RunSpecs and parses no config: yaml stays out, and the config's models (which
+# grid and runner import) have no schema built until a config is validated (pydantic's defer_build).
+WORKER_BUILD = ("from optlab.experiment.grid import RunSpec\nfrom optlab.experiment.runner import build\n"
+                "build(RunSpec('rosenbrock', {}, 'gd', {'lr': 1e-3}, 'gd', 0, 1.0, {'iterations': 1}, {}))\n"
+                "from optlab.experiment import config\n"
+                "built = [m.__name__ for m in (config.Config, config.Component, config.Executor)"
+                " if m.__pydantic_complete__]\nassert not built, built\n")
+
+
+def test_a_worker_building_a_run_parses_no_config():
+    assert loaded_of(WORKER_BUILD, ("yaml", "optlab.experiment.report")) == []
+    quickstart = str(Path(__file__).resolve().parent.parent / "configs" / "quickstart.yaml")
+    code = WORKER_BUILD + f"config.load_config({quickstart!r})\nassert config.Config.__pydantic_complete__\n"
+    assert loaded_of(code, ("yaml",)) == ["yaml"]
 
 
 def loaded_beyond_the_kernel(code: str, names: tuple[str, ...]) -> list[str]:

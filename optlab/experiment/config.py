@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
 import os
 from pathlib import Path
-from typing import Annotated, Any, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Sequence
 
 import pydantic
-import yaml
+
+if TYPE_CHECKING:
+    import yaml  # imported where a config is parsed: a worker imports this module but parses no YAML
 
 from ..optim.stopping import Budget, NoBool, Stopping
 from .cost import CostModel
@@ -28,7 +31,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", defer_build=True)  # schemas built on first validation
 
 
 class Component(_Strict):
@@ -192,6 +195,8 @@ def set_override(data: dict[str, Any], assignment: str) -> None:
     keys = path.strip().split(".")
     if not all(keys):
         raise ConfigError(f"--set {assignment}: empty key in {path.strip()!r}")
+    import yaml
+
     try:
         value = safe_yaml(raw)
     except yaml.YAMLError as e:
@@ -239,6 +244,8 @@ def safe_yaml(text: str) -> Any:
 
     Raises ConfigError for a document beyond the bounds or a duplicate key, yaml.YAMLError for bad syntax.
     """
+    import yaml
+
     sizes: dict[str, int] = {}
     stack: list[list[Any]] = []  # [anchor, expanded size so far] per open list or mapping
     total = 0
@@ -266,23 +273,30 @@ def safe_yaml(text: str) -> Any:
         if total > MAX_NODES:
             raise ConfigError(f"expands to more than {MAX_NODES:,} values (through YAML aliases?), "
                               f"line {event.start_mark.line + 1}")
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader: no tags beyond YAML's own)
+    return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader: no tags beyond YAML's own)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """yaml.SafeLoader refusing a key written twice in one mapping (safe_load keeps the last one silently:
-    a second `optimizers:` would drop the first list). Merge keys (`<<: *base`) may still be overridden."""
+@functools.cache
+def _unique_key_loader() -> type[yaml.SafeLoader]:
+    """The loader class, made on first use so that importing this module does not import yaml."""
+    import yaml
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        first: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
-            if key in first:
-                raise ConfigError(f"line {line}: duplicate key {key!r} (first on line {first[key]})")
-            first[key] = line
-        return super().construct_mapping(node, deep=deep)
+    class UniqueKeyLoader(yaml.SafeLoader):
+        """yaml.SafeLoader refusing a key written twice in one mapping (safe_load keeps the last one silently:
+        a second `optimizers:` would drop the first list). Merge keys (`<<: *base`) may still be overridden."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+                if key in first:
+                    raise ConfigError(f"line {line}: duplicate key {key!r} (first on line {first[key]})")
+                first[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def _yaml_problem(e: yaml.YAMLError) -> str:
@@ -302,6 +316,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     The file is bounded before it is parsed (size, text only, depth, alias expansion); `plugins`
     and `output` paths are resolved against the config file's folder.
     """
+    import yaml
+
     path = Path(path)
     text = read_text(path)
     try:
