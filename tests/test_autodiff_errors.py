@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import optlab.autodiff.functions as F
-from optlab.autodiff import Function, Variable, grad, gradients, hvp, jacobian, jvp, value_and_grad, vjp
+from optlab.autodiff import Function, Variable, grad, gradients, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 v3 = Variable(np.ones(3))
 m23 = Variable(np.ones((2, 3)))
@@ -78,8 +78,12 @@ def test_grad_of_non_scalar_function():
 
     with pytest.raises(ValueError, match=r"^grad: twice must return a scalar, got shape \(3,\); use jacobian"):
         grad(twice)(np.ones(3))
-    with pytest.raises(ValueError, match=r"^grad: .* must return a scalar"):
+    with pytest.raises(ValueError, match=r"^value_and_grad: <lambda> must return a scalar"):
         value_and_grad(lambda x: x)(np.ones(2))
+    with pytest.raises(ValueError, match=r"^hessian: twice must return a scalar"):
+        hessian(twice)(np.ones(3))
+    with pytest.raises(ValueError, match=r"^hvp: twice must return a scalar, got shape \(3,\)$"):
+        hvp(twice, np.ones(3), np.ones(3))
 
 
 def test_argnums_out_of_range():
@@ -97,8 +101,6 @@ def test_transform_shape_errors():
         hvp(lambda x: F.sum(x ** 3), np.ones(3), np.ones(2))
     with pytest.raises(ValueError, match=r"^hvp: v has shape \(2,\) but x has shape \(3,\)"):
         hvp(lambda x: F.sum(x), np.ones(3), np.ones(2))  # even when f is linear
-    with pytest.raises(ValueError, match=r"^hvp: f must return a scalar, got shape \(3,\)"):
-        hvp(lambda x: x ** 3, np.ones(3), np.ones(3))
     with pytest.raises(ValueError, match=r"^jvp: tangent has shape \(2,\) but x has shape \(3,\)"):
         jvp(lambda x: x ** 3, np.ones(3), np.ones(2))
 
@@ -117,3 +119,28 @@ def test_backward_returning_wrong_shape_is_caught():
     with pytest.raises(RuntimeError, match=r"^Bad.backward returned a gradient of shape \(5,\) for an input of "
                                            r"shape \(3,\)"):
         Bad()(x).backward()
+
+
+def test_complex_output_of_backward_and_gradients():
+    """A complex value reaching backward() or gradients() is one line, not a ComplexWarning and a
+    gradient of the real part."""
+    x = Variable(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"^backward: the output is complex \(complex128\); .*real$"):
+        F.sum(F.exp(x * 1j)).backward()
+    with pytest.raises(TypeError, match=r"^gradients: the output is complex"):
+        gradients(F.sum(x * 1j), [x])
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("call, pattern", [
+    (lambda: grad(lambda x: F.sum(np.sin(x)))(np.ones(2)),
+     r"^grad: <lambda> called np\.sin on a Variable.* call F\.sin instead$"),
+    (lambda: hvp(lambda x: F.sum(np.multiply(x, x)), np.ones(2), np.ones(2)), r"^hvp: .*np\.multiply.* call F\.mul "),
+    (lambda: jvp(np.tanh, np.ones(2), np.ones(2)), r"^jvp: tanh called np\.tanh .* call F\.tanh "),
+    (lambda: grad(lambda x: F.sum(x * np.isnan(x)))(np.ones(2)), r"call np\.isnan on x\.data \(no gradient"),
+    (lambda: grad(lambda y: grad(lambda x: F.sum(np.abs(x * y)))(np.ones(2))[0])(1.0),
+     r"^grad: <lambda> called np\.abs"),
+])
+def test_a_ufunc_on_a_variable_names_its_F_twin(call, pattern):
+    with pytest.raises(TypeError, match=pattern):
+        call()

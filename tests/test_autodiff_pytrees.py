@@ -105,6 +105,36 @@ def test_jacobian_and_hessian_of_trees() -> None:
     assert_trees_close(a2, jax.jacrev(lambda x, y: x * y, argnums=(0, 1))(np.ones(2), np.arange(2.0)))
 
 
+def test_has_aux_on_hessian_jvp_vjp_and_hvp() -> None:
+    """has_aux as JAX has it: hessian -> (H, aux), jvp -> (y, J v, aux), vjp -> (y, pullback, aux); hvp
+    (no JAX twin) -> (H v, aux). aux is plain arrays, also from jvp's forward pass (Duals) and when nested."""
+    def f(T, p):
+        loss = net(T, p)
+        return loss, {"h": T.tanh(X @ p["W"]), "loss": loss}  # keys sorted: JAX flattens dicts so
+
+    ours, ref = (lambda p: f(OURS, p)), (lambda p: f(JAXNP, p))
+    h, aux = hessian(lambda q: f(OURS, q), has_aux=True)(PARAMS)
+    h_ref, aux_ref = jax.hessian(lambda q: f(JAXNP, q), has_aux=True)(PARAMS)
+    assert_trees_close((h, aux), (h_ref, aux_ref))
+    y, t, aux = jvp(ours, PARAMS, V, has_aux=True)  # forward mode on Duals
+    assert_trees_close((y, t, aux), jax.jvp(ref, (PARAMS,), (V,), has_aux=True))
+    y, t, aux = jvp(lambda p: (grad(lambda q: net(OURS, q))(p)["b"][0], p["b"] * 2.0), PARAMS, V, has_aux=True)
+    y_ref, t_ref, aux_ref = jax.jvp(lambda p: (jax.grad(lambda q: net(JAXNP, q))(p)["b"][0], p["b"] * 2.0), (PARAMS,),
+                                    (V,), has_aux=True)  # ours by the double-VJP path (f differentiates)
+    assert_trees_close((y, t, aux), (y_ref, t_ref, aux_ref))
+    y, pullback, aux = vjp(ours, PARAMS, has_aux=True)
+    y_ref, pb_ref, aux_ref = jax.vjp(ref, PARAMS, has_aux=True)
+    assert_trees_close((y, pullback(np.array(1.5)), aux), (y_ref, pb_ref(1.5)[0], aux_ref))
+    hv, aux = hvp(ours, PARAMS, V, has_aux=True)
+    assert_trees_close((hv, aux), (jax.jvp(jax.grad(lambda p: ref(p)[0]), (PARAMS,), (V,))[1], aux_ref))
+    # nested: an inner hvp with aux inside grad; the aux it hands back carries the outer dependence
+    outer = lambda T, inner: lambda s: T.sum(inner(s)[0] * inner(s)[1])  # noqa: E731
+    ours_inner = lambda s: hvp(lambda y: (F.sum(F.sin(s * y)), s * y), X[0], X[1], has_aux=True)  # noqa: E731
+    jax_inner = lambda s: (jax.jvp(jax.grad(lambda y: jnp.sum(jnp.sin(s * y))), (X[0],), (X[1],))[1],  # noqa: E731
+                           s * X[0])
+    np.testing.assert_allclose(grad(outer(F, ours_inner))(0.7), jax.grad(outer(jnp, jax_inner))(0.7), rtol=1e-10)
+
+
 def test_elementwise_grad_and_ggnvp() -> None:
     x0 = np.array([-1.0, 0.5, 2.0])
     np.testing.assert_allclose(ad.elementwise_grad(F.tanh)(x0), 1 - np.tanh(x0) ** 2, rtol=1e-14)
@@ -149,6 +179,9 @@ def not_a_pair(x):
     (lambda: jacobian(goes_complex)(np.ones(2)), TypeError, r"^jacobian: goes_complex computed a complex value"),
     (lambda: vjp(returns_none, np.ones(2)), TypeError, r"^vjp: returns_none returned None"),
     (lambda: grad(not_a_pair, has_aux=True)(np.ones(2)), TypeError, r"^grad: not_a_pair must return a pair"),
+    (lambda: hvp(not_a_pair, np.ones(2), np.ones(2), has_aux=True), TypeError, r"^hvp: not_a_pair must return a pair"),
+    (lambda: jvp(not_a_pair, np.ones(2), np.ones(2), has_aux=True), TypeError, r"^jvp: not_a_pair must return a pair"),
+    (lambda: hessian(returns_none)(np.ones(2)), TypeError, r"^hessian: returns_none returned None"),
     (lambda: grad(lambda x: x * 2.0)(np.ones(3)), ValueError,
      r"^grad: <lambda> must return a scalar, got shape \(3,\)"),
 ])

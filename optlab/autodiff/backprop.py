@@ -44,6 +44,9 @@ def _caller_grads(grads: Sequence[Any], seed: Any) -> list[Variable | None]:
 
 def _seed(y: Variable, grad: Any, create_graph: bool, where: str) -> Any:
     """The cotangent that starts backpropagation: ones, or `grad` checked against y's shape."""
+    if y.data.dtype.kind == "c":
+        raise TypeError(f"{where}: the output is complex ({y.data.dtype}); the kernel differentiates real "
+                        f"functions only: keep every step real")
     if grad is None:
         seed = np.ones(y.data.shape, y.data.dtype)
     else:

@@ -14,6 +14,8 @@ and measured slower on every problem tried (docs/architecture.md), so it is not 
 """
 from __future__ import annotations
 
+import re
+import traceback
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -22,11 +24,10 @@ from . import functions as F
 from .backprop import _caller_grads, gradients
 from .config import Config, enable_grad, transform_level, using_config
 from .node import Dual, MixedModesError, Variable, _data, made_outside
+from .primitive import SELF_ADJOINT
 from .tree import TreeDef, flatten, is_leaf, tree_map, unflatten
 
-identity = F.primitive("identity", lambda x: x, lambda g, y, x: g)
-F.def_self_adjoint(identity)
-F.defreads(identity, ())
+identity = F.primitive("identity", lambda x: x, lambda g, y, x: g, jvp=SELF_ADJOINT, reads=((),))
 
 
 def _start(x: Any) -> Variable:
@@ -71,6 +72,40 @@ def _as_outputs(y: Any, f: Callable, where: str) -> tuple[list[Variable], TreeDe
         _as_output(y, f, where)
     leaves, treedef = flatten(y)
     return [_as_output(v, f, where) for v in leaves], treedef
+
+
+# numpy ufuncs whose F twin has another name
+_UFUNC_TWINS = {"absolute": "abs", "fabs": "abs", "acos": "arccos", "asin": "arcsin", "asinh": "arcsinh",
+                "atan": "arctan", "atan2": "arctan2", "atanh": "arctanh", "divide": "div", "true_divide": "div",
+                "multiply": "mul", "subtract": "sub", "negative": "neg", "power": "pow"}
+
+
+def _call(f: Callable, where: str, args: Sequence[Any], kwargs: dict) -> Any:
+    """f(*args, **kwargs); numpy's TypeError for a ufunc called on a Variable (np.sin(x): ufuncs do not
+    dispatch, see `Variable.__array_ufunc__`) becomes one line naming f and the F twin to call instead."""
+    try:
+        return f(*args, **kwargs)
+    except TypeError as e:
+        if "__array_ufunc__=None" not in str(e):
+            raise
+        called: str | None = f.__name__ if isinstance(f, np.ufunc) else _ufunc_called(e)
+        if called is None:
+            what, instead = "a numpy ufunc", "its twin in optlab.autodiff.functions (F.sin for np.sin, ...)"
+        elif callable(getattr(F, twin := _UFUNC_TWINS.get(called, called), None)):
+            what, instead = f"np.{called}", f"F.{twin}"
+        else:
+            what, instead = f"np.{called}", f"np.{called} on x.data (no gradient; F has no {called})"
+        raise TypeError(f"{where}: {_name(f)} called {what} on a Variable, and numpy's ufuncs do not dispatch "
+                        f"to optlab: call {instead} instead") from None
+
+
+def _ufunc_called(e: TypeError) -> str | None:
+    """The first numpy ufunc called as `np.NAME(` (or `numpy.NAME(`) on the line that raised `e`, if any."""
+    line = traceback.extract_tb(e.__traceback__)[-1].line or ""
+    for name in re.findall(r"\b(?:np|numpy)\.(\w+)\s*\(", line):
+        if isinstance(getattr(np, name, None), np.ufunc):
+            return name
+    return None
 
 
 def _split_aux(out: Any, f: Callable, where: str, has_aux: bool) -> tuple[Any, Any]:
@@ -126,17 +161,22 @@ def _plain(tree: Any, nested: bool) -> Any:
 def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """f(*args) and its gradient with respect to args[argnums] (each a pytree); f must return a scalar,
     or (scalar, aux) with `has_aux`, and then ((value, aux), gradient) is returned."""
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
+
+
+def _value_and_grad(f: Callable, argnums: int | Sequence[int], has_aux: bool, where: str) -> Callable:
+    """value_and_grad, its errors naming the transform the user called (`where`)."""
     nums, single = _argnums(argnums)
 
     def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        _check_argnums("grad", nums, len(args))
+        _check_argnums(where, nums, len(args))
         given = list(args)  # _Inputs puts the fresh input nodes in place
         with enable_grad(), transform_level() as level:
             inputs = _Inputs(given, nums)
-            out, aux = _split_aux(f(*given, **kwargs), f, "grad", has_aux)
-            y = _as_output(out, f, "grad")
+            out, aux = _split_aux(_call(f, where, given, kwargs), f, where, has_aux)
+            y = _as_output(out, f, where)
             if y.size != 1:
-                raise ValueError(f"grad: {_name(f)} must return a scalar, got shape {y.shape}; "
+                raise ValueError(f"{where}: {_name(f)} must return a scalar, got shape {y.shape}; "
                                  f"use jacobian or vjp for vector outputs")
             nested = inputs.nested or made_outside(y, level)
             gs = gradients(y, inputs.starts, create_graph=nested, retain_graph=nested)  # a graph only we hold
@@ -152,7 +192,11 @@ def value_and_grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool 
 def grad(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """The gradient function of a scalar f; nests, so grad(grad(f)) is the second derivative.
     With `has_aux`, f returns (scalar, aux) and the gradient function returns (gradient, aux)."""
-    vg = value_and_grad(f, argnums, has_aux)
+    return _grad(f, argnums, has_aux, "grad")
+
+
+def _grad(f: Callable, argnums: int | Sequence[int], has_aux: bool, where: str) -> Callable:
+    vg = _value_and_grad(f, argnums, has_aux, where)
 
     def grad_f(*args: Any, **kwargs: Any) -> Any:
         value, g = vg(*args, **kwargs)
@@ -172,7 +216,7 @@ def elementwise_grad(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
         return total
 
     summed.__name__ = _name(f)
-    return grad(summed, argnums)
+    return _grad(summed, argnums, False, "elementwise_grad")
 
 
 def _inner(pairs: Sequence[tuple[Any, Any]]) -> Any:
@@ -184,12 +228,14 @@ def _inner(pairs: Sequence[tuple[Any, Any]]) -> Any:
     return total
 
 
-def vjp(f: Callable, x: Any) -> tuple[Any, Callable]:
-    """f(x) and the pullback v -> v^T J, reusable for many cotangents v; x, f(x) and v may be pytrees."""
+def vjp(f: Callable, x: Any, has_aux: bool = False) -> tuple[Any, ...]:
+    """f(x) and the pullback v -> v^T J, reusable for many cotangents v; x, f(x) and v may be pytrees.
+    With `has_aux`, f returns (value, aux) and (f(x), pullback, aux) is returned (as JAX)."""
     with enable_grad(), transform_level() as level:
         args = [x]
         inputs = _Inputs(args, (0,))
-        ys, ydef = _as_outputs(f(args[0]), f, "vjp")
+        out, aux = _split_aux(_call(f, "vjp", args, {}), f, "vjp", has_aux)
+        ys, ydef = _as_outputs(out, f, "vjp")
         nested = inputs.nested or any(made_outside(y, level) for y in ys)
 
     def pullback(v: Any) -> Any:
@@ -207,10 +253,12 @@ def vjp(f: Callable, x: Any) -> tuple[Any, Callable]:
                 gs = gradients(_inner(list(zip(ys, vs))), inputs.starts, create_graph=record)
             return inputs.group([_finish(g, s, record) for g, s in zip(gs, inputs.starts)], True)
 
+    if has_aux:
+        return _plain(unflatten(ydef, ys), nested), pullback, _plain(aux, nested)
     return _plain(unflatten(ydef, ys), nested), pullback
 
 
-def _jvp_forward(f: Callable, x: Any, v: Any) -> tuple[Any, Any] | None:
+def _jvp_forward(f: Callable, x: Any, v: Any, has_aux: bool) -> tuple[Any, Any, Any] | None:
     """Forward mode on Duals; None when f needs the reverse path (it differentiates, or lacks JVP rules)."""
     xs, xdef = flatten(x)
     vs, vdef = flatten(v)
@@ -225,9 +273,10 @@ def _jvp_forward(f: Callable, x: Any, v: Any) -> tuple[Any, Any] | None:
         # One tangent per pass: a jvp inside this one (which could meet these Duals through a closure)
         # takes the reverse path, so tangents of two transforms never mix.
         with using_config("forward_mode", True), transform_level():
-            out = f(unflatten(xdef, duals))
+            out = _call(f, "jvp", [unflatten(xdef, duals)], {})
     except (MixedModesError, NotImplementedError):
         return None
+    out, aux = _split_aux(out, f, "jvp", has_aux)
     ys, ydef = _as_outputs(out, f, "jvp")
     values, tangents = [], []
     for y in ys:
@@ -241,25 +290,27 @@ def _jvp_forward(f: Callable, x: Any, v: Any) -> tuple[Any, Any] | None:
             (own,) = _caller_grads([t], None)
             t = own.data if own is not None else t  # a private array (views copied)
         tangents.append(t)
-    return unflatten(ydef, values), unflatten(ydef, tangents)
+    return unflatten(ydef, values), unflatten(ydef, tangents), _plain(aux, False)
 
 
-def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
+def jvp(f: Callable, x: Any, v: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """f(x) and J v: forward mode on arrays; on Variables (nested, or when f itself differentiates),
-    the double-VJP trick: J v is the gradient of u -> <J^T u, v> in u. x and v may be pytrees alike."""
+    the double-VJP trick: J v is the gradient of u -> <J^T u, v> in u. x and v may be pytrees alike.
+    With `has_aux`, f returns (value, aux) and (f(x), J v, aux) is returned (as JAX)."""
     xs, xdef = flatten(x)
     vs, vdef = flatten(v)
     if len(xs) != len(vs) or xdef != vdef and not (is_leaf(xdef) and is_leaf(vdef)):
         raise ValueError(f"jvp: tangent has structure {vdef} but x has structure {xdef}")
     nested = any(isinstance(a, Variable) for a in xs + vs)
     if not nested and not Config.forward_mode:
-        result = _jvp_forward(f, x, v)
+        result = _jvp_forward(f, x, v, has_aux)
         if result is not None:
-            return result
+            return result if has_aux else result[:2]
     with enable_grad(), transform_level() as level:
         args = [x]
         inputs = _Inputs(args, (0,))
-        ys, ydef = _as_outputs(f(args[0]), f, "jvp")
+        out, aux = _split_aux(_call(f, "jvp", args, {}), f, "jvp", has_aux)
+        ys, ydef = _as_outputs(out, f, "jvp")
         nested = nested or any(made_outside(y, level) for y in ys)
         us = [Variable(np.zeros_like(y.data)) for y in ys]
         if len(ys) == 1:
@@ -279,19 +330,23 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
         else:
             jvs = gradients(_inner(pairs), us, create_graph=nested, retain_graph=nested)
         tangents = [_finish(jv, y, nested) for jv, y in zip(jvs, ys)]
+    if has_aux:
+        return _plain(unflatten(ydef, ys), nested), unflatten(ydef, tangents), _plain(aux, nested)
     return _plain(unflatten(ydef, ys), nested), unflatten(ydef, tangents)
 
 
-def hvp(f: Callable, x: Any, v: Any) -> Any:
+def hvp(f: Callable, x: Any, v: Any, has_aux: bool = False) -> Any:
     """Hessian of scalar f at x times v, by reverse-over-reverse (double backprop); x and v may be
-    pytrees alike (then the result is too)."""
+    pytrees alike (then the result is too). With `has_aux`, f returns (value, aux) and (H v, aux) is
+    returned."""
     vs, _ = flatten(v)
     with enable_grad(), transform_level() as level:
         args = [x]
         inputs = _Inputs(args, (0,))
-        y = _as_output(f(args[0]), f, "hvp")
+        out, aux = _split_aux(_call(f, "hvp", args, {}), f, "hvp", has_aux)
+        y = _as_output(out, f, "hvp")
         if y.size != 1:
-            raise ValueError(f"hvp: f must return a scalar, got shape {y.shape}")
+            raise ValueError(f"hvp: {_name(f)} must return a scalar, got shape {y.shape}")
         if len(vs) != len(inputs.starts):
             raise ValueError(f"hvp: v has {len(vs)} arrays but x has {len(inputs.starts)}")
         for t, s in zip(vs, inputs.starts):
@@ -306,21 +361,26 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
             hvs = gradients(pairs[0][0], inputs.starts, grad=pairs[0][1], create_graph=nested, retain_graph=nested)
         else:
             hvs = gradients(_inner(pairs), inputs.starts, create_graph=nested, retain_graph=nested)
-        return inputs.group([_finish(h, s, nested) for h, s in zip(hvs, inputs.starts)], True)
+        result = inputs.group([_finish(h, s, nested) for h, s in zip(hvs, inputs.starts)], True)
+    return (result, _plain(aux, nested)) if has_aux else result
 
 
 def jacobian(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
     """The Jacobian function of f: for each output leaf, shape out.shape + x.shape per input leaf (as
     JAX's jacrev: output tree of input trees), one reverse pass per output element."""
+    return _jacobian(f, argnums, has_aux, "jacobian")
+
+
+def _jacobian(f: Callable, argnums: int | Sequence[int], has_aux: bool, where: str) -> Callable:
     nums, single = _argnums(argnums)
 
     def jacobian_f(*args: Any, **kwargs: Any) -> Any:
-        _check_argnums("jacobian", nums, len(args))
+        _check_argnums(where, nums, len(args))
         given = list(args)  # _Inputs puts the fresh input nodes in place
         with enable_grad(), transform_level() as level:
             inputs = _Inputs(given, nums)
-            out, aux = _split_aux(f(*given, **kwargs), f, "jacobian", has_aux)
-            ys, ydef = _as_outputs(out, f, "jacobian")
+            out, aux = _split_aux(_call(f, where, given, kwargs), f, where, has_aux)
+            ys, ydef = _as_outputs(out, f, where)
             nested = inputs.nested or any(made_outside(y, level) for y in ys)
             blocks = [inputs.group(_jacobian_rows(y, inputs.starts, nested), single) for y in ys]
         result = unflatten(ydef, blocks)
@@ -348,9 +408,10 @@ def _jacobian_rows(y: Variable, xs: list[Variable], nested: bool) -> list[Any]:
     return out
 
 
-def hessian(f: Callable, argnums: int | Sequence[int] = 0) -> Callable:
-    """The Hessian function of a scalar f: the Jacobian of its gradient."""
-    return jacobian(grad(f, argnums), argnums)
+def hessian(f: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable:
+    """The Hessian function of a scalar f: the Jacobian of its gradient. With `has_aux`, f returns
+    (scalar, aux) and the Hessian function returns (Hessian, aux) (as JAX)."""
+    return _jacobian(_grad(f, argnums, has_aux, "hessian"), argnums, has_aux, "hessian")
 
 
 def ggnvp(f: Callable, loss: Callable | None = None) -> Callable:

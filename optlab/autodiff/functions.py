@@ -757,7 +757,7 @@ def _reverse_cumsum(g: Any, axis: Any) -> Any:
 
 
 def _cumsum_vjp(g: Any, y: Any, x: Any, axis: Any = None) -> Any:
-    if axis is None:
+    if axis is None or not x.shape:  # numpy flattens: a 0-d x's cumsum over axis 0 or -1 has shape (1,)
         return reshape(_reverse_cumsum(g, 0), x.shape)
     return _reverse_cumsum(g, axis)
 

@@ -73,7 +73,13 @@ class Variable:
         they are differentiated; one without a twin is a TypeError that says what to do."""
         twin = NUMPY_TWINS.get(func)
         if twin is None:
-            raise TypeError(f"numpy.{func.__name__} was called on a Variable and has no differentiable twin in "
+            from . import functions as F  # the error path only (F imports this module)
+
+            name = func.__name__
+            if callable(getattr(F, name, None)):  # a namesake whose signature or result differs (lstsq)
+                raise TypeError(f"numpy.{name} was called on a Variable; call F.{name} instead (differentiable; "
+                                f"its arguments or result differ from numpy's, see its docstring)")
+            raise TypeError(f"numpy.{name} was called on a Variable and has no differentiable twin in "
                             f"optlab.autodiff.functions; call it on x.data (no gradient) or write it with F")
         return twin(*args, **kwargs)
 
