@@ -147,7 +147,9 @@ def test_a_plugin_the_catalogue_does_not_know_lists_through_the_registry(tmp_pat
             f"rows = json.loads(buf.getvalue())\nassert rows[-1]['name'] == 'mine', rows[-1]\n"
             f"assert rows[-1]['parameters'] == {{'scale': 2.0}}\nnames = {{r['name'] for r in rows}}\n"
             f"assert {{'rosenbrock', 'cutest.ARWHEAD', 'quadratic'}} <= names, sorted(names)[:9]")
-    assert "optlab_plugins.gd" in loaded_of("import optlab.cli\n" + code, PLUGIN_CODE)
+    loaded = loaded_of("import optlab.cli\n" + code, PLUGIN_CODE)
+    assert "optlab_plugins.mgh" in loaded  # through the registry: the problems' plugins imported (rosenbrock's),
+    assert "optlab_plugins.gd" not in loaded  # and no plugin that provides no problem
 
 
 def test_the_plain_table_holds_what_the_json_holds(capsys):
@@ -362,3 +364,28 @@ def test_threads_looking_up_one_name_all_find_it():
     for t in threads:
         t.join()
     assert len(found) == 4 and all(e is not None and e.name == "rosenbrock" for e in found), found
+
+
+ATTRIBUTE = """
+import sys
+from optlab.registry import registry
+reg = registry()
+found = [reg.attribute("optimizers", name, "deterministic") for name in ("scipy.trust-krylov", "scipy.bfgs", "newton")]
+before = sorted(m for m in sys.modules if m.startswith("optlab_plugins."))
+assert found == [False, True, True], found
+reg.get("optimizers", "scipy.trust-krylov")
+assert reg.attribute("optimizers", "scipy.trust-krylov", "deterministic") is False  # now the class' own
+reg.entries("reports")
+print(",".join(before + ["|"] + sorted(m for m in sys.modules if m.startswith("optlab_plugins."))))
+"""
+
+
+def test_a_report_reads_determinism_from_the_catalogue_and_imports_only_report_plugins():
+    """`optlab report` marks nondeterministic methods without importing optimizer plugins (the catalogue
+    records `deterministic = False`), and its plugin sections import the two modules that provide sections."""
+    proc = subprocess.run([sys.executable, "-c", ATTRIBUTE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    before, after = (set(part.split(",")) - {""} for part in proc.stdout.strip().split("|"))
+    assert before == {"optlab_plugins.catalogue"}
+    assert after - before == {"optlab_plugins.scipy_baselines", "optlab_plugins.maml_sinusoid", "optlab_plugins.wgan",
+                              "optlab_plugins.maml", "optlab_plugins.gradient_penalty"}
