@@ -168,7 +168,8 @@ class Registry:
     def attribute(self, kind: str, name: str, attribute: str) -> Any:
         """A class attribute (one the catalogue records, such as `deterministic`) of `name` of `kind`: from the
         catalogue while its built-in is not imported, else from the object (default where it has none)."""
-        from optlab_plugins.catalogue import ATTRIBUTES, attribute as catalogued
+        from optlab_plugins.catalogue import ATTRIBUTES
+        from optlab_plugins.catalogue import attribute as catalogued
 
         module = _provider(kind, name)
         with self._lock:

@@ -156,7 +156,8 @@ class Study:
             for r in self.runs:
                 f_low = self.refs[self.key(r)].f
                 f0 = store.first_f(r["run_id"]) if f_low is not None and r["run_id"] in self.traced else None
-                points = [] if f0 is None else store.first_points_at_most(r["run_id"], targets(f0, f_low, taus))
+                points = ([] if f0 is None or f_low is None
+                          else store.first_points_at_most(r["run_id"], targets(f0, f_low, taus)))
                 for measure, budget in measures.items():
                     units = np.full(len(taus), math.inf)
                     units[:len(points)] = [budget(point, r)[0] for point in points]

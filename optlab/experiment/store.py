@@ -251,7 +251,7 @@ class Store:
             if row is None:
                 break
             column = np.array(row, dtype=float)
-            out.append(TraceArrays(*(column[i:i + 1] for i in range(len(numeric)))))
+            out.append(TraceArrays(**{c: column[i:i + 1] for i, c in enumerate(numeric)}, info=None))
             start = row[0]
         return out
 
