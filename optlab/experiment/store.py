@@ -187,9 +187,14 @@ class Store:
                                 [[run["run_id"]] + [_trace_value(t, c) for c in TRACE_COLUMNS[1:]] for t in trace])
 
     def runs(self) -> list[dict[str, Any]]:
-        cursor = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY problem, label, scale, seed")
-        return [{c: (json.loads(v) if c in _JSON and v is not None else v) for c, v in zip(RUN_COLUMNS, row)}
-                for row in cursor]
+        """Every run row by column, its JSON columns decoded (all in one json.loads: 6,700 calls for the MGH
+        study's 840 runs took most of reading them)."""
+        rows = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY problem, label, scale, seed")
+        out = [dict(zip(RUN_COLUMNS, row)) for row in rows]
+        cells = [(run, c) for run in out for c in _JSON if run[c] is not None]
+        for (run, c), value in zip(cells, json.loads("[" + ",".join(run[c] for run, c in cells) + "]")):
+            run[c] = value
+        return out
 
     def trace(self, run_id: str) -> list[dict[str, Any]]:
         cursor = self.db.execute(f"SELECT {', '.join(TRACE_COLUMNS)} FROM traces WHERE run_id = ? ORDER BY iter",
