@@ -110,10 +110,14 @@ class Registry:
     def _register(self, plugin: Any, name: str, source: str) -> None:
         self.pm.register(plugin, name=name)
         self.sources[name] = source
+        if source == "built-in":  # the catalogue's names are unique (tested), and a third party's are checked
+            return  # when it registers: no hook called now (a study's hooks import its code when called)
         found = self._loaded()  # fail now, naming both sources, if a name is taken twice
-        if self.pending and source != "built-in":  # a built-in that provides one of its names too: compared
-            claimed = {_provider(k, n) for k in found for n in found[k]}
-            self._load_pending([ep for ep, value in list(self.pending.items()) if value.value in claimed])
+        sharing = [ep for ep, value in list(self.pending.items())
+                   if value.value in {_provider(k, n) for k in found for n in found[k]}]
+        if sharing:  # a built-in that provides one of its names too: imported and compared
+            self._load_pending(sharing)
+            self._loaded()
 
     def _loaded(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
         """{kind: {name: Entry}} over the plugins imported so far, checking names are unique."""

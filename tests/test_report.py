@@ -343,3 +343,22 @@ def test_inner_panels_tick_marks_are_the_pixels_of_matplotlibs_axis(store_dir: P
     monkeypatch.setattr(report_figures, "marks_only", lambda ax, which: None)
     report_figures.convergence_grid(rows, study, styles).savefig(plain, format="rgba", dpi=90)
     assert fast.getvalue() == plain.getvalue()
+
+
+def test_a_report_imports_no_pydantic_autodiff_or_optimizer_plugin(store_dir: Path) -> None:
+    # the report reads the cost model, the judge's tolerance, determinism (from the catalogue) and the plugin
+    # sections without the run library: A is newton's runs, B scipy.trust-krylov's, whose cells get a dagger
+    import sqlite3
+    import subprocess
+    import sys
+
+    with sqlite3.connect(store_dir / "results.sqlite") as db:
+        db.execute("UPDATE runs SET optimizer = CASE label WHEN 'A' THEN 'newton' ELSE 'scipy.trust-krylov' END")
+    code = (f"import sys\nfrom optlab.cli import main\nassert main(['report', {str(store_dir)!r}, '--redraw']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'scipy', 'optlab_studies') or "
+            "m.startswith(('optlab.autodiff', 'optlab.optim.stopping', 'optlab_plugins.newton', "
+            "'optlab_plugins.scipy'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "| problem | reference | A | B † |" in (store_dir / "report.md").read_text()
