@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence, TypeVar
@@ -298,7 +299,20 @@ def is_user_error(e: BaseException) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one subcommand: an error ends in one line on stderr (2: bad input, 1: failure), `--debug` raises."""
+    """Run one subcommand: an error ends in one line on stderr (2: bad input, 1: failure), `--debug` raises.
+
+    Without `argv` (the `optlab` command: the process ends next), the objects left alive are frozen out of the
+    garbage collector first, so that the interpreter's exit does not walk them all: 0.25 s of CPU after
+    `optlab report` on the MGH study, a tenth of the report.
+    """
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            gc.freeze()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # --help (0), or a usage error, its one line printed (2)

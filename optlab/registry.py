@@ -110,10 +110,14 @@ class Registry:
     def _register(self, plugin: Any, name: str, source: str) -> None:
         self.pm.register(plugin, name=name)
         self.sources[name] = source
+        if source == "built-in":  # the catalogue's names are unique (tested), and a third party's are checked
+            return  # when it registers: no hook called now (a study's hooks import its code when called)
         found = self._loaded()  # fail now, naming both sources, if a name is taken twice
-        if self.pending and source != "built-in":  # a built-in that provides one of its names too: compared
-            claimed = {_provider(k, n) for k in found for n in found[k]}
-            self._load_pending([ep for ep, value in list(self.pending.items()) if value.value in claimed])
+        sharing = [ep for ep, value in list(self.pending.items())
+                   if value.value in {_provider(k, n) for k in found for n in found[k]}]
+        if sharing:  # a built-in that provides one of its names too: imported and compared
+            self._load_pending(sharing)
+            self._loaded()
 
     def _loaded(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
         """{kind: {name: Entry}} over the plugins imported so far, checking names are unique."""
@@ -134,9 +138,12 @@ class Registry:
         return out
 
     def entries(self, kind: str | None = None) -> dict[str, dict[str, Entry]]:
-        """{kind: {name: Entry}} over every plugin (all imported now), checking names are unique."""
+        """{kind: {name: Entry}} over every plugin, checking names are unique. With a kind, the built-ins the
+        catalogue says provide none of that kind stay unimported (`optlab report` asks for report sections:
+        two modules, not seventeen); without, every plugin is imported now."""
         with self._lock:
-            self._load_pending(list(self.pending))
+            self._load_pending([ep for ep, value in list(self.pending.items())
+                                if kind is None or _provides(value.value, kind)])
             return self._loaded(kind)
 
     def find(self, kind: str, name: str) -> Entry | None:
@@ -156,11 +163,23 @@ class Registry:
         if entry is None:
             import difflib
 
-            found = self.entries(kind)[kind]
+            found = self.entries()[kind]  # every plugin imported: the hint covers them all
             close = difflib.get_close_matches(name, found, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(found))}"
             raise PluginError(f"unknown {KINDS[kind]} {name!r}{hint}")
         return entry.obj
+
+    def attribute(self, kind: str, name: str, attribute: str) -> Any:
+        """A class attribute (one the catalogue records, such as `deterministic`) of `name` of `kind`: from the
+        catalogue while its built-in is not imported, else from the object (default where it has none)."""
+        from optlab_plugins.catalogue import ATTRIBUTES
+        from optlab_plugins.catalogue import attribute as catalogued
+
+        module = _provider(kind, name)
+        with self._lock:
+            if any(value.value == module for value in self.pending.values()):
+                return catalogued(module, kind, name, attribute)
+        return getattr(self.get(kind, name), attribute, ATTRIBUTES[attribute])
 
 
 def _catalogue_known() -> Any:
@@ -170,6 +189,13 @@ def _catalogue_known() -> Any:
     except ImportError:
         return lambda module: False
     return known
+
+
+def _provides(module: str, kind: str) -> bool:
+    """Whether the catalogued built-in `module` provides any `kind`."""
+    from optlab_plugins.catalogue import provides
+
+    return provides(module, kind)
 
 
 def _provider(kind: str, name: str) -> str | None:

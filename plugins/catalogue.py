@@ -18,13 +18,23 @@ DYNAMIC = {"optlab_plugins.s2mpj": "optlab_plugins.s2mpj_catalog"}  # plugin mod
 PREFIXES = {"optlab_plugins.s2mpj": {"problems": "s2mpj."}}  # a dynamic plugin's names, by kind: all begin so
 
 Listing = dict[str, list[tuple[str, dict[str, Any]]]]  # kind (plural) -> [(name, parameters with defaults)]
+# Class attributes a report reads without importing the plugin, with their default: the catalogue records
+# (under a module's "attributes", kind -> name -> {attribute: value}) only the values that differ from it
+ATTRIBUTES = {"deterministic": True}
+
+
+@cache
+def _file() -> dict[str, dict[str, Any]]:
+    with open(FILE) as handle:
+        data: dict[str, dict[str, Any]] = json.load(handle)
+        return data
 
 
 @cache
 def _static() -> dict[str, Listing]:
-    with open(FILE) as handle:
-        return {module: {kind: [(name, params) for name, params in rows] for kind, rows in kinds.items()}
-                for module, kinds in json.load(handle).items()}
+    return {module: {kind: [(name, params) for name, params in rows] for kind, rows in kinds.items()
+                     if kind != "attributes"}
+            for module, kinds in _file().items()}
 
 
 def listing(module: str) -> Listing | None:
@@ -32,6 +42,19 @@ def listing(module: str) -> Listing | None:
     if module in DYNAMIC:
         return import_module(DYNAMIC[module]).listing()
     return _static().get(module)
+
+
+def provides(module: str, kind: str) -> bool:
+    """Whether the catalogued plugin `module` provides anything of `kind` (plural)."""
+    if module in PREFIXES:
+        return kind in PREFIXES[module]
+    return kind in _static().get(module, {})
+
+
+def attribute(module: str, kind: str, name: str, attribute: str) -> Any:
+    """The class attribute `attribute` (one of ATTRIBUTES) of `name` of `kind` in the catalogued `module`."""
+    declared = _file().get(module, {}).get("attributes", {}).get(kind, {}).get(name, {})
+    return declared.get(attribute, ATTRIBUTES[attribute])
 
 
 def known(module: str) -> bool:
@@ -57,20 +80,26 @@ def provider(kind: str, name: str) -> str | None:
     return _providers().get(kind, {}).get(name)
 
 
-def from_registry() -> dict[str, Listing]:
-    """The static catalogue as the registry has it now (every built-in plugin imported)."""
+def from_registry() -> dict[str, dict[str, Any]]:
+    """The static catalogue as the registry has it now (every built-in plugin imported), with the ATTRIBUTES
+    that differ from their defaults."""
     from optlab.plugin_cli import parameters
     from optlab.registry import KINDS, provided, registry
 
     reg = registry()
     reg.entries()  # every plugin imported
-    out: dict[str, Listing] = {}
+    out: dict[str, dict[str, Any]] = {}
     for kind in KINDS:
         for impl in getattr(reg.pm.hook, f"optlab_{kind}").get_hookimpls():
             module = impl.plugin.__name__
             if reg.sources.get(impl.plugin_name) == "built-in" and module not in DYNAMIC:
-                out.setdefault(module, {})[kind] = [(name, parameters(kind, obj))
-                                                    for name, obj in provided(kind, impl.function, "built-in")]
+                objects = provided(kind, impl.function, "built-in")
+                out.setdefault(module, {})[kind] = [(name, parameters(kind, obj)) for name, obj in objects]
+                declared = {name: differ for name, obj in objects
+                            if (differ := {a: getattr(obj, a) for a, default in ATTRIBUTES.items()
+                                           if getattr(obj, a, default) != default})}
+                if declared:
+                    out[module].setdefault("attributes", {})[kind] = declared
     return out
 
 

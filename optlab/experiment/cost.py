@@ -7,16 +7,16 @@ dense Hessian ~n gradients. A value and gradient together (f_and_grad) is counte
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
-
-import pydantic
 
 _PER_N = re.compile(r"^\s*(?P<a>[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)?\s*\*?\s*n\s*$")
 _NUMBER = re.compile(r"^[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?$")
 KINDS = {"f": "nfev", "grad": "ngev", "hvp": "nhvp", "hessian": "nhess"}
 
 
-def _weight(value: Any, where: str) -> float | str:
+def check_weight(value: Any, where: str) -> float | str:
+    """A weight as the model keeps it (a float, or a multiple of n without spaces); ValueError naming `where`."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"{where}: must be >= 0, got {value}")
@@ -26,19 +26,22 @@ def _weight(value: Any, where: str) -> float | str:
     raise ValueError(f"{where}: expected a number or a multiple of n such as '1.6n', got {value!r}")
 
 
-class CostModel(pydantic.BaseModel):
-    """Weights of f, gradient, HVP and Hessian calls; each a number or a multiple of n ('1.6n', 'n')."""
+@dataclass
+class CostModel:
+    """Weights of f, gradient, HVP and Hessian calls; each a number or a multiple of n ('1.6n', 'n').
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    A plain class, not a pydantic model: `optlab report` reads it without importing pydantic (0.1 s); the
+    config validates its `cost:` section with the same checks (`config.Cost`).
+    """
+
     f: float | str = 0.5
     grad: float | str = 1.0
     hvp: float | str = 2.0
     hessian: float | str = "n"
 
-    @pydantic.field_validator("f", "grad", "hvp", "hessian", mode="before")
-    @classmethod
-    def _check(cls, value: Any, info: pydantic.ValidationInfo) -> float | str:
-        return _weight(value, info.field_name or "cost weight")  # a field validator always has its field's name
+    def __post_init__(self) -> None:
+        for kind in KINDS:
+            setattr(self, kind, check_weight(getattr(self, kind), kind))
 
     @classmethod
     def parse(cls, text: str) -> CostModel:
@@ -52,8 +55,12 @@ class CostModel(pydantic.BaseModel):
         numbers = {k: float(v) if _NUMBER.match(v) else v for k, v in weights.items()}
         try:
             return cls(**numbers)
-        except pydantic.ValidationError as e:
-            raise ValueError(f"--cost: {e.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        except ValueError as e:
+            raise ValueError(f"--cost: {e}") from None
+
+    def model_dump(self) -> dict[str, float | str]:
+        """The weights by kind, as stored with the runs (the names pydantic's models use)."""
+        return {kind: getattr(self, kind) for kind in KINDS}
 
     def weight(self, kind: str, n: int | None) -> float:
         """The weight of one call of `kind` (f, grad, hvp, hessian) on a problem of size n."""

@@ -20,8 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from ..optim.status import Status
-from ..optim.stopping import Stopping
+from ..optim.status import SGTOL, Status
 
 VERDICTS = ("global", "local", "stationary", "unsolved")
 TAU = 1e-6
@@ -90,7 +89,7 @@ def is_stationary(run: dict[str, Any]) -> bool:
     measure = run.get("scaled_gradient")
     if measure is None:
         return run.get("status") == Status.CONVERGED
-    return measure <= Stopping().sgtol
+    return measure <= SGTOL
 
 
 def verdict(run: dict[str, Any], ref: Reference, tau: float = TAU) -> str:

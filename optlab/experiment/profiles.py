@@ -71,6 +71,12 @@ def units_to_solve_at(f: np.ndarray, costs: np.ndarray, f_low: float | None, tau
     if f.size == 0 or f_low is None:
         return np.full(len(taus), math.inf)
     best = np.minimum.accumulate(np.where(np.isnan(f), np.inf, f))  # NaN never meets a target
-    targets = f_low + np.asarray(taus, dtype=float) * max(f[0] - f_low, 0.0)
-    k = np.searchsorted(-best, -targets, side="left")  # -best is nondecreasing: first k with best[k] <= target
+    # -best is nondecreasing: the first k with best[k] <= target
+    k = np.searchsorted(-best, -targets(f[0], f_low, taus), side="left")
     return np.where(k < f.size, np.asarray(costs, dtype=float)[np.minimum(k, f.size - 1)], math.inf)
+
+
+def targets(f0: float, f_low: float, taus: Sequence[float]) -> np.ndarray:
+    """More and Wild's targets f_L + tau (f0 - f_L), one per tau: met by the first point whose f is at most one
+    (the first whose best-so-far f is)."""
+    return f_low + np.asarray(taus, dtype=float) * max(f0 - f_low, 0.0)

@@ -219,8 +219,8 @@ def stale_runs(store: Store, specs: list[RunSpec]) -> tuple[list[str], str | Non
 
 def update_costs(store: Store, config: Config) -> None:
     """Stored runs get the config's cost model (weighted costs are recomputed from their counts)."""
-    model = config.cost.model_dump()
-    costs = {r["run_id"]: config.cost.cost(r, r["n"]) for r in store.runs() if r.get("cost_model") != model}
+    model, weights = config.cost.model_dump(), config.cost.model()
+    costs = {r["run_id"]: weights.cost(r, r["n"]) for r in store.runs() if r.get("cost_model") != model}
     if costs:
         store.set_costs(costs, model)
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+SGTOL = 1e-8  # the default stationarity test's tolerance (Stopping.sgtol): here, so the judge needs no pydantic
+
 
 class Status(str, Enum):
     """A run's end status; a `str`, so a stored "converged" equals Status.CONVERGED."""

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pydantic
 
+from .status import SGTOL
+
 
 def not_bool(value: Any) -> Any:
     """Refuse a boolean where a number belongs: YAML reads true/yes/on as True, which pydantic takes for 1."""
@@ -61,7 +63,7 @@ class Stopping(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     test: list[TestName] = pydantic.Field(default_factory=_default_tests, min_length=1)
-    sgtol: Annotated[float, NoBool] = pydantic.Field(1e-8, gt=0, lt=1)
+    sgtol: Annotated[float, NoBool] = pydantic.Field(SGTOL, gt=0, lt=1)
     typx: Annotated[float, NoBool] = pydantic.Field(1.0, gt=0)
     typf: Annotated[float, NoBool] = pydantic.Field(1.0, gt=0)
     gtol: Annotated[float, NoBool] = pydantic.Field(1e-8, gt=0, lt=1)
