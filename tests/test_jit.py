@@ -657,3 +657,19 @@ def test_number_operands_bound_as_0d_arrays_of_the_operand_dtype_keep_eager_bits
               if k[0] == "c" and isinstance(c, np.ndarray) and c.ndim == 0]
     if dtype is np.float64:
         assert any(c == 2.0 for c in consts) and any(c == 3.0 for c in consts)
+
+
+def test_hot_entry_checks_structure_shape_and_dtype_before_replaying():
+    # the most recent program's entry takes fn's own arguments; any other structure, shape or dtype misses
+    # it, harmlessly: the general path finds (or traces) the program for that call
+    g = value_and_grad(lambda p: F.sum(p[0] * p[1] ** 2))
+    jitted = jit(g)
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal(3), rng.standard_normal(3)
+    calls = [((a, b), 1), ([a, b], 2), ((a, b, a), 3), ((a.astype(np.float32), b.astype(np.float32)), 4),
+             ((a[:2], b[:2]), 5), ((a, b), 5), ((b, a), 5), ([b, a], 5), ((a, b[:1]), 6)]
+    for p, traces in calls:
+        assert_same(jitted(p), g(p))
+        assert jitted.traces == traces
+    entry = next(iter(jitted.cache.values())).fast
+    assert entry is not None and "raise _Miss" in entry.source

@@ -40,6 +40,10 @@ class _Stale(Exception):
     """A guard failed: a value a decision was taken from differs from the trace's."""
 
 
+class _Miss(Exception):
+    """A program's entry was called with arguments of another structure, shape or dtype than its trace's."""
+
+
 class _Watched(np.ndarray):
     """A traced array handed to code outside the recorder (`F._data`, a relu or clip mask being made):
     numpy calls on it are recorded too, so masks, ties and orders become values of the program; a value
@@ -684,10 +688,12 @@ def _slots_in(refs: list) -> list[int]:
 # ----------------------------------------------------------------------------------------------
 # The program: recorded calls as generated Python source, compiled once per trace.
 
-def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: Any, name: str) -> Callable:
+def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: Any, name: str,
+              signature: list | None = None) -> tuple[Callable, Callable | None]:
     """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
     forward, constant and guard value bound as a global of the generated function; it returns fn's
-    result tree (of shape `out_def`) itself."""
+    result tree (of shape `out_def`) itself. With the `signature` of a plain call (`_signature`), also
+    an entry taking fn's own arguments, checking their structure, shapes and dtypes (raising _Miss)."""
     calls, outputs = _common_subexpressions(rec, outputs)
     live = _live(calls, outputs, rec.guards)
     calls, outputs = _exact_rewrites(rec, live, outputs)
@@ -770,7 +776,65 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     exec(code, env)  # noqa: S102 (our own generated source, no user text)
     program = env[name]
     program.source = source
-    return program
+    if signature is None:
+        return program, None
+    head = _entry_head(signature, inputs, rec, env)
+    entry_source = "\n".join([f"def {name}_entry({', '.join(head[0])}):", *head[1], *lines[1:]]) + "\n"
+    exec(compile(entry_source, f"<jit {name}_entry>", "exec"), env)  # noqa: S102 (as above)
+    entry = env[f"{name}_entry"]
+    entry.source = entry_source
+    return program, entry
+
+
+def _signature(args: tuple) -> list | None:
+    """A plain call's structure: per argument None (a float ndarray) or (tuple or list, length) of float
+    ndarrays; None for any other call (nested trees, numbers, settings), which takes the general path."""
+    sig: list = []
+    for a in args:
+        if a.__class__ is np.ndarray and a.dtype.kind == "f":
+            sig.append(None)
+        elif (a.__class__ is tuple or a.__class__ is list) \
+                and all(b.__class__ is np.ndarray and b.dtype.kind == "f" for b in a):
+            sig.append((a.__class__, len(a)))
+        else:
+            return None
+    return sig
+
+
+def _entry_head(signature: list, inputs: list[int], rec: _Recording, env: dict) -> tuple[list[str], list[str]]:
+    """The entry's parameters and its checks: each argument of the trace's class (and length), each array
+    of its shape and dtype (the very dtype object: an equal one of another identity misses, harmlessly)."""
+    env["_Miss"], env["_ndarray"] = _Miss, np.ndarray
+    params: list[str] = []
+    checks: list[str] = []
+    unpack: list[str] = []
+    leaves = iter(inputs)
+
+    def array(s: int) -> None:
+        v = rec.values[s]
+        env[f"S{s}"], env[f"D{s}"] = v.shape, v.dtype
+        checks.extend([f"t{s}.__class__ is not _ndarray", f"t{s}.shape != S{s}", f"t{s}.dtype is not D{s}"])
+
+    for i, kind in enumerate(signature):
+        if kind is None:
+            s = next(leaves)
+            params.append(f"t{s}")
+            array(s)
+            continue
+        cls, n = kind
+        params.append(f"a{i}")
+        env[f"K{i}"] = cls
+        slots = [next(leaves) for _ in range(n)]
+        unpack.append(f"    if a{i}.__class__ is not K{i} or len(a{i}) != {n}:")
+        unpack.append("        raise _Miss")
+        if slots:
+            unpack.append(f"    {', '.join(f't{s}' for s in slots)}, = a{i}")
+        for s in slots:
+            array(s)
+    body = [*unpack]
+    if checks:
+        body += [f"    if {' or '.join(checks)}:", "        raise _Miss"]
+    return params, body
 
 
 # ----------------------------------------------------------------------------------------------
@@ -825,10 +889,12 @@ def _nested_call(args: tuple) -> tuple[tuple, list] | None:
 
 
 class _Entry:
-    __slots__ = ("program", "stale")
+    __slots__ = ("program", "fast", "nargs", "stale")
 
     def __init__(self) -> None:
         self.program: Callable | None = None
+        self.fast: Callable | None = None  # the program's entry taking fn's arguments (plain calls only)
+        self.nargs = -1  # how many arguments `fast` takes
         self.stale = 0  # calls whose guards failed
 
 
@@ -842,11 +908,29 @@ class Jitted:
             raise ValueError(f"jit: cache_size must be at least 1, got {cache_size}")
         self.fn, self.cache_size, self.max_retraces = fn, cache_size, max_retraces
         self.cache: OrderedDict = OrderedDict()
+        self._fast: Callable = _no_entry  # the most recently used entry's `fast` (taking `_nargs` arguments)
+        self._nargs = -1
         self.traces = 0  # how many times fn was traced (tests and benchmarks read it)
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # the hot path: the most recent entry's program checks the arguments itself (a miss, or a failed
+        # guard, takes the general path below, which looks up, retraces or gives up as it finds)
+        if len(args) == self._nargs and not kwargs:
+            try:
+                return self._fast(*args)
+            except (_Miss, _Stale):
+                pass
+        self._fast, self._nargs = _no_entry, -1
+        return self._general(args, kwargs)
+
+    def _use(self, entry: _Entry) -> None:
+        """entry's program ran (or was traced): its entry takes the next call first."""
+        if entry.fast is not None:
+            self._fast, self._nargs = entry.fast, entry.nargs
+
+    def _general(self, args: tuple, kwargs: dict) -> Any:
         if kwargs:
             raise TypeError(f"jit: {self.__name__} was called with keyword arguments {sorted(kwargs)}; "
                             f"pass arrays positionally (bind settings with a closure or functools.partial)")
@@ -857,9 +941,12 @@ class Jitted:
                 if len(self.cache) > 1:  # (one shape, the usual case: already the most recent)
                     self.cache.move_to_end(plain[0])
                 try:
-                    return entry.program(*plain[1])
+                    out = entry.program(*plain[1])
                 except _Stale:
                     pass  # the general path below retraces
+                else:
+                    self._use(entry)
+                    return out
         leaves, in_def = flatten(args)
         parts: list[Any] = [in_def]
         for x in leaves:
@@ -887,13 +974,15 @@ class Jitted:
             return self._trace(entry, args, leaves, in_def)
         xs = [as_data(x, "jit") for x in leaves if _is_traced_leaf(x)]
         try:
-            return entry.program(*xs)
+            out = entry.program(*xs)
         except _Stale:
             entry.stale += 1
             entry.program = None
             if entry.stale > self.max_retraces:
                 return self.fn(*args)
             return self._trace(entry, args, leaves, in_def)
+        self._use(entry)
+        return out
 
     @property
     def gave_up(self) -> bool:
@@ -941,9 +1030,16 @@ class Jitted:
             d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")
             outputs.append(rec.ref(d) if isinstance(d, np.ndarray) else ("const", d))
         name = "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__)
-        entry.program = _generate(rec, inputs, outputs, out_def, name)
+        signature = _signature(args)
+        entry.program, entry.fast = _generate(rec, inputs, outputs, out_def, name, signature)
+        entry.nargs = len(args) if signature is not None else -1
+        self._use(entry)
         values = [np.array(rec.values[v]) if kind == "slot" else np.array(v) for kind, v in outputs]
         return unflatten(out_def, values)
+
+
+def _no_entry(*args: Any) -> Any:
+    raise _Miss
 
 
 def jit(fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> Jitted:
