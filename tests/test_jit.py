@@ -673,3 +673,24 @@ def test_hot_entry_checks_structure_shape_and_dtype_before_replaying():
         assert jitted.traces == traces
     entry = next(iter(jitted.cache.values())).fast
     assert entry is not None and "raise _Miss" in entry.source
+
+
+@pytest.mark.parametrize("name, n", [("trigonometric", 10), ("extended_powell", 12), ("penalty1", 10),
+                                     ("extended_rosenbrock", 10), ("trigonometric", 1), ("penalty1", 1)])
+def test_small_programs_keep_eager_bits_with_signed_zeros(name, n):
+    # the rewrites of small programs (a vector's total as a numpy scalar, a one-element reshape broadcast
+    # by the ufunc itself, strided slices' gradients written side by side) keep eager's bits, -0.0 included
+    f = optlab.problems.get(name, n=n).objective
+    vg, h = jit(value_and_grad(f)), jit(lambda a, b: hvp(f, a, b))
+    rng = np.random.default_rng(10)
+    for _ in range(6):
+        x, v = rng.choice(SIGNED, n), rng.choice(SIGNED, n)
+        same_bits(vg(x), value_and_grad(f)(x))
+        same_bits(h(x, v), hvp(f, x, v))
+        x, v = rng.standard_normal(n), rng.standard_normal(n)
+        same_bits(vg(x), value_and_grad(f)(x))
+        same_bits(h(x, v), hvp(f, x, v))
+    assert vg.traces == 1 and h.traces == 1
+    for jitted in (vg, h):
+        source = next(iter(jitted.cache.values())).program.source
+        assert "_reshape(" not in source and "keepdims=True).reshape" not in source, source

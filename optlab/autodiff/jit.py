@@ -315,10 +315,11 @@ class _Context:
     def __init__(self, rec: _Recording, uses: dict[int, int], arg: Callable) -> None:
         self.rec, self.uses, self.arg = rec, uses, arg
         self.fresh: set[int] = set()
+        self.kept: set[int] = set()  # outputs and guarded slots: their values keep the recorder's types
 
     def owned(self, r: tuple, s: int) -> bool:
         """r is a buffer of s's dtype made here, read only by s's statement: s may take it over in place."""
-        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1
+        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1 and self.rec.values[r[1]].ndim
                 and self.rec.values[r[1]].dtype == self.rec.values[s].dtype)
 
     def as_eager(self, r: tuple) -> str:
@@ -390,6 +391,8 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         if refs[0][0] == "slot" and rec.values[refs[0][1]].ndim == 0 and axis == "None" and keepdims == "False":
             return [f"    t{s} = {arg(refs[0])}"]  # a 0-d sum adds nothing: the value itself (-0.0 and nan kept)
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axis}, keepdims={keepdims})"]
+    if forward is _RESHAPE and len(refs) == 1 and refs[0][0] == "slot" and set(kw) == {"shape"}:
+        return [f"    t{s} = {arg(refs[0])}.reshape({arg(kw['shape'])})"]  # what np.reshape calls
     if forward in (_RESHAPE, _BROADCAST_TO) and len(refs) == 1 and set(kw) == {"shape"}:
         call = "_reshape" if forward is _RESHAPE else "_broadcast_to"  # the numpy call the forward makes
         return [f"    t{s} = {call}({arg(refs[0])}, {arg(kw['shape'])})"]
@@ -401,6 +404,11 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         if axes == tuple(range(lead)) and shape:  # leading axes only (a bias's gradient): the reduction's own
             ctx.fresh.add(s)
             return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r})"]  # shape, no keepdims and reshape
+        if x.ndim == 1 and not shape and s not in ctx.kept:  # a vector's total (a broadcast scalar's gradient):
+            return [f"    t{s} = _add_reduce({arg(refs[0])})"]  # the same reduction, as the numpy scalar it gives
+        if not lead:  # keepdims gives the shape itself
+            ctx.fresh.add(s)
+            return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True)"]
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True).reshape({arg(kw['shape'])})"]
     transposed = _MATMULS.get(forward) if not kw and len(refs) == 2 else None
     if transposed is not None and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], np.ndarray)
@@ -534,7 +542,8 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     """Fewer calls giving the same bits (IEEE 754 makes both exact): identity(x) is x, x * ones (a seed's
     broadcast) is x, -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
     value reshaped only to be broadcast is broadcast itself, and an arithmetic ufunc broadcasts an
-    operand itself where an explicit broadcast made the same shape (a bias's tangent, b + x @ w)."""
+    operand itself where an explicit broadcast (or a reshape of one element) made the same shape (a bias's
+    tangent, b + x @ w; the gradient of n - sum(x) + x)."""
     uses: dict[int, int] = {}
     for _, _, refs, kw, _ in calls:
         for s in _slots_in([*refs, *kw.values()]):
@@ -556,10 +565,12 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     def broadcast_source(r: tuple, other: tuple, s: int) -> tuple:
         """r's operand when r is a broadcast read only by s, whose own broadcasting gives the same values."""
         call = made.get(r[1]) if r[0] == "slot" else None
-        if call is None or call[1] is not _BROADCAST_TO or uses.get(r[1]) != 1 or r[1] in kept or call[4] \
-                or len(call[2]) != 1 or call[2][0][0] != "slot":
+        if call is None or call[1] not in (_BROADCAST_TO, _RESHAPE) or uses.get(r[1]) != 1 or r[1] in kept \
+                or call[4] or len(call[2]) != 1 or call[2][0][0] != "slot":
             return r
         source = rename(call[2][0])
+        if call[1] is _RESHAPE and rec.values[source[1]].size != 1:  # (one element: every broadcast the same)
+            return r
         shape = rec.values[other[1]].shape if other[0] == "slot" else np.shape(other[1])
         same = rec.values[source[1]].dtype == rec.values[r[1]].dtype
         return source if same and np.broadcast_shapes(rec.values[source[1]].shape, shape) == rec.values[s].shape else r
@@ -602,7 +613,10 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
                 forward, refs = np.subtract, [refs[0], b]
             elif (a := negated(refs[0])) is not None:
                 forward, refs = np.subtract, [refs[1], a]
+        if forward in _IN_PLACE and not kw and len(refs) == 2 and rec.values[s].ndim:  # (again: a reshape negated)
+            refs = [broadcast_source(r, refs[1 - i], s) for i, r in enumerate(refs)]
         out.append((s, forward, refs, kw, wrap))
+        made[s] = out[-1]  # later rules see the call as rewritten (a broadcast of a reshape: of its source)
     return out, [rename(r) for r in outputs]
 
 
@@ -732,6 +746,7 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     for s in [*out_slots, *rec.guards]:
         uses[s] = uses.get(s, 0) + 2
     ctx = _Context(rec, uses, arg)
+    ctx.kept = out_slots | rec.guards
     lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
     for s in inputs:
         lines += guard(s)
