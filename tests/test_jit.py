@@ -694,3 +694,26 @@ def test_small_programs_keep_eager_bits_with_signed_zeros(name, n):
     for jitted in (vg, h):
         source = next(iter(jitted.cache.values())).program.source
         assert "_reshape(" not in source and "keepdims=True).reshape" not in source, source
+
+
+@pytest.mark.parametrize("pieces, n", [((slice(0, None, 3), slice(1, None, 3), slice(2, None, 3)), 9),
+                                       ((slice(0, None, 4), slice(2, None, 4)), 8),  # gaps: zeros stay
+                                       ((slice(0, 3), slice(1, 4), 5), 6)])  # overlapping: added up
+def test_gradients_of_several_slices_written_side_by_side_keep_eager_signed_zeros(pieces, n):
+    # eager places the first slice's gradient in zeros and adds each later one to it: -0.0 stays -0.0 in
+    # the first and is +0.0 in the others (0.0 + -0.0); the program writes disjoint ones side by side
+    rng = np.random.default_rng(11)
+    weights = [rng.choice(np.array([-0.0, 0.0, -1.5, 2.0]), np.zeros(n)[p].shape) for p in pieces]
+    for w in weights:
+        w[...] = np.where(np.arange(w.size) == 0, -0.0, w).reshape(w.shape)  # a -0.0 in every piece
+    f = value_and_grad(lambda x: sum_of([F.sum(F.sin(x[p]) * w) for p, w in zip(pieces, weights)]))
+    jitted = jit(f)
+    for _ in range(4):
+        x = rng.choice(SIGNED, n)
+        same_bits(jitted(x), f(x))
+    g = f(np.ones(n))[1]  # the case is exercised: a -0.0 kept (the first slice) and one made +0.0
+    assert np.signbit(g[g == 0.0]).any() and not np.signbit(g[g == 0.0]).all()
+    source = next(iter(jitted.cache.values())).program.source
+    disjoint = pieces[0] != slice(0, 3)
+    assert ("+= c" in source and "[c" in source and "] +=" not in source) == disjoint, source
+    assert ("_empty(" in source) == (len(pieces) == 3 and disjoint)

@@ -442,6 +442,17 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                     f"    t{s}[{stop}:] = 0.0"]
         return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
+    if forward is _scatter_many:
+        ctx.fresh.add(s)
+        (gs, indices, shape), y = (refs, kw["indices"][1], kw["shape"][1]), rec.values[s]
+        every = np.zeros(y.shape, bool)
+        for ix in indices:
+            every[ix] = True
+        lines = [f"    t{s} = {'_empty' if every.all() else '_zeros'}({arg(('const', shape))}, "
+                 f"dtype={arg(('const', y.dtype))})"]
+        lines += [f"    t{s}[{arg(('const', ix))}] = {arg(g)}" for g, ix in zip(gs[1:], indices[1:])]
+        lines.append(f"    t{s} += {arg(('const', np.zeros((), y.dtype)))}")  # -0.0 made +0.0, as zeros + g
+        return [*lines, f"    t{s}[{arg(('const', indices[0]))}] = {arg(gs[0])}"]
     if isinstance(forward, np.ufunc) and forward.signature is None and forward.nout == 1 and not kw and not wrap \
             and len(refs) == forward.nin and all(r[0] in ("slot", "const") for r in refs):
         ctx.fresh.add(s)  # an elementwise ufunc (tanh, exp): its result is a buffer of its own, and it may
@@ -620,6 +631,71 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     return out, [rename(r) for r in outputs]
 
 
+def _scatter_many(*gs: np.ndarray, indices: tuple, shape: tuple) -> np.ndarray:
+    """gs[0] placed at indices[0] in zeros of `shape`, each later g added at its index: getitem's gradient
+    (one scatter, then index_adds) at disjoint basic indices, which `_scatter_chains` makes one call.
+    Only disjoint indices reach it, so a later g is added to zeros: g + 0.0 (-0.0 made +0.0, as eager's)."""
+    out = np.zeros(shape, dtype=np.result_type(*gs))
+    for g, index in zip(gs[1:], indices[1:]):
+        out[index] = g
+    out += np.zeros((), out.dtype)
+    out[indices[0]] = gs[0]
+    return out
+
+
+def _scatter_chains(rec: _Recording, calls: list, kept: set[int]) -> list:
+    """A small array's gradient through several getitems at disjoint basic indices (x[0::4] .. x[3::4]):
+    the scatter into zeros and the index_adds onto it, each read only by the next, as one `_scatter_many`
+    (assignments side by side and one pass adding 0.0, for the signs of zeros; not a copy and a strided
+    read-add-write per index). Large arrays keep the chain (fewer passes over memory there)."""
+    at = {c[0]: i for i, c in enumerate(calls)}
+    uses: dict[int, int] = {}
+    for _, _, refs, kw, _ in calls:
+        for q in _slots_in([*refs, *kw.values()]):
+            uses[q] = uses.get(q, 0) + 1
+    drop: set[int] = set()
+    out = list(calls)
+    for i, (s, forward, refs, kw, _) in enumerate(calls):
+        if forward is not _INDEX_ADD or s in drop or len(refs) != 2 or set(kw) != {"index"} \
+                or kw["index"][0] != "const" or refs[0][0] != "slot":
+            continue
+        chain = [i]  # back from this index_add to the scatter starting it
+        while True:
+            c = calls[chain[-1]]
+            r = c[2][0]
+            j = at.get(r[1]) if r[0] == "slot" else None
+            if j is None or uses.get(r[1]) != 1 or r[1] in kept:
+                break
+            prev = calls[j]
+            if prev[1] is _INDEX_ADD and len(prev[2]) == 2 and set(prev[3]) == {"index"} \
+                    and prev[3]["index"][0] == "const" and prev[2][0][0] == "slot":
+                chain.append(j)
+                continue
+            if prev[1] is _SCATTER_ADD and len(prev[2]) == 1 and set(prev[3]) == {"index", "shape"} \
+                    and prev[3]["index"][0] == "const" and prev[3]["shape"][0] == "const":
+                chain.append(j)
+            break
+        first = calls[chain[-1]]
+        if first[1] is not _SCATTER_ADD or len(chain) < 2:
+            continue
+        chain.reverse()
+        y = rec.values[s]
+        indices = tuple(calls[j][3]["index"][1] for j in chain)
+        gs = [first[2][0]] + [calls[j][2][1] for j in chain[1:]]
+        if not all(F._is_basic_index(ix) for ix in indices) or not y.ndim or y.size >= _BIG \
+                or y.dtype.kind != "f" or any(g[0] != "slot" or rec.values[g[1]].dtype != y.dtype for g in gs) \
+                or tuple(first[3]["shape"][1]) != y.shape or any(calls[j][4] for j in chain):
+            continue
+        positions = np.arange(y.size).reshape(y.shape)
+        taken = np.concatenate([np.ravel(positions[ix]) for ix in indices])
+        if np.unique(taken).size != taken.size:
+            continue  # overlapping indices add up: the chain as recorded
+        for j in chain[:-1]:
+            drop.add(calls[j][0])
+        out[i] = (s, _scatter_many, gs, {"indices": ("const", indices), "shape": ("const", y.shape)}, False)
+    return [c for c in out if c[0] not in drop]
+
+
 def _signs(rec: _Recording, calls: list, outputs: list) -> list:
     """Negations folded where IEEE 754 makes it exact (signed zeros included; a NaN's sign bit aside, as
     in a + (-b) -> a - b): c + (-a) b is c - a b ((-a) b is -(a b), and c + (-y) is c - y by definition),
@@ -712,6 +788,7 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     live = _live(calls, outputs, rec.guards)
     calls, outputs = _exact_rewrites(rec, live, outputs)
     live = _live(_signs(rec, _live(calls, outputs, rec.guards), outputs), outputs, rec.guards)
+    live = _scatter_chains(rec, live, {s for kind, s in outputs if kind == "slot"} | rec.guards)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
                            "_empty": np.empty, "_add_reduce": np.add.reduce,
                            "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
