@@ -717,3 +717,29 @@ def test_gradients_of_several_slices_written_side_by_side_keep_eager_signed_zero
     disjoint = pieces[0] != slice(0, 3)
     assert ("+= c" in source and "[c" in source and "] +=" not in source) == disjoint, source
     assert ("_empty(" in source) == (len(pieces) == 3 and disjoint)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 15, 16, 17])
+def test_small_totals_in_python_floats_add_as_numpy_does(n):
+    # totals of small float64 vectors (and sums of products) are written out in Python floats in numpy's
+    # pairwise order: at magnitudes spread over 16 decades any other order differs in the last bits
+    def f(x, y):
+        return F.sum(x) * 3.0 + F.sum(x * x) + F.sum(x * y) - F.sum(F.sin(y)) + F.sum(x * 2.0)
+
+    vg = jit(value_and_grad(f, argnums=(0, 1)))
+    h = jit(lambda a, b: hvp(lambda z: f(z, b), a, b))
+    rng = np.random.default_rng(12)
+    orders = 0
+    for trial in range(40):
+        x, y = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n) for _ in range(2))
+        if trial % 4 == 3:
+            x[rng.integers(0, n)] = rng.choice([np.inf, -np.inf, np.nan, -0.0])
+            y[:] = rng.choice(SIGNED, n)
+        same_bits(vg(x, y), value_and_grad(f, argnums=(0, 1))(x, y))
+        same_bits(h(x, y), hvp(lambda z: f(z, y), x, y))
+        orders += n > 2 and np.add.reduce(x) != sum(x.tolist()[::-1])  # the order matters (3 terms and more)
+    assert vg.traces == 1 and h.traces == 1
+    assert orders > 5 or n <= 2
+    same_bits(vg(-np.zeros(n), -np.zeros(n)), value_and_grad(f, argnums=(0, 1))(-np.zeros(n), -np.zeros(n)))
+    source = next(iter(vg.cache.values())).program.source
+    assert (".tolist()" in source) == (n <= 16) and ("_add_reduce" in source) == (n > 16)
