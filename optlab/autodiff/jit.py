@@ -7,6 +7,13 @@ the kernel's one recording routine (`node.recorder`), which tells the tracer (fo
 Decisions taken from values outside that routine (a relu or clip mask, max ties, sort order, `x.data` in
 a Python `if`, comparisons) are guards: the value they read is checked, bit for bit, at every replay, and
 a call whose guards fail is traced afresh (after `max_retraces` such calls its shapes run eagerly).
+
+Small float64 values (0-d, vectors of at most `_SMALL` elements) are computed in Python floats, one local
+per element (`_Elements`): the same IEEE 754 operations on the same values in the same order (sums in
+numpy's pairwise order), so the bits are eager's. Two documented exceptions, there and in the folded
+negations (`_signs`): a NaN's sign bit (which operand an instruction reads first decides it; NaN stays
+NaN, in the same places), and numpy's floating-point warnings and `np.seterr` errors, which Python floats
+do not raise.
 """
 from __future__ import annotations
 
@@ -385,8 +392,6 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                 a, b = ctx.operand(refs[0], s), arg(refs[1])
                 return [f"    t{s} = {arg(('const', forward))}({a}, {b}, out={b})"]
         return [f"    t{s} = " + template.format(*[ctx.operand(r, s) if not wrap else arg(r) for r in refs])]
-    if forward is _sum_of_products or (_is_total(forward, refs, kw) and _small_vector(rec, refs[0])):
-        return _small_sum(s, refs, arg, rec.values[refs[0][1]].size)
     if forward is _SUM and len(refs) == 1 and set(kw) <= {"axis", "keepdims"}:
         axis = arg(kw["axis"]) if "axis" in kw else "None"  # np.sum's default, not add.reduce's 0
         keepdims = arg(kw["keepdims"]) if "keepdims" in kw else "False"
@@ -406,8 +411,6 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         if axes == tuple(range(lead)) and shape:  # leading axes only (a bias's gradient): the reduction's own
             ctx.fresh.add(s)
             return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r})"]  # shape, no keepdims and reshape
-        if x.ndim == 1 and not shape and s not in ctx.kept and _small_vector(rec, refs[0]):
-            return _small_sum(s, refs, arg, x.size)  # a small vector's total, as the numpy scalar add.reduce gives
         if x.ndim == 1 and not shape and s not in ctx.kept:  # a vector's total (a broadcast scalar's gradient):
             return [f"    t{s} = _add_reduce({arg(refs[0])})"]  # the same reduction, as the numpy scalar it gives
         if not lead:  # keepdims gives the shape itself
@@ -766,19 +769,199 @@ def _pairwise(terms: list[str]) -> str:
     return expr
 
 
-def _small_sum(s: int, refs: list, arg: Callable, n: int) -> list[str]:
-    """np.sum of a small float64 vector of n elements (or of the product of two, `_sum_of_products`) in
-    Python floats, as numpy's add.reduce adds: 0.0 (its initial value, making an all -0.0 sum +0.0) plus
-    the pairwise sum. The same IEEE operations on the same values in the same order, without add.reduce's
-    ~0.7 us of setup (a sum of three squares: 1.0 -> 0.13 us)."""
-    distinct = list(dict.fromkeys(refs))  # (x * x: one list)
-    names = {r: [f"t{s}_{k}_{i}" for i in range(n)] for k, r in enumerate(distinct)}
-    lines = [f"    {', '.join(names[r])}, = {arg(r)}.tolist()" for r in distinct]
-    if len(refs) == 1:
-        terms = names[refs[0]]
-    else:
-        terms = [f"{a} * {b}" for a, b in zip(names[refs[0]], names[refs[1]])]
-    return [*lines, f"    t{s} = _float64(0.0 + {_pairwise(terms)})"]
+class _Elements:
+    """Small float64 values (0-d, or vectors of at most _SMALL elements) held as Python floats, one local
+    (or literal) per element: numpy's per-call cost (~0.2 us a ufunc, ~0.7 us a reduction) is most of a
+    small problem's program, a float operation ~15 ns. + - * and negation, squares (x * x, as numpy's
+    `x ** 2` is), totals in numpy's pairwise order, views (basic getitem, reshape, broadcast) and
+    getitem's gradients are the same IEEE 754 operations on the same values in the same order, so the
+    bits are eager's (NaN payloads aside; Python floats set no numpy warnings or errors). An array is made
+    of the elements (np.array of the list) only where numpy code, a guard or the result reads one."""
+
+    def __init__(self, rec: _Recording, env: dict, named: list[int]) -> None:
+        self.rec, self.env = rec, env
+        self.held: dict[int, list[str]] = {}  # slot -> its elements' expressions (names or literals)
+        self.named = set(named)  # slots with an array (or numpy scalar) variable t{s}
+        self.views: dict[int, tuple[int, str]] = {}  # a held view of a slot: (that slot, the view's numpy code)
+
+    def eligible(self, s: int) -> bool:
+        v = self.rec.values[s]
+        return v.__class__ in (np.ndarray, np.float64) and v.dtype == np.float64 \
+            and (v.ndim == 0 or (v.ndim == 1 and 0 < v.size <= _SMALL))
+
+    def bind(self, c: Any) -> str:
+        key = f"c{len(self.env)}"
+        self.env[key] = c
+        return key
+
+    def literal(self, x: float) -> str:
+        if not np.isfinite(x):
+            return self.bind(x)
+        return f"({x!r})" if np.signbit(x) else repr(x)
+
+    def constant(self, c: Any) -> list[str] | None:
+        """A number or float64 array's elements as literals (exactly the values numpy computes with)."""
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.float64, np.ndarray)):
+            return None
+        if isinstance(c, int):
+            return [self.literal(float(c))] if abs(c) <= 2 ** 53 else None
+        if isinstance(c, np.ndarray) and (c.dtype != np.float64 or c.ndim > 1 or c.size > _SMALL or not c.size):
+            return None
+        return [self.literal(x) for x in np.ravel(c).tolist()]
+
+    def available(self, r: tuple) -> bool:
+        if r[0] == "const":
+            return self.constant(r[1]) is not None
+        return r[0] == "slot" and self.eligible(r[1]) and (r[1] in self.held or r[1] in self.named)
+
+    def elements(self, r: tuple, lines: list[str]) -> list[str]:
+        """r's elements (an `available` one), unpacking a named array at its first use."""
+        if r[0] == "const":
+            out = self.constant(r[1])
+            assert out is not None
+            return out
+        s = r[1]
+        if s not in self.held:
+            v = self.rec.values[s]
+            names = [f"t{s}_{i}" for i in range(v.size)]
+            lines.append(f"    {names[0]} = float(t{s})" if v.ndim == 0 else f"    {', '.join(names)}, = t{s}.tolist()")
+            self.held[s] = names
+        return self.held[s]
+
+    def materialize(self, s: int, lines: list[str], fresh: set[int]) -> None:
+        """The array of a held slot, where numpy code reads it (a numpy scalar when 0-d, as a ufunc gives)."""
+        if s in self.named or s not in self.held:
+            return
+        if s in self.views:  # a view (x[0::4]) is made as numpy makes it, of its source's array
+            source, code = self.views[s]
+            self.materialize(source, lines, fresh)
+            lines.append(f"    t{s} = {code}")
+            self.named.add(s)
+            return
+        e = self.held[s]
+        made = f"_float64({e[0]})" if self.rec.values[s].ndim == 0 else f"_array([{', '.join(e)}])"
+        lines.append(f"    t{s} = {made}")
+        self.named.add(s)
+        fresh.add(s)
+
+    def call(self, s: int, forward: Any, refs: list, kw: dict, lines: list[str]) -> bool:
+        """s's call written element by element (True), or not one this layer takes (False, nothing written)."""
+        rec = self.rec
+        if not self.eligible(s):
+            return False
+        y = rec.values[s]
+        n = y.size
+
+        def index(r: tuple, size: int) -> np.ndarray | None:  # a static basic index's positions in a vector
+            if r[0] != "const" or not F._is_basic_index(r[1]):
+                return None
+            try:
+                return np.arange(size)[r[1]]
+            except (IndexError, TypeError):
+                return None
+
+        def fits(r: tuple, m: int = n) -> bool:  # elements to take m of (one broadcast, or m)
+            return self.available(r) and self.count(r) in (1, m) and (self.count(r) == 1 or y.ndim == 1)
+
+        def put(values: list[str]) -> None:  # new values: one local each
+            names = [f"t{s}_{i}" for i in range(len(values))]
+            lines.extend(f"    {a} = {v}" for a, v in zip(names, values))
+            self.held[s] = names
+
+        def spread(e: list[str]) -> list[str]:
+            return e * n if len(e) == 1 else e
+
+        if forward in (np.add, np.subtract, np.multiply) and not kw and len(refs) == 2 and all(fits(r) for r in refs):
+            op = {np.add: "+", np.subtract: "-", np.multiply: "*"}[forward]
+            a, b = (spread(self.elements(r, lines)) for r in refs)
+            put([f"{x} {op} {z}" for x, z in zip(a, b)])
+            return True
+        if forward is np.negative and not kw and len(refs) == 1 and fits(refs[0]):
+            put([f"-{x}" for x in spread(self.elements(refs[0], lines))])
+            return True
+        if forward is operator.pow and not kw and len(refs) == 2 and fits(refs[0]) and refs[1][0] == "const" \
+                and refs[1][1].__class__ in (int, float) and refs[1][1] == 2:  # numpy's x ** 2 is np.square: x * x
+            put([f"{x} * {x}" for x in spread(self.elements(refs[0], lines))])
+            return True
+        source = refs[0] if refs and refs[0][0] == "slot" and self.available(refs[0]) else None
+        size = rec.values[source[1]].size if source is not None else 0
+        if source is None:
+            return False
+        if forward in (_IDENTITY, _RESHAPE) and len(refs) == 1 and size == n and rec.values[source[1]].ndim <= 1:
+            self.held[s] = self.elements(source, lines)  # the same values in the same order: no statement
+            if forward is _RESHAPE and kw.get("shape", ("",))[0] == "const":
+                self.views[s] = (source[1], f"t{source[1]}.reshape({self.bind(kw['shape'][1])})")
+            return True
+        if forward is _BROADCAST_TO and len(refs) == 1 and size in (1, n) and y.ndim == 1:
+            self.held[s] = spread(self.elements(source, lines))
+            return True
+        if forward is _GETITEM and len(refs) == 1 and set(kw) == {"index"} and rec.values[source[1]].ndim == 1:
+            at = index(kw["index"], size)
+            if at is not None and at.shape == y.shape:
+                e = self.elements(source, lines)
+                self.held[s] = [e[i] for i in np.ravel(at).tolist()]
+                self.views[s] = (source[1], f"t{source[1]}[{self.bind(kw['index'][1])}]")
+                return True
+            return False
+        x = rec.values[source[1]]
+        total = _is_total(forward, refs, kw) or (forward is _SUM_TO and len(refs) == 1 and set(kw) == {"shape"}
+                                                  and kw["shape"][0] == "const" and x.ndim == 1
+                                                  and (not kw["shape"][1] or x.size != 1))  # (_numpy_sum_to's axes)
+        if total and x.ndim == 1:
+            put([f"0.0 + {_pairwise(self.elements(source, lines))}"])  # add.reduce: 0.0 + the pairwise sum
+            return True
+        if (total or forward is _SUM_TO) and x.shape == y.shape:
+            self.held[s] = self.elements(source, lines)  # nothing to add up (np.sum of a 0-d is the value)
+            return True
+        if forward is _sum_of_products and len(refs) == 2 and all(self.available(r) for r in refs):
+            a, b = (self.elements(r, lines) for r in refs)
+            put([f"0.0 + {_pairwise([f'{x} * {z}' for x, z in zip(a, b)])}"])
+            return True
+        if y.ndim != 1:
+            return False
+        if forward is _SCATTER_ADD and len(refs) == 1 and set(kw) == {"index", "shape"} \
+                and kw["shape"][0] == "const" and tuple(kw["shape"][1]) == y.shape:
+            at = index(kw["index"], n)
+            if at is None or at.ndim > 1 or size not in (1, at.size):
+                return False
+            e = self.elements(source, lines)
+            out = ["0.0"] * n  # zeros with g assigned at the index (no position repeats)
+            for p, v in zip(np.ravel(at).tolist(), e * at.size if size == 1 else e):
+                out[p] = v
+            self.held[s] = out
+            return True
+        if forward is _INDEX_ADD and len(refs) == 2 and set(kw) == {"index"} and size == n:
+            at = index(kw["index"], n)
+            if at is None or at.ndim > 1 or not fits(refs[1], at.size):
+                return False
+            g = self.elements(refs[1], lines)
+            out = list(self.elements(source, lines))
+            for p, v in zip(np.ravel(at).tolist(), g * at.size if len(g) == 1 else g):
+                lines.append(f"    t{s}_{p} = {out[p]} + {v}")  # acc's copy, g added at the index
+                out[p] = f"t{s}_{p}"
+            self.held[s] = out
+            return True
+        if forward is _scatter_many and refs and all(self.available(r) for r in refs):
+            out = ["0.0"] * n
+            indices = kw["indices"][1]
+            for k, (r, ix) in enumerate(zip(refs, indices)):
+                at = np.ravel(np.arange(n)[ix]).tolist()
+                e = self.elements(r, lines)
+                for p, v in zip(at, e * len(at) if len(e) == 1 else e):
+                    if k:
+                        lines.append(f"    t{s}_{p} = {v} + 0.0")
+                        out[p] = f"t{s}_{p}"
+                    else:
+                        out[p] = v
+            self.held[s] = out
+            return True
+        return False
+
+    def count(self, r: tuple) -> int:
+        """How many elements an `available` r has."""
+        if r[0] == "const":
+            return len(self.constant(r[1]) or ())
+        return int(self.rec.values[r[1]].size)
 
 
 def _signs(rec: _Recording, calls: list, outputs: list) -> list:
@@ -913,7 +1096,16 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
     for s in inputs:
         lines += guard(s)
+    elements = _Elements(rec, env, inputs)
     for i, (s, forward, refs, kw, wrap) in enumerate(live):
+        if elements.call(s, forward, refs, kw, lines):
+            if s in rec.guards:
+                elements.materialize(s, lines, ctx.fresh)
+                lines += guard(s)
+            continue
+        for d in _slots_in([*refs, *kw.values()]):  # numpy code reads arrays
+            elements.materialize(d, lines, ctx.fresh)
+        elements.named.add(s)
         inlined = _inline(s, forward, refs, kw, wrap, ctx)
         if inlined is not None:
             lines += inlined
@@ -930,6 +1122,9 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
                 and rec.values[d].size >= _BIG]
         if dead:
             lines.append(f"    del {', '.join(f't{d}' for d in dead)}")
+    for kind, v in outputs:
+        if kind == "slot":
+            elements.materialize(v, lines, ctx.fresh)
     wrapped = {s for s, _, _, _, wrap in live if wrap}
 
     def _wrapped(s: int) -> bool:
