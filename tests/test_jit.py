@@ -678,6 +678,12 @@ def test_hot_entry_checks_structure_shape_and_dtype_before_replaying():
         assert jitted.traces == traces
     entry = next(iter(jitted.cache.values())).fast
     assert entry is not None and "raise _Miss" in entry.source
+    import pickle
+    p = pickle.loads(pickle.dumps((a, b[:1])))  # an equal dtype of another identity: the same program
+    assert p[0].dtype is not a.dtype
+    assert_same(jitted(p), g(p))
+    assert_same(jitted(p), g(p))
+    assert jitted.traces == 6
 
 
 @pytest.mark.parametrize("name, n", [("trigonometric", 10), ("extended_powell", 12), ("penalty1", 10),

@@ -1050,8 +1050,9 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
               signature: list | None = None) -> tuple[Callable, Callable | None]:
     """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
     forward, constant and guard value bound as a global of the generated function; it returns fn's
-    result tree (of shape `out_def`) itself. With the `signature` of a plain call (`_signature`), also
-    an entry taking fn's own arguments, checking their structure, shapes and dtypes (raising _Miss)."""
+    result tree (of shape `out_def`) itself, and is given the leaves. With the `signature` of a plain
+    call (`_signature`) it is an entry instead (returned twice): it takes fn's own arguments and checks
+    their structure, shapes and dtypes first (raising _Miss)."""
     calls, outputs = _common_subexpressions(rec, outputs)
     live = _live(calls, outputs, rec.guards)
     calls, outputs = _exact_rewrites(rec, live, outputs)
@@ -1144,19 +1145,15 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
         if kind == "slot":
             seen.add(v)
     lines.append(f"    return {_tree_source(out_def, iter(results), arg)}")
+    if signature is not None:  # the program is the entry itself (one compile: a trace's largest cost)
+        params, checks = _entry_head(signature, inputs, rec, env)
+        lines = [f"def {name}({', '.join(params)}):", *checks, *lines[1:]]
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<jit {name}>", "exec")
     exec(code, env)  # noqa: S102 (our own generated source, no user text)
     program = env[name]
     program.source = source
-    if signature is None:
-        return program, None
-    head = _entry_head(signature, inputs, rec, env)
-    entry_source = "\n".join([f"def {name}_entry({', '.join(head[0])}):", *head[1], *lines[1:]]) + "\n"
-    exec(compile(entry_source, f"<jit {name}_entry>", "exec"), env)  # noqa: S102 (as above)
-    entry = env[f"{name}_entry"]
-    entry.source = entry_source
-    return program, entry
+    return program, program if signature is not None else None
 
 
 def _signature(args: tuple) -> list | None:
@@ -1176,7 +1173,8 @@ def _signature(args: tuple) -> list | None:
 
 def _entry_head(signature: list, inputs: list[int], rec: _Recording, env: dict) -> tuple[list[str], list[str]]:
     """The entry's parameters and its checks: each argument of the trace's class (and length), each array
-    of its shape and dtype (the very dtype object: an equal one of another identity misses, harmlessly)."""
+    of its shape and dtype (by identity first: the usual dtype objects are numpy's own, an unpickled
+    array's an equal copy)."""
     env["_Miss"], env["_ndarray"] = _Miss, np.ndarray
     params: list[str] = []
     checks: list[str] = []
@@ -1186,7 +1184,8 @@ def _entry_head(signature: list, inputs: list[int], rec: _Recording, env: dict) 
     def array(s: int) -> None:
         v = rec.values[s]
         env[f"S{s}"], env[f"D{s}"] = v.shape, v.dtype
-        checks.extend([f"t{s}.__class__ is not _ndarray", f"t{s}.shape != S{s}", f"t{s}.dtype is not D{s}"])
+        checks.extend([f"t{s}.__class__ is not _ndarray", f"t{s}.shape != S{s}",
+                       f"(t{s}.dtype is not D{s} and t{s}.dtype != D{s})"])
 
     for i, kind in enumerate(signature):
         if kind is None:
@@ -1314,7 +1313,7 @@ class Jitted:
                 if len(self.cache) > 1:  # (one shape, the usual case: already the most recent)
                     self.cache.move_to_end(plain[0])
                 try:
-                    out = entry.program(*plain[1])
+                    out = entry.fast(*args) if entry.fast is not None else entry.program(*plain[1])
                 except _Stale:
                     pass  # the general path below retraces
                 else:
@@ -1347,10 +1346,10 @@ class Jitted:
             return self._trace(entry, args, leaves, in_def)
         xs = [as_data(x, "jit") for x in leaves if _is_traced_leaf(x)]
         try:
-            out = entry.program(*xs)
+            out = entry.fast(*args) if entry.fast is not None else entry.program(*xs)
         except _Stale:
             entry.stale += 1
-            entry.program = None
+            entry.program = entry.fast = None
             if entry.stale > self.max_retraces:
                 return self.fn(*args)
             return self._trace(entry, args, leaves, in_def)
