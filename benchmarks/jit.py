@@ -2,7 +2,7 @@
 tanh MLP, then scipy trust-ncg on extended Rosenbrock fed each one's derivatives.
 
 One process, float64, one thread; contenders are timed interleaved, best of K rounds; ratios are printed.
-Run: python benchmarks/jit.py [--rounds K]
+Run: python benchmarks/jit.py [--rounds K] [--problems NAME ...] [--per-call-only]
 """
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def race(name, f, fj, ft, x, v, rounds: int, ratios: dict) -> None:
               f"{trace[task] * 1e3:9.1f} {compile_[task] * 1e3:14.1f}")
 
 
-def per_call_table(rounds: int) -> None:
+def per_call_table(rounds: int, only: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     print("per call, us (ratios: ours-jit / JAX-jit; our eager / ours-jit)")
     head = (f"{'problem':22s} {'task':7s} {'eager':>9s} {'jit':>8s} {'JAX jit':>8s} {'torch':>8s} "
@@ -158,6 +158,8 @@ def per_call_table(rounds: int) -> None:
     print(head)
     cases = []
     for name, params in PROBLEMS.items():
+        if only is not None and name not in only:
+            continue
         problem = optlab.problems.get(name, **params)
         x = problem.x0 + 0.1 * rng.standard_normal(problem.x0.shape)
         v = rng.standard_normal(x.shape)
@@ -169,8 +171,9 @@ def per_call_table(rounds: int) -> None:
     theta = (rng.standard_normal((8, 32)) * 0.3, np.zeros(32), rng.standard_normal((32, 1)) * 0.3, np.zeros(1))
     v_theta = tuple(rng.standard_normal(p.shape) for p in theta)
     ours_mlp, jax_mlp, torch_mlp = mlp_loss(F, F.matmul), mlp_loss(jnp, jnp.matmul), mlp_loss(torch, torch.matmul)
-    cases.append(("mlp 64x32 tanh", lambda p: ours_mlp(p, x_in, y_out), lambda p: jax_mlp(p, x_in, y_out),
-                  lambda p: torch_mlp(p, torch.from_numpy(x_in), torch.from_numpy(y_out)), (theta,), v_theta))
+    if only is None or "mlp" in only:
+        cases.append(("mlp 64x32 tanh", lambda p: ours_mlp(p, x_in, y_out), lambda p: jax_mlp(p, x_in, y_out),
+                      lambda p: torch_mlp(p, torch.from_numpy(x_in), torch.from_numpy(y_out)), (theta,), v_theta))
     ratios: dict[str, list] = {"f+grad": [], "hvp": []}
     for name, f, fj, ft, (x,), v in cases:
         race(name, f, fj, ft, x, v, rounds, ratios)
@@ -257,6 +260,8 @@ def main() -> None:
     parser.add_argument("--no-mallopt", action="store_true", help="leave glibc's thresholds alone")
     parser.add_argument("--wall", action="store_true", help="time by the wall clock, not CPU seconds")
     parser.add_argument("--per-call-only", action="store_true", help="skip the end-to-end solves")
+    parser.add_argument("--problems", nargs="+", choices=[*PROBLEMS, "mlp"], metavar="NAME",
+                        help=f"per-call rows of these only ({', '.join(PROBLEMS)}, mlp)")
     args = parser.parse_args()
     global CLOCK
     if args.wall:
@@ -264,7 +269,7 @@ def main() -> None:
     print(f"clock: {'wall' if args.wall else 'CPU seconds of this process'}")
     # as in a run's worker process (optlab.optim.malloc): every contender shares the allocator's setting
     print(f"mallopt thresholds raised: {False if args.no_mallopt else keep_freed_memory()}")
-    per_call_table(args.rounds)
+    per_call_table(args.rounds, args.problems)
     if not args.per_call_only:
         end_to_end(args.rounds)
 

@@ -582,11 +582,16 @@ def x_cubed(x):
 SIGNED = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -3.0, 1e-300, -1e-300, 7.0, -0.0, 0.0, 0.5])
 
 
-def same_bits(got, want):
+def same_bits(got, want, nan_signs=True):
+    """Equal bit for bit; with nan_signs=False a NaN's sign (which operand order an instruction reads
+    first decides, not the value) is not compared, its place is."""
     g, w = flatten(got)[0], flatten(want)[0]
     assert len(g) == len(w)
     for a, b in zip(g, w):
         a, b = np.asarray(a), np.asarray(b)
+        if not nan_signs:
+            assert a.shape == b.shape and np.array_equal(np.isnan(a), np.isnan(b)), (a, b)
+            a, b = np.where(np.isnan(a), np.nan, a), np.where(np.isnan(b), np.nan, b)
         assert a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes(), (a, b)
 
 
@@ -649,11 +654,136 @@ def test_number_operands_bound_as_0d_arrays_of_the_operand_dtype_keep_eager_bits
     vg = jit(value_and_grad(f))
     rng = np.random.default_rng(8)
     for _ in range(3):
-        x = np.concatenate([rng.choice(SIGNED, 4), rng.standard_normal(5)]).astype(dtype)
-        v = rng.standard_normal(9).astype(dtype)
+        x = np.concatenate([rng.choice(SIGNED, 8), rng.standard_normal(12)]).astype(dtype)
+        v = rng.standard_normal(20).astype(dtype)
         same_bits(vg(x), value_and_grad(f)(x))
         same_bits(h(x, v), hvp(f, x, v))
     consts = [c for k, c in next(iter(h.cache.values())).program.__globals__.items()
               if k[0] == "c" and isinstance(c, np.ndarray) and c.ndim == 0]
     if dtype is np.float64:
         assert any(c == 2.0 for c in consts) and any(c == 3.0 for c in consts)
+
+
+def test_hot_entry_checks_structure_shape_and_dtype_before_replaying():
+    # the most recent program's entry takes fn's own arguments; any other structure, shape or dtype misses
+    # it, harmlessly: the general path finds (or traces) the program for that call
+    g = value_and_grad(lambda p: F.sum(p[0] * p[1] ** 2))
+    jitted = jit(g)
+    rng = np.random.default_rng(9)
+    a, b = rng.standard_normal(3), rng.standard_normal(3)
+    calls = [((a, b), 1), ([a, b], 2), ((a, b, a), 3), ((a.astype(np.float32), b.astype(np.float32)), 4),
+             ((a[:2], b[:2]), 5), ((a, b), 5), ((b, a), 5), ([b, a], 5), ((a, b[:1]), 6)]
+    for p, traces in calls:
+        assert_same(jitted(p), g(p))
+        assert jitted.traces == traces
+    entry = next(iter(jitted.cache.values())).fast
+    assert entry is not None and "raise _Miss" in entry.source
+    import pickle
+    p = pickle.loads(pickle.dumps((a, b[:1])))  # an equal dtype of another identity: the same program
+    assert p[0].dtype is not a.dtype
+    assert_same(jitted(p), g(p))
+    assert_same(jitted(p), g(p))
+    assert jitted.traces == 6
+
+
+@pytest.mark.parametrize("name, n", [("trigonometric", 10), ("extended_powell", 12), ("penalty1", 10),
+                                     ("extended_rosenbrock", 10), ("trigonometric", 1), ("penalty1", 1)])
+def test_small_programs_keep_eager_bits_with_signed_zeros(name, n):
+    # the rewrites of small programs (a vector's total as a numpy scalar, a one-element reshape broadcast
+    # by the ufunc itself, strided slices' gradients written side by side) keep eager's bits, -0.0 included
+    f = optlab.problems.get(name, n=n).objective
+    vg, h = jit(value_and_grad(f)), jit(lambda a, b: hvp(f, a, b))
+    rng = np.random.default_rng(10)
+    for _ in range(6):
+        x, v = rng.choice(SIGNED, n), rng.choice(SIGNED, n)
+        same_bits(vg(x), value_and_grad(f)(x))
+        same_bits(h(x, v), hvp(f, x, v))
+        x, v = rng.standard_normal(n), rng.standard_normal(n)
+        same_bits(vg(x), value_and_grad(f)(x))
+        same_bits(h(x, v), hvp(f, x, v))
+    assert vg.traces == 1 and h.traces == 1
+    for jitted in (vg, h):
+        source = next(iter(jitted.cache.values())).program.source
+        assert "_reshape(" not in source and "keepdims=True).reshape" not in source, source
+
+
+@pytest.mark.parametrize("scale", [1, 8])  # Python floats (at most 16 elements), numpy
+@pytest.mark.parametrize("pieces, n", [((slice(0, None, 3), slice(1, None, 3), slice(2, None, 3)), 9),
+                                       ((slice(0, None, 4), slice(2, None, 4)), 8),  # gaps: zeros stay
+                                       ((slice(0, 3), slice(1, 4), 5), 6)])  # overlapping: added up
+def test_gradients_of_several_slices_written_side_by_side_keep_eager_signed_zeros(pieces, n, scale):
+    # eager places the first slice's gradient in zeros and adds each later one to it: -0.0 stays -0.0 in
+    # the first and is +0.0 in the others (0.0 + -0.0); the program writes disjoint ones side by side
+    n *= scale
+    rng = np.random.default_rng(11)
+    weights = [rng.choice(np.array([-0.0, 0.0, -1.5, 2.0]), np.zeros(n)[p].shape) for p in pieces]
+    for w in weights:
+        w[...] = np.where(np.arange(w.size) == 0, -0.0, w).reshape(w.shape)  # a -0.0 in every piece
+    f = value_and_grad(lambda x: sum_of([F.sum(F.sin(x[p]) * w) for p, w in zip(pieces, weights)]))
+    jitted = jit(f)
+    for _ in range(4):
+        x = rng.choice(SIGNED, n)
+        same_bits(jitted(x), f(x))
+    g = f(np.ones(n))[1]  # the case is exercised: a -0.0 kept (the first slice) and one made +0.0
+    assert np.signbit(g[g == 0.0]).any() and not np.signbit(g[g == 0.0]).all()
+    source = next(iter(jitted.cache.values())).program.source
+    disjoint = pieces[0] != slice(0, 3)
+    if scale == 1:
+        assert ".tolist()" in source and "_add_reduce" not in source and "_zeros" not in source
+        return
+    assert ("+= c" in source and "[c" in source and "] +=" not in source) == disjoint, source
+    assert ("_empty(" in source) == (len(pieces) == 3 and disjoint)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 8, 9, 15, 16, 17])
+def test_small_totals_in_python_floats_add_as_numpy_does(n):
+    # totals of small float64 vectors (and sums of products) are written out in Python floats in numpy's
+    # pairwise order: at magnitudes spread over 16 decades any other order differs in the last bits
+    def f(x, y):
+        return F.sum(x) * 3.0 + F.sum(x * x) + F.sum(x * y) - F.sum(F.sin(y)) + F.sum(x * 2.0)
+
+    vg = jit(value_and_grad(f, argnums=(0, 1)))
+    h = jit(lambda a, b: hvp(lambda z: f(z, b), a, b))
+    rng = np.random.default_rng(12)
+    orders = 0
+    for trial in range(40):
+        x, y = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n) for _ in range(2))
+        if trial % 4 == 3:
+            x[rng.integers(0, n)] = rng.choice([np.inf, -np.inf, np.nan, -0.0])
+            y[:] = rng.choice(SIGNED, n)
+        same_bits(vg(x, y), value_and_grad(f, argnums=(0, 1))(x, y))
+        same_bits(h(x, y), hvp(lambda z: f(z, y), x, y))
+        orders += n > 2 and np.add.reduce(x) != sum(x.tolist()[::-1])  # the order matters (3 terms and more)
+    assert vg.traces == 1 and h.traces == 1
+    assert orders > 5 or n <= 2
+    same_bits(vg(-np.zeros(n), -np.zeros(n)), value_and_grad(f, argnums=(0, 1))(-np.zeros(n), -np.zeros(n)))
+    source = next(iter(vg.cache.values())).program.source
+    assert (".tolist()" in source) == (n <= 16) and ("_add_reduce" in source) == (n > 16)
+
+
+def test_small_vectors_computed_in_python_floats_keep_eager_bits():
+    # vectors of at most 16 float64 elements (and 0-d values) are held as Python floats, one per element:
+    # every rule of that layer (arithmetic with numbers, constant vectors and broadcast scalars, squares,
+    # views, totals, getitem's gradients at overlapping and negative-step indices, then numpy code such
+    # as sin and matmul reading the values as arrays) gives eager's bits, signed zeros, infinities and NaN
+    w = np.array([1.5, -0.0, 3.0, -2.0, 0.25])
+
+    def f(x):
+        a, b = x[0:5], x[::-1][0:5]
+        y = (a - 2) * b + w * a ** 2 - (-a) + x[3] * 3.0 + F.reshape(x[6], (1,)) * 0.5
+        z = F.sin(y) + F.broadcast_to(F.sum(x[1:4]), (5,)) - x[-1]
+        return F.sum(z * y) + F.sum(F.matmul(F.reshape(x[:4], (2, 2)), F.reshape(y[:4], (2, 2)))) + x[2] * x[2]
+
+    vg, h = jit(value_and_grad(f)), jit(lambda a, b: hvp(f, a, b))
+    rng = np.random.default_rng(13)
+    for trial in range(12):
+        x, v = rng.standard_normal(9) * 10.0 ** rng.integers(-5, 5, 9), rng.choice(SIGNED, 9)
+        if trial % 3 == 2:
+            x = rng.choice(np.concatenate([SIGNED, [np.inf, -np.inf, np.nan]]), 9)
+        with np.errstate(all="ignore"):
+            same_bits(vg(x), value_and_grad(f)(x), nan_signs=trial % 3 != 2)
+            same_bits(h(x, v), hvp(f, x, v), nan_signs=trial % 3 != 2)
+    assert vg.traces == 1 and h.traces == 1
+    for jitted in (vg, h):
+        source = next(iter(jitted.cache.values())).program.source
+        assert "t0.tolist()" in source and "_matmul(" in source and "= _array([" in source

@@ -7,6 +7,13 @@ the kernel's one recording routine (`node.recorder`), which tells the tracer (fo
 Decisions taken from values outside that routine (a relu or clip mask, max ties, sort order, `x.data` in
 a Python `if`, comparisons) are guards: the value they read is checked, bit for bit, at every replay, and
 a call whose guards fail is traced afresh (after `max_retraces` such calls its shapes run eagerly).
+
+Small float64 values (0-d, vectors of at most `_SMALL` elements) are computed in Python floats, one local
+per element (`_Elements`): the same IEEE 754 operations on the same values in the same order (sums in
+numpy's pairwise order), so the bits are eager's. Two documented exceptions, there and in the folded
+negations (`_signs`): a NaN's sign bit (which operand an instruction reads first decides it; NaN stays
+NaN, in the same places), and numpy's floating-point warnings and `np.seterr` errors, which Python floats
+do not raise.
 """
 from __future__ import annotations
 
@@ -38,6 +45,10 @@ class JitError(TypeError):
 
 class _Stale(Exception):
     """A guard failed: a value a decision was taken from differs from the trace's."""
+
+
+class _Miss(Exception):
+    """A program's entry was called with arguments of another structure, shape or dtype than its trace's."""
 
 
 class _Watched(np.ndarray):
@@ -311,10 +322,11 @@ class _Context:
     def __init__(self, rec: _Recording, uses: dict[int, int], arg: Callable) -> None:
         self.rec, self.uses, self.arg = rec, uses, arg
         self.fresh: set[int] = set()
+        self.kept: set[int] = set()  # outputs and guarded slots: their values keep the recorder's types
 
     def owned(self, r: tuple, s: int) -> bool:
         """r is a buffer of s's dtype made here, read only by s's statement: s may take it over in place."""
-        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1
+        return (r[0] == "slot" and r[1] in self.fresh and self.uses.get(r[1], 0) == 1 and self.rec.values[r[1]].ndim
                 and self.rec.values[r[1]].dtype == self.rec.values[s].dtype)
 
     def as_eager(self, r: tuple) -> str:
@@ -386,6 +398,8 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         if refs[0][0] == "slot" and rec.values[refs[0][1]].ndim == 0 and axis == "None" and keepdims == "False":
             return [f"    t{s} = {arg(refs[0])}"]  # a 0-d sum adds nothing: the value itself (-0.0 and nan kept)
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axis}, keepdims={keepdims})"]
+    if forward is _RESHAPE and len(refs) == 1 and refs[0][0] == "slot" and set(kw) == {"shape"}:
+        return [f"    t{s} = {arg(refs[0])}.reshape({arg(kw['shape'])})"]  # what np.reshape calls
     if forward in (_RESHAPE, _BROADCAST_TO) and len(refs) == 1 and set(kw) == {"shape"}:
         call = "_reshape" if forward is _RESHAPE else "_broadcast_to"  # the numpy call the forward makes
         return [f"    t{s} = {call}({arg(refs[0])}, {arg(kw['shape'])})"]
@@ -397,6 +411,11 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
         if axes == tuple(range(lead)) and shape:  # leading axes only (a bias's gradient): the reduction's own
             ctx.fresh.add(s)
             return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r})"]  # shape, no keepdims and reshape
+        if x.ndim == 1 and not shape and s not in ctx.kept:  # a vector's total (a broadcast scalar's gradient):
+            return [f"    t{s} = _add_reduce({arg(refs[0])})"]  # the same reduction, as the numpy scalar it gives
+        if not lead:  # keepdims gives the shape itself
+            ctx.fresh.add(s)
+            return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True)"]
         return [f"    t{s} = _add_reduce({arg(refs[0])}, axis={axes!r}, keepdims=True).reshape({arg(kw['shape'])})"]
     transposed = _MATMULS.get(forward) if not kw and len(refs) == 2 else None
     if transposed is not None and all(r[0] == "slot" or (r[0] == "const" and isinstance(r[1], np.ndarray)
@@ -430,6 +449,17 @@ def _inline(s: int, forward: Callable, refs: list, kw: dict, wrap: bool, ctx: _C
                     f"    t{s}[{stop}:] = 0.0"]
         return [f"    t{s} = _zeros({arg(kw['shape'])}, dtype={arg(('const', dtype))})",
                 f"    t{s}[{arg(index)}] = {arg(refs[0])}"]
+    if forward is _scatter_many:
+        ctx.fresh.add(s)
+        (gs, indices, shape), y = (refs, kw["indices"][1], kw["shape"][1]), rec.values[s]
+        every = np.zeros(y.shape, bool)
+        for ix in indices:
+            every[ix] = True
+        lines = [f"    t{s} = {'_empty' if every.all() else '_zeros'}({arg(('const', shape))}, "
+                 f"dtype={arg(('const', y.dtype))})"]
+        lines += [f"    t{s}[{arg(('const', ix))}] = {arg(g)}" for g, ix in zip(gs[1:], indices[1:])]
+        lines.append(f"    t{s} += {arg(('const', np.zeros((), y.dtype)))}")  # -0.0 made +0.0, as zeros + g
+        return [*lines, f"    t{s}[{arg(('const', indices[0]))}] = {arg(gs[0])}"]
     if isinstance(forward, np.ufunc) and forward.signature is None and forward.nout == 1 and not kw and not wrap \
             and len(refs) == forward.nin and all(r[0] in ("slot", "const") for r in refs):
         ctx.fresh.add(s)  # an elementwise ufunc (tanh, exp): its result is a buffer of its own, and it may
@@ -530,7 +560,8 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     """Fewer calls giving the same bits (IEEE 754 makes both exact): identity(x) is x, x * ones (a seed's
     broadcast) is x, -(-x) is x, a + (-b), (-b) + a are a - b when the negation is read nowhere else, a one-element
     value reshaped only to be broadcast is broadcast itself, and an arithmetic ufunc broadcasts an
-    operand itself where an explicit broadcast made the same shape (a bias's tangent, b + x @ w)."""
+    operand itself where an explicit broadcast (or a reshape of one element) made the same shape (a bias's
+    tangent, b + x @ w; the gradient of n - sum(x) + x)."""
     uses: dict[int, int] = {}
     for _, _, refs, kw, _ in calls:
         for s in _slots_in([*refs, *kw.values()]):
@@ -552,10 +583,12 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
     def broadcast_source(r: tuple, other: tuple, s: int) -> tuple:
         """r's operand when r is a broadcast read only by s, whose own broadcasting gives the same values."""
         call = made.get(r[1]) if r[0] == "slot" else None
-        if call is None or call[1] is not _BROADCAST_TO or uses.get(r[1]) != 1 or r[1] in kept or call[4] \
-                or len(call[2]) != 1 or call[2][0][0] != "slot":
+        if call is None or call[1] not in (_BROADCAST_TO, _RESHAPE) or uses.get(r[1]) != 1 or r[1] in kept \
+                or call[4] or len(call[2]) != 1 or call[2][0][0] != "slot":
             return r
         source = rename(call[2][0])
+        if call[1] is _RESHAPE and rec.values[source[1]].size != 1:  # (one element: every broadcast the same)
+            return r
         shape = rec.values[other[1]].shape if other[0] == "slot" else np.shape(other[1])
         same = rec.values[source[1]].dtype == rec.values[r[1]].dtype
         return source if same and np.broadcast_shapes(rec.values[source[1]].shape, shape) == rec.values[s].shape else r
@@ -598,8 +631,337 @@ def _exact_rewrites(rec: _Recording, calls: list, outputs: list) -> tuple[list, 
                 forward, refs = np.subtract, [refs[0], b]
             elif (a := negated(refs[0])) is not None:
                 forward, refs = np.subtract, [refs[1], a]
+        if forward in _IN_PLACE and not kw and len(refs) == 2 and rec.values[s].ndim:  # (again: a reshape negated)
+            refs = [broadcast_source(r, refs[1 - i], s) for i, r in enumerate(refs)]
         out.append((s, forward, refs, kw, wrap))
+        made[s] = out[-1]  # later rules see the call as rewritten (a broadcast of a reshape: of its source)
     return out, [rename(r) for r in outputs]
+
+
+def _scatter_many(*gs: np.ndarray, indices: tuple, shape: tuple) -> np.ndarray:
+    """gs[0] placed at indices[0] in zeros of `shape`, each later g added at its index: getitem's gradient
+    (one scatter, then index_adds) at disjoint basic indices, which `_scatter_chains` makes one call.
+    Only disjoint indices reach it, so a later g is added to zeros: g + 0.0 (-0.0 made +0.0, as eager's)."""
+    out = np.zeros(shape, dtype=np.result_type(*gs))
+    for g, index in zip(gs[1:], indices[1:]):
+        out[index] = g
+    out += np.zeros((), out.dtype)
+    out[indices[0]] = gs[0]
+    return out
+
+
+def _scatter_chains(rec: _Recording, calls: list, kept: set[int]) -> list:
+    """A small array's gradient through several getitems at disjoint basic indices (x[0::4] .. x[3::4]):
+    the scatter into zeros and the index_adds onto it, each read only by the next, as one `_scatter_many`
+    (assignments side by side and one pass adding 0.0, for the signs of zeros; not a copy and a strided
+    read-add-write per index). Large arrays keep the chain (fewer passes over memory there)."""
+    at = {c[0]: i for i, c in enumerate(calls)}
+    uses: dict[int, int] = {}
+    for _, _, refs, kw, _ in calls:
+        for q in _slots_in([*refs, *kw.values()]):
+            uses[q] = uses.get(q, 0) + 1
+    drop: set[int] = set()
+    out = list(calls)
+    for i, (s, forward, refs, kw, _) in enumerate(calls):
+        if forward is not _INDEX_ADD or s in drop or len(refs) != 2 or set(kw) != {"index"} \
+                or kw["index"][0] != "const" or refs[0][0] != "slot":
+            continue
+        chain = [i]  # back from this index_add to the scatter starting it
+        while True:
+            c = calls[chain[-1]]
+            r = c[2][0]
+            j = at.get(r[1]) if r[0] == "slot" else None
+            if j is None or uses.get(r[1]) != 1 or r[1] in kept:
+                break
+            prev = calls[j]
+            if prev[1] is _INDEX_ADD and len(prev[2]) == 2 and set(prev[3]) == {"index"} \
+                    and prev[3]["index"][0] == "const" and prev[2][0][0] == "slot":
+                chain.append(j)
+                continue
+            if prev[1] is _SCATTER_ADD and len(prev[2]) == 1 and set(prev[3]) == {"index", "shape"} \
+                    and prev[3]["index"][0] == "const" and prev[3]["shape"][0] == "const":
+                chain.append(j)
+            break
+        first = calls[chain[-1]]
+        if first[1] is not _SCATTER_ADD or len(chain) < 2:
+            continue
+        chain.reverse()
+        y = rec.values[s]
+        indices = tuple(calls[j][3]["index"][1] for j in chain)
+        gs = [first[2][0]] + [calls[j][2][1] for j in chain[1:]]
+        if not all(F._is_basic_index(ix) for ix in indices) or not y.ndim or y.size >= _BIG \
+                or y.dtype.kind != "f" or any(g[0] != "slot" or rec.values[g[1]].dtype != y.dtype for g in gs) \
+                or tuple(first[3]["shape"][1]) != y.shape or any(calls[j][4] for j in chain):
+            continue
+        positions = np.arange(y.size).reshape(y.shape)
+        taken = np.concatenate([np.ravel(positions[ix]) for ix in indices])
+        if np.unique(taken).size != taken.size:
+            continue  # overlapping indices add up: the chain as recorded
+        for j in chain[:-1]:
+            drop.add(calls[j][0])
+        out[i] = (s, _scatter_many, gs, {"indices": ("const", indices), "shape": ("const", y.shape)}, False)
+    return [c for c in out if c[0] not in drop]
+
+
+_SMALL = 16  # vectors of at most this many float64 elements are summed in Python floats (see `_small_sum`)
+
+
+def _small_vector(rec: _Recording, r: tuple) -> bool:
+    return r[0] == "slot" and rec.values[r[1]].ndim == 1 and 0 < rec.values[r[1]].size <= _SMALL \
+        and rec.values[r[1]].dtype == np.float64 and rec.values[r[1]].__class__ is np.ndarray
+
+
+def _is_total(forward: Any, refs: list, kw: dict) -> bool:
+    """The call is np.sum of one vector over all of it (F.sum's forward, axis None, no keepdims)."""
+    return forward is _SUM and len(refs) == 1 and all(kw.get(k, ("const", d))[0] == "const"
+                                                     and kw.get(k, ("const", d))[1] is d
+                                                     for k, d in (("axis", None), ("keepdims", False))) \
+        and set(kw) <= {"axis", "keepdims"}
+
+
+def _sum_of_products(a: np.ndarray, b: np.ndarray) -> np.float64:
+    """np.sum(a * b), for two small float64 vectors of one shape (`_sums_of_products` makes the pair one
+    call, written out in Python floats by `_small_sum`)."""
+    return np.add.reduce(a * b)
+
+
+def _sums_of_products(rec: _Recording, calls: list, kept: set[int]) -> list:
+    """The total of a product of two small float64 vectors (a sum of squares) read nowhere else: one
+    `_sum_of_products` call, so the product is made element by element in the sum's own Python floats."""
+    uses: dict[int, int] = {}
+    for _, _, refs, kw, _ in calls:
+        for q in _slots_in([*refs, *kw.values()]):
+            uses[q] = uses.get(q, 0) + 1
+    made = {c[0]: c for c in calls}
+    drop: set[int] = set()
+    out = []
+    for s, forward, refs, kw, wrap in calls:
+        if _is_total(forward, refs, kw) and refs[0][0] == "slot" and uses.get(refs[0][1]) == 1 \
+                and refs[0][1] not in kept:
+            m = made.get(refs[0][1])
+            if m is not None and m[1] is np.multiply and not m[3] and not m[4] and len(m[2]) == 2 \
+                    and all(_small_vector(rec, q) and rec.values[q[1]].shape == rec.values[m[0]].shape for q in m[2]) \
+                    and _small_vector(rec, refs[0]):
+                drop.add(m[0])
+                forward, refs, kw = _sum_of_products, list(m[2]), {}
+        out.append((s, forward, refs, kw, wrap))
+    return [c for c in out if c[0] not in drop]
+
+
+def _pairwise(terms: list[str]) -> str:
+    """numpy's pairwise summation of float64 `terms` (loops_utils.h: under 8 in order from -0.0, which
+    adds nothing; up to 128 eight accumulators, their tree, the rest in order) as one Python expression."""
+    n = len(terms)
+    if n < 8:
+        expr = terms[0]
+        for t in terms[1:]:
+            expr = f"({expr} + {t})"
+        return expr
+    assert n <= 128  # (_SMALL: one block of the recursion)
+    acc = terms[:8]
+    i = 8
+    while i < n - n % 8:
+        acc = [f"({acc[j]} + {terms[i + j]})" for j in range(8)]
+        i += 8
+    expr = f"((({acc[0]} + {acc[1]}) + ({acc[2]} + {acc[3]})) + (({acc[4]} + {acc[5]}) + ({acc[6]} + {acc[7]})))"
+    for t in terms[i:]:
+        expr = f"({expr} + {t})"
+    return expr
+
+
+class _Elements:
+    """Small float64 values (0-d, or vectors of at most _SMALL elements) held as Python floats, one local
+    (or literal) per element: numpy's per-call cost (~0.2 us a ufunc, ~0.7 us a reduction) is most of a
+    small problem's program, a float operation ~15 ns. + - * and negation, squares (x * x, as numpy's
+    `x ** 2` is), totals in numpy's pairwise order, views (basic getitem, reshape, broadcast) and
+    getitem's gradients are the same IEEE 754 operations on the same values in the same order, so the
+    bits are eager's (NaN payloads aside; Python floats set no numpy warnings or errors). An array is made
+    of the elements (np.array of the list) only where numpy code, a guard or the result reads one."""
+
+    def __init__(self, rec: _Recording, env: dict, named: list[int]) -> None:
+        self.rec, self.env = rec, env
+        self.held: dict[int, list[str]] = {}  # slot -> its elements' expressions (names or literals)
+        self.named = set(named)  # slots with an array (or numpy scalar) variable t{s}
+        self.views: dict[int, tuple[int, str]] = {}  # a held view of a slot: (that slot, the view's numpy code)
+
+    def eligible(self, s: int) -> bool:
+        v = self.rec.values[s]
+        return v.__class__ in (np.ndarray, np.float64) and v.dtype == np.float64 \
+            and (v.ndim == 0 or (v.ndim == 1 and 0 < v.size <= _SMALL))
+
+    def bind(self, c: Any) -> str:
+        key = f"c{len(self.env)}"
+        self.env[key] = c
+        return key
+
+    def literal(self, x: float) -> str:
+        if not np.isfinite(x):
+            return self.bind(x)
+        return f"({x!r})" if np.signbit(x) else repr(x)
+
+    def constant(self, c: Any) -> list[str] | None:
+        """A number or float64 array's elements as literals (exactly the values numpy computes with)."""
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.float64, np.ndarray)):
+            return None
+        if isinstance(c, int):
+            return [self.literal(float(c))] if abs(c) <= 2 ** 53 else None
+        if isinstance(c, np.ndarray) and (c.dtype != np.float64 or c.ndim > 1 or c.size > _SMALL or not c.size):
+            return None
+        return [self.literal(x) for x in np.ravel(c).tolist()]
+
+    def available(self, r: tuple) -> bool:
+        if r[0] == "const":
+            return self.constant(r[1]) is not None
+        return r[0] == "slot" and self.eligible(r[1]) and (r[1] in self.held or r[1] in self.named)
+
+    def elements(self, r: tuple, lines: list[str]) -> list[str]:
+        """r's elements (an `available` one), unpacking a named array at its first use."""
+        if r[0] == "const":
+            out = self.constant(r[1])
+            assert out is not None
+            return out
+        s = r[1]
+        if s not in self.held:
+            v = self.rec.values[s]
+            names = [f"t{s}_{i}" for i in range(v.size)]
+            lines.append(f"    {names[0]} = float(t{s})" if v.ndim == 0 else f"    {', '.join(names)}, = t{s}.tolist()")
+            self.held[s] = names
+        return self.held[s]
+
+    def materialize(self, s: int, lines: list[str], fresh: set[int]) -> None:
+        """The array of a held slot, where numpy code reads it (a numpy scalar when 0-d, as a ufunc gives)."""
+        if s in self.named or s not in self.held:
+            return
+        if s in self.views:  # a view (x[0::4]) is made as numpy makes it, of its source's array
+            source, code = self.views[s]
+            self.materialize(source, lines, fresh)
+            lines.append(f"    t{s} = {code}")
+            self.named.add(s)
+            return
+        e = self.held[s]
+        made = f"_float64({e[0]})" if self.rec.values[s].ndim == 0 else f"_array([{', '.join(e)}])"
+        lines.append(f"    t{s} = {made}")
+        self.named.add(s)
+        fresh.add(s)
+
+    def call(self, s: int, forward: Any, refs: list, kw: dict, lines: list[str]) -> bool:
+        """s's call written element by element (True), or not one this layer takes (False, nothing written)."""
+        rec = self.rec
+        if not self.eligible(s):
+            return False
+        y = rec.values[s]
+        n = y.size
+
+        def index(r: tuple, size: int) -> np.ndarray | None:  # a static basic index's positions in a vector
+            if r[0] != "const" or not F._is_basic_index(r[1]):
+                return None
+            try:
+                return np.arange(size)[r[1]]
+            except (IndexError, TypeError):
+                return None
+
+        def fits(r: tuple, m: int = n) -> bool:  # elements to take m of (one broadcast, or m)
+            return self.available(r) and self.count(r) in (1, m) and (self.count(r) == 1 or y.ndim == 1)
+
+        def put(values: list[str]) -> None:  # new values: one local each
+            names = [f"t{s}_{i}" for i in range(len(values))]
+            lines.extend(f"    {a} = {v}" for a, v in zip(names, values))
+            self.held[s] = names
+
+        def spread(e: list[str]) -> list[str]:
+            return e * n if len(e) == 1 else e
+
+        if forward in (np.add, np.subtract, np.multiply) and not kw and len(refs) == 2 and all(fits(r) for r in refs):
+            op = {np.add: "+", np.subtract: "-", np.multiply: "*"}[forward]
+            a, b = (spread(self.elements(r, lines)) for r in refs)
+            put([f"{x} {op} {z}" for x, z in zip(a, b)])
+            return True
+        if forward is np.negative and not kw and len(refs) == 1 and fits(refs[0]):
+            put([f"-{x}" for x in spread(self.elements(refs[0], lines))])
+            return True
+        if forward is operator.pow and not kw and len(refs) == 2 and fits(refs[0]) and refs[1][0] == "const" \
+                and refs[1][1].__class__ in (int, float) and refs[1][1] == 2:  # numpy's x ** 2 is np.square: x * x
+            put([f"{x} * {x}" for x in spread(self.elements(refs[0], lines))])
+            return True
+        source = refs[0] if refs and refs[0][0] == "slot" and self.available(refs[0]) else None
+        size = rec.values[source[1]].size if source is not None else 0
+        if source is None:
+            return False
+        if forward in (_IDENTITY, _RESHAPE) and len(refs) == 1 and size == n and rec.values[source[1]].ndim <= 1:
+            self.held[s] = self.elements(source, lines)  # the same values in the same order: no statement
+            if forward is _RESHAPE and kw.get("shape", ("",))[0] == "const":
+                self.views[s] = (source[1], f"t{source[1]}.reshape({self.bind(kw['shape'][1])})")
+            return True
+        if forward is _BROADCAST_TO and len(refs) == 1 and size in (1, n) and y.ndim == 1:
+            self.held[s] = spread(self.elements(source, lines))
+            return True
+        if forward is _GETITEM and len(refs) == 1 and set(kw) == {"index"} and rec.values[source[1]].ndim == 1:
+            at = index(kw["index"], size)
+            if at is not None and at.shape == y.shape:
+                e = self.elements(source, lines)
+                self.held[s] = [e[i] for i in np.ravel(at).tolist()]
+                self.views[s] = (source[1], f"t{source[1]}[{self.bind(kw['index'][1])}]")
+                return True
+            return False
+        x = rec.values[source[1]]
+        total = _is_total(forward, refs, kw) or (forward is _SUM_TO and len(refs) == 1 and set(kw) == {"shape"}
+                                                  and kw["shape"][0] == "const" and x.ndim == 1
+                                                  and (not kw["shape"][1] or x.size != 1))  # (_numpy_sum_to's axes)
+        if total and x.ndim == 1:
+            put([f"0.0 + {_pairwise(self.elements(source, lines))}"])  # add.reduce: 0.0 + the pairwise sum
+            return True
+        if (total or forward is _SUM_TO) and x.shape == y.shape:
+            self.held[s] = self.elements(source, lines)  # nothing to add up (np.sum of a 0-d is the value)
+            return True
+        if forward is _sum_of_products and len(refs) == 2 and all(self.available(r) for r in refs):
+            a, b = (self.elements(r, lines) for r in refs)
+            put([f"0.0 + {_pairwise([f'{x} * {z}' for x, z in zip(a, b)])}"])
+            return True
+        if y.ndim != 1:
+            return False
+        if forward is _SCATTER_ADD and len(refs) == 1 and set(kw) == {"index", "shape"} \
+                and kw["shape"][0] == "const" and tuple(kw["shape"][1]) == y.shape:
+            at = index(kw["index"], n)
+            if at is None or at.ndim > 1 or size not in (1, at.size):
+                return False
+            e = self.elements(source, lines)
+            out = ["0.0"] * n  # zeros with g assigned at the index (no position repeats)
+            for p, v in zip(np.ravel(at).tolist(), e * at.size if size == 1 else e):
+                out[p] = v
+            self.held[s] = out
+            return True
+        if forward is _INDEX_ADD and len(refs) == 2 and set(kw) == {"index"} and size == n:
+            at = index(kw["index"], n)
+            if at is None or at.ndim > 1 or not fits(refs[1], at.size):
+                return False
+            g = self.elements(refs[1], lines)
+            out = list(self.elements(source, lines))
+            for p, v in zip(np.ravel(at).tolist(), g * at.size if len(g) == 1 else g):
+                lines.append(f"    t{s}_{p} = {out[p]} + {v}")  # acc's copy, g added at the index
+                out[p] = f"t{s}_{p}"
+            self.held[s] = out
+            return True
+        if forward is _scatter_many and refs and all(self.available(r) for r in refs):
+            out = ["0.0"] * n
+            indices = kw["indices"][1]
+            for k, (r, ix) in enumerate(zip(refs, indices)):
+                at = np.ravel(np.arange(n)[ix]).tolist()
+                e = self.elements(r, lines)
+                for p, v in zip(at, e * len(at) if len(e) == 1 else e):
+                    if k:
+                        lines.append(f"    t{s}_{p} = {v} + 0.0")
+                        out[p] = f"t{s}_{p}"
+                    else:
+                        out[p] = v
+            self.held[s] = out
+            return True
+        return False
+
+    def count(self, r: tuple) -> int:
+        """How many elements an `available` r has."""
+        if r[0] == "const":
+            return len(self.constant(r[1]) or ())
+        return int(self.rec.values[r[1]].size)
 
 
 def _signs(rec: _Recording, calls: list, outputs: list) -> list:
@@ -684,16 +1046,21 @@ def _slots_in(refs: list) -> list[int]:
 # ----------------------------------------------------------------------------------------------
 # The program: recorded calls as generated Python source, compiled once per trace.
 
-def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: Any, name: str) -> Callable:
+def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: Any, name: str,
+              signature: list | None = None) -> tuple[Callable, Callable | None]:
     """Straight-line source for the calls the outputs and guards need (dead calls dropped), with every
     forward, constant and guard value bound as a global of the generated function; it returns fn's
-    result tree (of shape `out_def`) itself."""
+    result tree (of shape `out_def`) itself, and is given the leaves. With the `signature` of a plain
+    call (`_signature`) it is an entry instead (returned twice): it takes fn's own arguments and checks
+    their structure, shapes and dtypes first (raising _Miss)."""
     calls, outputs = _common_subexpressions(rec, outputs)
     live = _live(calls, outputs, rec.guards)
     calls, outputs = _exact_rewrites(rec, live, outputs)
     live = _live(_signs(rec, _live(calls, outputs, rec.guards), outputs), outputs, rec.guards)
+    kept = {s for kind, s in outputs if kind == "slot"} | rec.guards
+    live = _sums_of_products(rec, _scatter_chains(rec, live, kept), kept)
     env: dict[str, Any] = {"_Stale": _Stale, "_asarray": np.asarray, "_array": np.array, "_zeros": np.zeros,
-                           "_empty": np.empty, "_add_reduce": np.add.reduce,
+                           "_empty": np.empty, "_add_reduce": np.add.reduce, "_float64": np.float64,
                            "_reshape": np.reshape, "_broadcast_to": np.broadcast_to,
                            "_negative": np.negative, "_matmul": np.matmul, "_swapaxes": np.swapaxes}
     out_slots = {s for kind, s in outputs if kind == "slot"}
@@ -726,10 +1093,20 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
     for s in [*out_slots, *rec.guards]:
         uses[s] = uses.get(s, 0) + 2
     ctx = _Context(rec, uses, arg)
+    ctx.kept = out_slots | rec.guards
     lines = [f"def {name}({', '.join(f't{s}' for s in inputs)}):"]
     for s in inputs:
         lines += guard(s)
+    elements = _Elements(rec, env, inputs)
     for i, (s, forward, refs, kw, wrap) in enumerate(live):
+        if elements.call(s, forward, refs, kw, lines):
+            if s in rec.guards:
+                elements.materialize(s, lines, ctx.fresh)
+                lines += guard(s)
+            continue
+        for d in _slots_in([*refs, *kw.values()]):  # numpy code reads arrays
+            elements.materialize(d, lines, ctx.fresh)
+        elements.named.add(s)
         inlined = _inline(s, forward, refs, kw, wrap, ctx)
         if inlined is not None:
             lines += inlined
@@ -746,6 +1123,9 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
                 and rec.values[d].size >= _BIG]
         if dead:
             lines.append(f"    del {', '.join(f't{d}' for d in dead)}")
+    for kind, v in outputs:
+        if kind == "slot":
+            elements.materialize(v, lines, ctx.fresh)
     wrapped = {s for s, _, _, _, wrap in live if wrap}
 
     def _wrapped(s: int) -> bool:
@@ -765,12 +1145,68 @@ def _generate(rec: _Recording, inputs: list[int], outputs: list[Any], out_def: A
         if kind == "slot":
             seen.add(v)
     lines.append(f"    return {_tree_source(out_def, iter(results), arg)}")
+    if signature is not None:  # the program is the entry itself (one compile: a trace's largest cost)
+        params, checks = _entry_head(signature, inputs, rec, env)
+        lines = [f"def {name}({', '.join(params)}):", *checks, *lines[1:]]
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<jit {name}>", "exec")
     exec(code, env)  # noqa: S102 (our own generated source, no user text)
     program = env[name]
     program.source = source
-    return program
+    return program, program if signature is not None else None
+
+
+def _signature(args: tuple) -> list | None:
+    """A plain call's structure: per argument None (a float ndarray) or (tuple or list, length) of float
+    ndarrays; None for any other call (nested trees, numbers, settings), which takes the general path."""
+    sig: list = []
+    for a in args:
+        if a.__class__ is np.ndarray and a.dtype.kind == "f":
+            sig.append(None)
+        elif (a.__class__ is tuple or a.__class__ is list) \
+                and all(b.__class__ is np.ndarray and b.dtype.kind == "f" for b in a):
+            sig.append((a.__class__, len(a)))
+        else:
+            return None
+    return sig
+
+
+def _entry_head(signature: list, inputs: list[int], rec: _Recording, env: dict) -> tuple[list[str], list[str]]:
+    """The entry's parameters and its checks: each argument of the trace's class (and length), each array
+    of its shape and dtype (by identity first: the usual dtype objects are numpy's own, an unpickled
+    array's an equal copy)."""
+    env["_Miss"], env["_ndarray"] = _Miss, np.ndarray
+    params: list[str] = []
+    checks: list[str] = []
+    unpack: list[str] = []
+    leaves = iter(inputs)
+
+    def array(s: int) -> None:
+        v = rec.values[s]
+        env[f"S{s}"], env[f"D{s}"] = v.shape, v.dtype
+        checks.extend([f"t{s}.__class__ is not _ndarray", f"t{s}.shape != S{s}",
+                       f"(t{s}.dtype is not D{s} and t{s}.dtype != D{s})"])
+
+    for i, kind in enumerate(signature):
+        if kind is None:
+            s = next(leaves)
+            params.append(f"t{s}")
+            array(s)
+            continue
+        cls, n = kind
+        params.append(f"a{i}")
+        env[f"K{i}"] = cls
+        slots = [next(leaves) for _ in range(n)]
+        unpack.append(f"    if a{i}.__class__ is not K{i} or len(a{i}) != {n}:")
+        unpack.append("        raise _Miss")
+        if slots:
+            unpack.append(f"    {', '.join(f't{s}' for s in slots)}, = a{i}")
+        for s in slots:
+            array(s)
+    body = [*unpack]
+    if checks:
+        body += [f"    if {' or '.join(checks)}:", "        raise _Miss"]
+    return params, body
 
 
 # ----------------------------------------------------------------------------------------------
@@ -825,10 +1261,12 @@ def _nested_call(args: tuple) -> tuple[tuple, list] | None:
 
 
 class _Entry:
-    __slots__ = ("program", "stale")
+    __slots__ = ("program", "fast", "nargs", "stale")
 
     def __init__(self) -> None:
         self.program: Callable | None = None
+        self.fast: Callable | None = None  # the program's entry taking fn's arguments (plain calls only)
+        self.nargs = -1  # how many arguments `fast` takes
         self.stale = 0  # calls whose guards failed
 
 
@@ -842,11 +1280,29 @@ class Jitted:
             raise ValueError(f"jit: cache_size must be at least 1, got {cache_size}")
         self.fn, self.cache_size, self.max_retraces = fn, cache_size, max_retraces
         self.cache: OrderedDict = OrderedDict()
+        self._fast: Callable = _no_entry  # the most recently used entry's `fast` (taking `_nargs` arguments)
+        self._nargs = -1
         self.traces = 0  # how many times fn was traced (tests and benchmarks read it)
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # the hot path: the most recent entry's program checks the arguments itself (a miss, or a failed
+        # guard, takes the general path below, which looks up, retraces or gives up as it finds)
+        if len(args) == self._nargs and not kwargs:
+            try:
+                return self._fast(*args)
+            except (_Miss, _Stale):
+                pass
+        self._fast, self._nargs = _no_entry, -1
+        return self._general(args, kwargs)
+
+    def _use(self, entry: _Entry) -> None:
+        """entry's program ran (or was traced): its entry takes the next call first."""
+        if entry.fast is not None:
+            self._fast, self._nargs = entry.fast, entry.nargs
+
+    def _general(self, args: tuple, kwargs: dict) -> Any:
         if kwargs:
             raise TypeError(f"jit: {self.__name__} was called with keyword arguments {sorted(kwargs)}; "
                             f"pass arrays positionally (bind settings with a closure or functools.partial)")
@@ -857,9 +1313,12 @@ class Jitted:
                 if len(self.cache) > 1:  # (one shape, the usual case: already the most recent)
                     self.cache.move_to_end(plain[0])
                 try:
-                    return entry.program(*plain[1])
+                    out = entry.fast(*args) if entry.fast is not None else entry.program(*plain[1])
                 except _Stale:
                     pass  # the general path below retraces
+                else:
+                    self._use(entry)
+                    return out
         leaves, in_def = flatten(args)
         parts: list[Any] = [in_def]
         for x in leaves:
@@ -887,13 +1346,15 @@ class Jitted:
             return self._trace(entry, args, leaves, in_def)
         xs = [as_data(x, "jit") for x in leaves if _is_traced_leaf(x)]
         try:
-            return entry.program(*xs)
+            out = entry.fast(*args) if entry.fast is not None else entry.program(*xs)
         except _Stale:
             entry.stale += 1
-            entry.program = None
+            entry.program = entry.fast = None
             if entry.stale > self.max_retraces:
                 return self.fn(*args)
             return self._trace(entry, args, leaves, in_def)
+        self._use(entry)
+        return out
 
     @property
     def gave_up(self) -> bool:
@@ -941,9 +1402,16 @@ class Jitted:
             d = _DATA_SLOT.__get__(y, Variable) if isinstance(y, Variable) else as_data(y, "jit output")
             outputs.append(rec.ref(d) if isinstance(d, np.ndarray) else ("const", d))
         name = "jitted_" + "".join(c if c.isalnum() else "_" for c in self.__name__)
-        entry.program = _generate(rec, inputs, outputs, out_def, name)
+        signature = _signature(args)
+        entry.program, entry.fast = _generate(rec, inputs, outputs, out_def, name, signature)
+        entry.nargs = len(args) if signature is not None else -1
+        self._use(entry)
         values = [np.array(rec.values[v]) if kind == "slot" else np.array(v) for kind, v in outputs]
         return unflatten(out_def, values)
+
+
+def _no_entry(*args: Any) -> Any:
+    raise _Miss
 
 
 def jit(fn: Callable, cache_size: int = 32, max_retraces: int = 3) -> Jitted:
