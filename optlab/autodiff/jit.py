@@ -703,7 +703,7 @@ def _scatter_chains(rec: _Recording, calls: list, kept: set[int]) -> list:
     return [c for c in out if c[0] not in drop]
 
 
-_SMALL = 16  # vectors of at most this many float64 elements are summed in Python floats (see `_small_sum`)
+_SMALL = 16  # vectors of at most this many float64 elements are summed in Python floats (see `_Elements`)
 
 
 def _small_vector(rec: _Recording, r: tuple) -> bool:
@@ -721,7 +721,7 @@ def _is_total(forward: Any, refs: list, kw: dict) -> bool:
 
 def _sum_of_products(a: np.ndarray, b: np.ndarray) -> np.float64:
     """np.sum(a * b), for two small float64 vectors of one shape (`_sums_of_products` makes the pair one
-    call, written out in Python floats by `_small_sum`)."""
+    call, written out in Python floats by `_Elements.call` in `_pairwise` order)."""
     return np.add.reduce(a * b)
 
 
