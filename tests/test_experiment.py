@@ -39,7 +39,7 @@ def test_sweep_records_every_status_and_one_failure_stops_nothing(tmp_path):
     raised = [r for r in runs if r["optimizer"] == "raiser"]
     assert {r["status"] for r in raised} == {"error"}
     assert all("ZeroDivisionError: bug in a third-party step" in r["message"] for r in raised)
-    assert all(r["config_hash"] and r["versions"]["numpy"] for r in runs)
+    assert all(r["config_hash"] and r["versions"]["numpy"] and r["versions"]["numpy simd"] for r in runs)
 
 
 def test_rerun_resumes_without_repeating(tmp_path):

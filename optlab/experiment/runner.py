@@ -27,18 +27,19 @@ from .config import Config, ConfigError
 from .cost import CostModel
 from .grid import RunSpec, expand, stale_reasons
 from .lock import folder_lock
+from .numerics import numerics
 from .store import Store, plain
 
 
 def versions() -> dict[str, str]:
-    """Package versions that decide results, stored with every run."""
+    """Package versions and the machine's numerics (numerics.py) that decide results, stored with every run."""
     out = {"python": platform.python_version()}
     for pkg in ("optlab", "numpy", "scipy"):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "?"
-    return out
+    return out | numerics()
 
 
 def _worker_registry(plugins: tuple[str, ...]) -> Registry:
