@@ -405,3 +405,37 @@ def test_a_report_imports_no_pydantic_autodiff_or_optimizer_plugin(store_dir: Pa
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert "| problem | reference | A | B † |" in (store_dir / "report.md").read_text()
+
+
+def test_the_legends_tell_methods_apart_and_their_entries_do_not_overlap() -> None:
+    # `Key` replaces matplotlib's Legend: every method's entry carries its colour, line style and marker (no two
+    # methods alike), in columns (grids) or one column (profiles), inside the figure, no two entries overlapping
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import Bbox
+
+    from optlab.experiment.report import line_styles
+    from optlab.experiment.report_axes import Key
+    from optlab.experiment.report_figures import grid_figure
+
+    labels = ["gd", "lbfgs", "newton", "newton-cg", "scipy.bfgs", "scipy.cg", "scipy.l-bfgs-b", "scipy.newton-cg",
+              "scipy.trust-exact", "scipy.trust-krylov", "scipy.trust-ncg", "trust-ncg"]
+    styles = line_styles(labels)
+    assert len({(s["color"], s["linestyle"], s["marker"]) for s in styles.values()}) == len(labels)
+    profile = Figure(figsize=(8, 4))
+    FigureCanvasAgg(profile)
+    profile.add_artist(Key(profile, list(styles.items()), "upper right"))
+    for fig, columns in ((grid_figure(4, 3, styles), 6), (profile, 1)):
+        (key,) = [a for a in fig.get_children() if isinstance(a, Key)]
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)  # the Key lays its entries out when drawn
+        assert [t.get_text() for t in key.texts] == labels
+        for handle, style in zip(key.handles, styles.values()):
+            assert to_rgba(handle.get_color()) == to_rgba(style["color"])
+            assert (handle.get_linestyle(), handle.get_marker()) == (style["linestyle"], style["marker"])
+        boxes = [Bbox.union([h.get_window_extent(renderer), t.get_window_extent(renderer)])
+                 for h, t in zip(key.handles, key.texts)]
+        assert all(fig.bbox.contains(b.x0, b.y0) and fig.bbox.contains(b.x1, b.y1) for b in boxes)
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert len({round(b.x0) for b in boxes}) == columns

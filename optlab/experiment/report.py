@@ -597,7 +597,7 @@ def performance_section(study: Study, plots: Plots, styles: Styles) -> str:
             draw_profile(ax, profile[m], styles, "log2", ylabels=ax is axes[0])
             ax.set(xlabel="ratio to the best method's cost, log2 scale", ylabel="rho_s(tau)" if ax is axes[0] else "")
             ax.set_title(f"cost: {MEASURES[m][0]}", y=1.0)  # a fixed place (see report_figures.convergence_grid)
-        legend(fig, axes[0])
+        legend(fig, axes[0], styles)
         return fig
 
     first = profile[measures[0]]
@@ -647,7 +647,7 @@ def data_section(study: Study, plots: Plots, styles: Styles) -> str:
                 draw_profile(ax, units, styles, options.xscale, ylabels=tau == DATA_TAUS[0])
                 ax.set(xlabel=xlabel, ylabel="d_s(kappa)" if tau == DATA_TAUS[0] else "")
                 ax.set_title(f"tau = {tau:g}", y=1.0)
-        legend(fig, axes[0])
+        legend(fig, axes[0], styles)
         return fig
 
     return "\n\n".join([

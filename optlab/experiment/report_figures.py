@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocato
 from .judge import Reference
 from .profiles import share_within
 from .report import AXES, BAND_SEEDS, CEILING, FLOOR, Run, Styles, by_label
-from .report_axes import plain_axis
+from .report_axes import Key, plain_axis
 
 if TYPE_CHECKING:
     from .report import Study
@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 LEGEND_WIDTH = 1.9  # inches to the right of the panels
 
 
-def legend(fig: Figure, ax: Axes) -> None:
-    """One legend for the figure, outside the panels on the right."""
-    fig.legend(*ax.get_legend_handles_labels(), loc="upper right", fontsize="small", frameon=False)
+def legend(fig: Figure, ax: Axes, styles: Styles) -> None:
+    """One legend for the figure, outside the panels on the right: the methods of `ax`'s lines, in their order."""
+    fig.add_artist(Key(fig, [(label, styles[label]) for label in (str(line.get_label()) for line in ax.lines)],
+                       "upper right"))
 
 
 def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH, nrows: int = 1,
@@ -118,11 +119,6 @@ def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
 PANEL = (3.3, 2.2)  # inches per panel of a convergence grid
 
 
-def handles(styles: Styles) -> tuple[list[Line2D], list[str]]:
-    """Legend entries: each method's colour, line style and marker."""
-    return [Line2D([], [], markersize=4, **style) for style in styles.values()], list(styles)
-
-
 def draw_convergence(ax: Axes, runs: list[Run], study: Study, axis: str, f_ref: float, top: float,
                      styles: Styles, rng: np.random.Generator) -> list[np.ndarray]:
     """One panel: per method, best-so-far f - f_ref against `axis` (median over seeds, bootstrap band from
@@ -160,7 +156,7 @@ def grid_figure(nrows: int, ncols: int, styles: Styles) -> Figure:
     fig.subplots_adjust(left=0.85 / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.6 / height,
                         wspace=0.06, hspace=0.32)
     fig.subplots(nrows, ncols, sharex="col", sharey="row", squeeze=False)
-    fig.legend(*handles(styles), loc="upper center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
+    fig.add_artist(Key(fig, list(styles.items()), "upper center", ncols=6))
     return fig
 
 
