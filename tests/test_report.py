@@ -321,28 +321,71 @@ def test_figures_are_drawn_again_only_when_their_inputs_change(store_dir: Path, 
     assert redrawn() and not redrawn()
 
 
-def test_inner_panels_tick_marks_are_the_pixels_of_matplotlibs_axis(store_dir: Path, monkeypatch) -> None:
-    # inner panels of a grid draw their tick marks as one Line2D (`marks_only`) instead of matplotlib's Tick
-    # objects: the picture must be the one matplotlib's own axes draw, pixel for pixel
+def test_plain_axes_are_the_pixels_of_matplotlibs_axes(store_dir: Path, monkeypatch) -> None:
+    # every panel's axes are drawn by `plain_axis` (tick marks, gridlines, tick labels and the axis label without
+    # matplotlib's Tick objects): each figure must be the one matplotlib's own axes draw, pixel for pixel, on
+    # log and linear x axes, with and without gridlines, tick labels and axis labels
     import io
 
-    from optlab.experiment import report_figures
+    from optlab.experiment import report, report_axes, report_figures
     from optlab.experiment.report import Options, by_instance, line_styles
     from optlab.experiment.report import load as load_study
 
     study = load_study(store_dir, Options(axes=("iterations", "cost", "seconds")))
     styles = line_styles(["A", "B"])
     rows = [(key[0], rs, study.refs[key]) for key, rs in by_instance(study.runs).items()]
-    fast, plain = io.BytesIO(), io.BytesIO()
-    fig = report_figures.convergence_grid(rows, study, styles)
-    grid = np.array(fig.axes).reshape(3, 3)
-    assert [ax.xaxis.get_visible() for ax in grid[:, 1]] == [False, False, True]
-    assert [ax.yaxis.get_visible() for ax in grid[1]] == [True, False, False]
-    assert [len(ax.artists) for ax in grid[:, 2]] == [2, 2, 1]  # x and y marks, y marks only in the bottom row
-    fig.savefig(fast, format="rgba", dpi=90)
-    monkeypatch.setattr(report_figures, "marks_only", lambda ax, which: None)
-    report_figures.convergence_grid(rows, study, styles).savefig(plain, format="rgba", dpi=90)
-    assert fast.getvalue() == plain.getvalue()
+    figures = {}
+
+    class Plots(report.Plots):
+        def save(self, name, make):
+            figures[name] = make()
+            return name
+
+    def draw_all() -> dict[str, bytes]:
+        figures.clear()
+        figures["grid"] = report_figures.convergence_grid(rows, study, styles)
+        for xscale in ("log", "linear"):
+            study.options.xscale = xscale
+            plots = Plots(store_dir, ("png",))
+            report.performance_section(study, plots, styles)
+            report.data_section(study, plots, styles)
+            figures[f"profiles {xscale}"] = figures.pop("data_profiles")
+        pixels = {}
+        for name, fig in figures.items():
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="rgba", dpi=90)
+            pixels[name] = buffer.getvalue()
+        return pixels
+
+    fast = draw_all()
+    grid = np.array(figures["grid"].axes).reshape(3, 3)
+    assert not any(ax.xaxis.get_visible() or ax.yaxis.get_visible() for ax in grid.flat)
+    assert [len(ax.artists) for ax in grid[:, 2]] == [2, 2, 2]
+    assert [[len(a.labels) > 0 for a in ax.artists] for ax in grid[:, 0]] == [[False, True], [False, True], [True, True]]
+    assert any(a.grid is not None for a in figures["profiles log"].axes[0].artists)
+    monkeypatch.setattr(report_figures, "plain_axis", lambda *args, **kwargs: None)
+    plain = draw_all()
+    assert not any(ax.artists for ax in figures["grid"].axes)
+    assert fast.keys() == plain.keys() and all(fast[k] == plain[k] for k in fast), [k for k in fast if fast[k] != plain[k]]
+
+
+def test_drawn_ticks_are_matplotlibs(store_dir: Path) -> None:
+    # the tick locations and labels plain_axis draws are the ones matplotlib's axis draws (within the view,
+    # formatted from every location the locator gives), on log and linear scales
+    from matplotlib.figure import Figure
+
+    from optlab.experiment.report_axes import drawn_ticks
+    from optlab.experiment.report_figures import tidy
+
+    for scale, limits in (("log", (3e-17, 2e4)), ("linear", (0.0, 1.02)), ("linear", (-3.7, 1234.5))):
+        fig = Figure()
+        ax = fig.subplots()
+        ax.set(xscale=scale, xlim=limits)
+        tidy(ax)
+        ticks = ax.xaxis._update_ticks()
+        locs, labels = drawn_ticks(ax.xaxis)
+        np.testing.assert_array_equal(locs, [t.get_loc() for t in ticks])
+        assert labels == [t.label1.get_text() for t in ticks] and len(labels) >= 3
 
 
 def test_a_report_imports_no_pydantic_autodiff_or_optimizer_plugin(store_dir: Path) -> None:
@@ -362,3 +405,37 @@ def test_a_report_imports_no_pydantic_autodiff_or_optimizer_plugin(store_dir: Pa
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     assert "| problem | reference | A | B † |" in (store_dir / "report.md").read_text()
+
+
+def test_the_legends_tell_methods_apart_and_their_entries_do_not_overlap() -> None:
+    # `Key` replaces matplotlib's Legend: every method's entry carries its colour, line style and marker (no two
+    # methods alike), in columns (grids) or one column (profiles), inside the figure, no two entries overlapping
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import Bbox
+
+    from optlab.experiment.report import line_styles
+    from optlab.experiment.report_axes import Key
+    from optlab.experiment.report_figures import grid_figure
+
+    labels = ["gd", "lbfgs", "newton", "newton-cg", "scipy.bfgs", "scipy.cg", "scipy.l-bfgs-b", "scipy.newton-cg",
+              "scipy.trust-exact", "scipy.trust-krylov", "scipy.trust-ncg", "trust-ncg"]
+    styles = line_styles(labels)
+    assert len({(s["color"], s["linestyle"], s["marker"]) for s in styles.values()}) == len(labels)
+    profile = Figure(figsize=(8, 4))
+    FigureCanvasAgg(profile)
+    profile.add_artist(Key(profile, list(styles.items()), "upper right"))
+    for fig, columns in ((grid_figure(4, 3, styles), 6), (profile, 1)):
+        (key,) = [a for a in fig.get_children() if isinstance(a, Key)]
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)  # the Key lays its entries out when drawn
+        assert [t.get_text() for t in key.texts] == labels
+        for handle, style in zip(key.handles, styles.values()):
+            assert to_rgba(handle.get_color()) == to_rgba(style["color"])
+            assert (handle.get_linestyle(), handle.get_marker()) == (style["linestyle"], style["marker"])
+        boxes = [Bbox.union([h.get_window_extent(renderer), t.get_window_extent(renderer)])
+                 for h, t in zip(key.handles, key.texts)]
+        assert all(fig.bbox.contains(b.x0, b.y0) and fig.bbox.contains(b.x1, b.y1) for b in boxes)
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+        assert len({round(b.x0) for b in boxes}) == columns

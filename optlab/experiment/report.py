@@ -261,7 +261,8 @@ def gc_paused() -> Iterator[None]:
 # ---- figures drawn once per input -------------------------------------------------------------------------
 
 MANIFEST = "plots/figures.json"
-FIGURE_CODE = ("report.py", "report_figures.py", "profiles.py", "judge.py", "cost.py", "store.py")  # what draws them
+FIGURE_CODE = ("report.py", "report_figures.py", "report_axes.py", "profiles.py", "judge.py", "cost.py",
+               "store.py")  # what draws them
 
 
 def figures_key(directory: Path, options: Options) -> str:
@@ -593,10 +594,10 @@ def performance_section(study: Study, plots: Plots, styles: Styles) -> str:
 
         fig, axes = new_figure(len(measures), 4.6 * len(measures) + 1.6)
         for ax, m in zip(axes, measures):
-            draw_profile(ax, profile[m], styles, "log2")
+            draw_profile(ax, profile[m], styles, "log2", ylabels=ax is axes[0])
             ax.set(xlabel="ratio to the best method's cost, log2 scale", ylabel="rho_s(tau)" if ax is axes[0] else "")
             ax.set_title(f"cost: {MEASURES[m][0]}", y=1.0)  # a fixed place (see report_figures.convergence_grid)
-        legend(fig, axes[0])
+        legend(fig, axes[0], styles)
         return fig
 
     first = profile[measures[0]]
@@ -643,10 +644,10 @@ def data_section(study: Study, plots: Plots, styles: Styles) -> str:
             for tau in DATA_TAUS:
                 ax = next(panels)
                 _, units = cost_table(study.runs, units_at(tau, measure), study.key)
-                draw_profile(ax, units, styles, options.xscale)
+                draw_profile(ax, units, styles, options.xscale, ylabels=tau == DATA_TAUS[0])
                 ax.set(xlabel=xlabel, ylabel="d_s(kappa)" if tau == DATA_TAUS[0] else "")
                 ax.set_title(f"tau = {tau:g}", y=1.0)
-        legend(fig, axes[0])
+        legend(fig, axes[0], styles)
         return fig
 
     return "\n\n".join([

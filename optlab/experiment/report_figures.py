@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, cast
+from typing import TYPE_CHECKING, Any, Iterable
 
-import matplotlib
 import numpy as np
-from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullLocator
 
 from .judge import Reference
 from .profiles import share_within
 from .report import AXES, BAND_SEEDS, CEILING, FLOOR, Run, Styles, by_label
+from .report_axes import Key, plain_axis
 
 if TYPE_CHECKING:
     from .report import Study
@@ -28,9 +26,10 @@ if TYPE_CHECKING:
 LEGEND_WIDTH = 1.9  # inches to the right of the panels
 
 
-def legend(fig: Figure, ax: Axes) -> None:
-    """One legend for the figure, outside the panels on the right."""
-    fig.legend(*ax.get_legend_handles_labels(), loc="upper right", fontsize="small", frameon=False)
+def legend(fig: Figure, ax: Axes, styles: Styles) -> None:
+    """One legend for the figure, outside the panels on the right: the methods of `ax`'s lines, in their order."""
+    fig.add_artist(Key(fig, [(label, styles[label]) for label in (str(line.get_label()) for line in ax.lines)],
+                       "upper right"))
 
 
 def new_figure(ncols: int, width: float, legend_width: float = LEGEND_WIDTH, nrows: int = 1,
@@ -62,41 +61,6 @@ def tidy(ax: Axes) -> None:
         else:
             axis.set_major_locator(MaxNLocator(6))
         axis.set_minor_locator(NullLocator())
-
-
-def marks_only(ax: Axes, which: str) -> None:
-    """Draw the x or y axis of an inner panel of a grid, whose tick labels are hidden (the axis is shared with
-    an outer panel), as one Line2D of tick marks in place of matplotlib's Tick objects (a Line2D per tick mark
-    plus four hidden artists each): the same pixels (tested), 0.1 s less for the MGH study's three grids.
-
-    Call once the panel's limits and locator are final; the axis is then hidden (it has no label).
-    """
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    lo, hi = sorted(axis.get_view_interval())
-    locs = np.asarray(axis.get_major_locator()(), dtype=float)
-    locs = locs[(locs >= lo - 1e-10 * abs(lo)) & (locs <= hi + 1e-10 * abs(hi))]  # as matplotlib keeps them
-    zeros = np.zeros_like(locs)
-    xy, transform, marker = (((locs, zeros), ax.get_xaxis_transform(), TICKDOWN) if which == "x"
-                             else ((zeros, locs), ax.get_yaxis_transform(), TICKLEFT))
-    marker = cast(Any, marker)  # matplotlib's tick markers are ints its stubs do not list
-    rc = cast(Mapping[str, Any], matplotlib.rcParams)  # keys built from `which`, beyond the stubs' literal keys
-    ax.add_artist(TickMarks(Line2D(*xy, transform=transform, marker=marker, linestyle="none", clip_on=False,
-                                   markersize=rc[f"{which}tick.major.size"], color=rc[f"{which}tick.color"],
-                                   markeredgewidth=rc[f"{which}tick.major.width"]), axis.get_zorder()))
-    axis.set_visible(False)
-
-
-class TickMarks(Artist):
-    """A Line2D of tick marks drawn as the axis would draw it (at the axis' zorder), kept out of `ax.lines`,
-    which hold the data."""
-
-    def __init__(self, line: Line2D, zorder: float) -> None:
-        super().__init__()
-        self.line = line
-        self.set_zorder(zorder)
-
-    def draw(self, renderer: Any) -> None:
-        self.line.draw(renderer)
 
 
 def save(fig: Figure, directory: Path, name: str, formats: tuple[str, ...]) -> str:
@@ -155,11 +119,6 @@ def decide_xscale(xscale: str, values: list[np.ndarray]) -> str:
 PANEL = (3.3, 2.2)  # inches per panel of a convergence grid
 
 
-def handles(styles: Styles) -> tuple[list[Line2D], list[str]]:
-    """Legend entries: each method's colour, line style and marker."""
-    return [Line2D([], [], markersize=4, **style) for style in styles.values()], list(styles)
-
-
 def draw_convergence(ax: Axes, runs: list[Run], study: Study, axis: str, f_ref: float, top: float,
                      styles: Styles, rng: np.random.Generator) -> list[np.ndarray]:
     """One panel: per method, best-so-far f - f_ref against `axis` (median over seeds, bootstrap band from
@@ -197,7 +156,7 @@ def grid_figure(nrows: int, ncols: int, styles: Styles) -> Figure:
     fig.subplots_adjust(left=0.85 / width, right=1 - 0.2 / width, bottom=0.55 / height, top=1 - 0.6 / height,
                         wspace=0.06, hspace=0.32)
     fig.subplots(nrows, ncols, sharex="col", sharey="row", squeeze=False)
-    fig.legend(*handles(styles), loc="upper center", ncols=min(6, len(styles)), fontsize="small", frameon=False)
+    fig.add_artist(Key(fig, list(styles.items()), "upper center", ncols=6))
     return fig
 
 
@@ -245,11 +204,9 @@ def convergence_grid(rows: list[tuple[str, list[Run], Reference]], study: Study,
         grid[-1, j].set(xscale=decide_xscale(study.options.xscale, xs[j]), xlabel=AXES[axis][0])
     for ax in grid.flat:
         tidy(ax)
-    for (i, j), ax in np.ndenumerate(grid):
-        if i < len(rows) - 1:
-            marks_only(ax, "x")
-        if j > 0:
-            marks_only(ax, "y")
+    for (i, j), ax in np.ndenumerate(grid):  # tick labels on the outer panels only, as the shared axes hide them
+        plain_axis(ax, "x", labels=i == len(rows) - 1)
+        plain_axis(ax, "y", labels=j == 0)
     return fig
 
 
@@ -261,9 +218,13 @@ def convergence_figure(name: str, runs: list[Run], study: Study, f_ref: float, k
                             {k: v for k, v in styles.items() if k in {r["label"] for r in traced}})
 
 
-def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, xscale: str) -> None:
+GRID_ALPHA = 0.3  # gridlines of the profiles
+
+
+def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, xscale: str, ylabels: bool) -> None:
     """Step curves share_within(values, x) per method, x over every finite value: xscale log2 (ratios, from
-    1), or log or linear (budgets; `decide_xscale`: log where the values span more than two decades)."""
+    1), or log or linear (budgets; `decide_xscale`: log where the values span more than two decades); y tick
+    labels if `ylabels` (the first column: panels share their y axis)."""
     values = np.concatenate([v[np.isfinite(v)] for v in curves.values()] + [np.array([])])
     if xscale != "log2":
         xscale = decide_xscale(xscale, [values])
@@ -278,5 +239,7 @@ def draw_profile(ax: Axes, curves: dict[str, np.ndarray], styles: Styles, xscale
     if xscale != "linear":
         ax.set_xscale("log", base=2 if xscale == "log2" else 10)
     ax.set(ylim=(0, 1.02), xlim=(xs[0], right))
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=GRID_ALPHA)
     tidy(ax)
+    plain_axis(ax, "x", labels=True, grid_alpha=GRID_ALPHA)
+    plain_axis(ax, "y", labels=ylabels, grid_alpha=GRID_ALPHA)
