@@ -137,6 +137,7 @@ def test_ndarray_on_either_side_of_an_operator_still_records():
                                rtol=1e-15)
     np.testing.assert_allclose(hvp(lambda v: F.sum(c * v ** 3), X0, np.ones(3)), 6 * c * X0, rtol=1e-15)
     assert_same(grad(lambda v: F.sum(c * v))(X0), grad(lambda v: F.sum(v * c))(X0))
+    np.testing.assert_allclose(jvp(lambda v: c * v - c / v, X0, c)[1], c * c + c * c / X0 ** 2, rtol=1e-15)  # Duals
 
 
 def test_boolean_ufuncs_and_comparisons_give_plain_arrays():
@@ -176,3 +177,14 @@ def test_a_closure_over_an_outer_variable_through_a_ufunc():
     # and the issue's closure written with a ufunc: x * grad(y -> x * sin(y))(2) has derivative 2 x cos(2)
     got = grad(lambda x: x * grad(lambda y: x * np.sin(y))(2.0))(1.5)
     np.testing.assert_allclose(got, 2 * 1.5 * np.cos(2.0), rtol=1e-15)
+
+
+def test_scipy_special_ufuncs_build_their_twin_on_first_use():
+    """scipy.special.erf(x) before F.erf was ever named (a fresh process): F builds and registers it."""
+    import subprocess
+    import sys
+    code = ("import numpy as np, scipy.special, optlab.autodiff as ad, optlab.autodiff.functions as F\n"
+            "assert 'erf' not in vars(F)\n"
+            "print(repr(float(ad.grad(lambda x: scipy.special.erf(x) * 3.0)(0.5))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    np.testing.assert_allclose(float(out), 3.0 * 2 / np.sqrt(np.pi) * np.exp(-0.25), rtol=1e-15)

@@ -35,9 +35,9 @@ def as_data(data: Any, where: str = "Variable") -> np.ndarray:
 NUMPY_TWINS: dict[Any, Any] = {}  # numpy function -> its F twin (`Variable.__array_function__`), filled by F
 UFUNC_TWINS: dict[Any, Any] = {}  # numpy ufunc -> its F twin (`Variable.__array_ufunc__`), filled by F
 # ufuncs with boolean results (no gradient): computed on the data, as Variable's comparisons are
-DATA_UFUNCS = frozenset([np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal, np.isnan,
-                         np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or, np.logical_xor,
-                         np.logical_not])
+_DATA_UFUNCS = frozenset([np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal, np.isnan,
+                          np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or, np.logical_xor,
+                          np.logical_not])
 # ufunc methods whose differentiable counterpart is another F function
 _METHOD_TWINS = {(np.add, "reduce"): "F.sum", (np.multiply, "reduce"): "F.prod", (np.maximum, "reduce"): "F.max",
                  (np.minimum, "reduce"): "F.min", (np.add, "accumulate"): "F.cumsum",
@@ -53,6 +53,7 @@ class Variable:
     """A node holding an ndarray, its gradient and the Function that created it."""
 
     __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
+
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """numpy's ufuncs on a Variable (np.sin(x), and ndarray * Variable, which numpy sends here) run their
         twin in F, so they are differentiated; anything else is `_ufunc_elsewhere`'s (docs/architecture.md,
@@ -174,7 +175,7 @@ def _ufunc_elsewhere(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> An
     twin = UFUNC_TWINS.get(ufunc)
     instead = _twin_name(twin) if twin is not None else None
     out = kwargs.get("out", ())
-    if method == "__call__" and ufunc in DATA_UFUNCS and not any(isinstance(o, Variable) for o in out):
+    if method == "__call__" and ufunc in _DATA_UFUNCS and not any(isinstance(o, Variable) for o in out):
         from . import functions as F  # F._data, which jit hooks while tracing: the mask is a program value
 
         return ufunc(*[F._data(x) for x in inputs], **kwargs)
