@@ -172,7 +172,7 @@ def test_float32_is_kept():
 
 
 def test_a_closure_over_an_outer_variable_through_a_ufunc():
-    """d/dy of d/dx sum(|x y|) at x = (1, 1): d/dx = y sign(x y), so d/dy = sign(y) * 2 = 2 at y = 1 (JAX: 2)."""
+    """d/dy of d/dx sum(|x y|) at x = (1, 1): d/dx = y sign(x y), so d/dy = 2 sign(y) = 2 at y = 1."""
     assert grad(lambda y: F.sum(grad(lambda x: F.sum(np.abs(x * y)))(np.ones(2))))(1.0) == 2.0
     # and the issue's closure written with a ufunc: x * grad(y -> x * sin(y))(2) has derivative 2 x cos(2)
     got = grad(lambda x: x * grad(lambda y: x * np.sin(y))(2.0))(1.5)
