@@ -245,9 +245,11 @@ def _derivatives(fun: Callable, args: tuple, jac: Any, hess: Callable | None, he
 def _autodiff_hint(e: TypeError) -> TypeError:
     """A TypeError raised while fun ran on a Variable: say how to write fun for autodiff."""
     text = str(e)
-    numpy = "ufunc" in text or "unexpected keyword argument 'out'" in text
-    what = ("a numpy function was applied to an optlab Variable (np.exp(x)?): use "
-            "optlab.autodiff.functions instead (F.exp, F.sum, F.sin, ...)" if numpy else
+    # numpy's functions with an F twin run it on a Variable; the kernel's line for one without a twin
+    # ("... on a Variable: ...") already says what to call
+    numpy = ("ufunc" in text or "unexpected keyword argument 'out'" in text) and "on a Variable" not in text
+    what = ("a numpy function was applied to an optlab Variable: use optlab.autodiff.functions "
+            "instead (F.exp, F.sum, F.sin, ...)" if numpy else
             "fun was called with an optlab Variable to differentiate it by autodiff")
     return TypeError(f"{text}: {what}; or pass your own derivatives (jac=, hess=/hessp=)")
 

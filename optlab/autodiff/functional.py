@@ -14,8 +14,6 @@ and measured slower on every problem tried (docs/architecture.md), so it is not 
 """
 from __future__ import annotations
 
-import re
-import traceback
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -72,40 +70,6 @@ def _as_outputs(y: Any, f: Callable, where: str) -> tuple[list[Variable], TreeDe
         _as_output(y, f, where)
     leaves, treedef = flatten(y)
     return [_as_output(v, f, where) for v in leaves], treedef
-
-
-# numpy ufuncs whose F twin has another name
-_UFUNC_TWINS = {"absolute": "abs", "fabs": "abs", "acos": "arccos", "asin": "arcsin", "asinh": "arcsinh",
-                "atan": "arctan", "atan2": "arctan2", "atanh": "arctanh", "divide": "div", "true_divide": "div",
-                "multiply": "mul", "subtract": "sub", "negative": "neg", "power": "pow"}
-
-
-def _call(f: Callable, where: str, args: Sequence[Any], kwargs: dict) -> Any:
-    """f(*args, **kwargs); numpy's TypeError for a ufunc called on a Variable (np.sin(x): ufuncs do not
-    dispatch, see `Variable.__array_ufunc__`) becomes one line naming f and the F twin to call instead."""
-    try:
-        return f(*args, **kwargs)
-    except TypeError as e:
-        if "__array_ufunc__=None" not in str(e):
-            raise
-        called: str | None = f.__name__ if isinstance(f, np.ufunc) else _ufunc_called(e)
-        if called is None:
-            what, instead = "a numpy ufunc", "its twin in optlab.autodiff.functions (F.sin for np.sin, ...)"
-        elif callable(getattr(F, twin := _UFUNC_TWINS.get(called, called), None)):
-            what, instead = f"np.{called}", f"F.{twin}"
-        else:
-            what, instead = f"np.{called}", f"np.{called} on x.data (no gradient; F has no {called})"
-        raise TypeError(f"{where}: {_name(f)} called {what} on a Variable, and numpy's ufuncs do not dispatch "
-                        f"to optlab: call {instead} instead") from None
-
-
-def _ufunc_called(e: TypeError) -> str | None:
-    """The first numpy ufunc called as `np.NAME(` (or `numpy.NAME(`) on the line that raised `e`, if any."""
-    line = traceback.extract_tb(e.__traceback__)[-1].line or ""
-    for name in re.findall(r"\b(?:np|numpy)\.(\w+)\s*\(", line):
-        if isinstance(getattr(np, name, None), np.ufunc):
-            return name
-    return None
 
 
 def _split_aux(out: Any, f: Callable, where: str, has_aux: bool) -> tuple[Any, Any]:
@@ -173,7 +137,7 @@ def _value_and_grad(f: Callable, argnums: int | Sequence[int], has_aux: bool, wh
         given = list(args)  # _Inputs puts the fresh input nodes in place
         with enable_grad(), transform_level() as level:
             inputs = _Inputs(given, nums)
-            out, aux = _split_aux(_call(f, where, given, kwargs), f, where, has_aux)
+            out, aux = _split_aux(f(*given, **kwargs), f, where, has_aux)
             y = _as_output(out, f, where)
             if y.size != 1:
                 raise ValueError(f"{where}: {_name(f)} must return a scalar, got shape {y.shape}; "
@@ -234,7 +198,7 @@ def vjp(f: Callable, x: Any, has_aux: bool = False) -> tuple[Any, ...]:
     with enable_grad(), transform_level() as level:
         args = [x]
         inputs = _Inputs(args, (0,))
-        out, aux = _split_aux(_call(f, "vjp", args, {}), f, "vjp", has_aux)
+        out, aux = _split_aux(f(*args), f, "vjp", has_aux)
         ys, ydef = _as_outputs(out, f, "vjp")
         nested = inputs.nested or any(made_outside(y, level) for y in ys)
 
@@ -273,7 +237,7 @@ def _jvp_forward(f: Callable, x: Any, v: Any, has_aux: bool) -> tuple[Any, Any, 
         # One tangent per pass: a jvp inside this one (which could meet these Duals through a closure)
         # takes the reverse path, so tangents of two transforms never mix.
         with using_config("forward_mode", True), transform_level():
-            out = _call(f, "jvp", [unflatten(xdef, duals)], {})
+            out = f(unflatten(xdef, duals))
     except (MixedModesError, NotImplementedError):
         return None
     out, aux = _split_aux(out, f, "jvp", has_aux)
@@ -309,7 +273,7 @@ def jvp(f: Callable, x: Any, v: Any, has_aux: bool = False) -> tuple[Any, ...]:
     with enable_grad(), transform_level() as level:
         args = [x]
         inputs = _Inputs(args, (0,))
-        out, aux = _split_aux(_call(f, "jvp", args, {}), f, "jvp", has_aux)
+        out, aux = _split_aux(f(*args), f, "jvp", has_aux)
         ys, ydef = _as_outputs(out, f, "jvp")
         nested = nested or any(made_outside(y, level) for y in ys)
         us = [Variable(np.zeros_like(y.data)) for y in ys]
@@ -343,7 +307,7 @@ def hvp(f: Callable, x: Any, v: Any, has_aux: bool = False) -> Any:
     with enable_grad(), transform_level() as level:
         args = [x]
         inputs = _Inputs(args, (0,))
-        out, aux = _split_aux(_call(f, "hvp", args, {}), f, "hvp", has_aux)
+        out, aux = _split_aux(f(*args), f, "hvp", has_aux)
         y = _as_output(out, f, "hvp")
         if y.size != 1:
             raise ValueError(f"hvp: {_name(f)} must return a scalar, got shape {y.shape}")
@@ -379,7 +343,7 @@ def _jacobian(f: Callable, argnums: int | Sequence[int], has_aux: bool, where: s
         given = list(args)  # _Inputs puts the fresh input nodes in place
         with enable_grad(), transform_level() as level:
             inputs = _Inputs(given, nums)
-            out, aux = _split_aux(_call(f, where, given, kwargs), f, where, has_aux)
+            out, aux = _split_aux(f(*given, **kwargs), f, where, has_aux)
             ys, ydef = _as_outputs(out, f, where)
             nested = inputs.nested or any(made_outside(y, level) for y in ys)
             blocks = [inputs.group(_jacobian_rows(y, inputs.starts, nested), single) for y in ys]

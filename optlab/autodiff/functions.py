@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .node import NUMPY_TWINS, Edge, Function, Variable, _data, _shape  # _data: masks, indices
+from .node import NUMPY_TWINS, UFUNC_TWINS, Edge, Function, Variable, _data, _shape  # _data: masks, indices
 from .primitive import (  # noqa: F401
     BILINEAR,
     LINEAR,
@@ -987,6 +987,12 @@ def _install_numpy_twins() -> None:
              np.linalg.det: det, np.linalg.slogdet: slogdet, np.linalg.inv: inv, np.linalg.eigh: eigh,
              np.linalg.pinv: pinv}
     NUMPY_TWINS.update(twins)
+    # ufuncs (`Variable.__array_ufunc__`): every primitive whose forward is a numpy ufunc, then the functions
+    # of F written with primitives that are a ufunc's twin (np.matmul's is matmul, which promotes vectors)
+    UFUNC_TWINS.update({p.Function.forward: p for p in list(globals().values())
+                        if isinstance(getattr(getattr(p, "Function", None), "forward", None), np.ufunc)})
+    UFUNC_TWINS.update({np.matmul: matmul, np.power: _pow, np.square: square, np.reciprocal: reciprocal,
+                        np.log2: log2, np.log10: log10, np.fabs: _abs})
 
 
 _install_numpy_twins()
@@ -1024,6 +1030,7 @@ def _lazy(name: str) -> Primitive:
     built = globals().get(name)
     if built is None:
         built = globals()[name] = _SPECIAL[name]()
+        UFUNC_TWINS[built.Function.forward] = built  # scipy.special.expit(x) on a Variable: F.sigmoid
     return built
 
 

@@ -65,6 +65,9 @@ class _Watched(np.ndarray):
         self._origin = slot if slot is not None else getattr(obj, "_origin", None)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        for x in (*inputs, *kwargs.get("out", ())):
+            if isinstance(x, Variable):  # x.data * y: Variable.__array_ufunc__ runs y's F twin, recorded
+                return NotImplemented
         if method == "__call__" and "out" not in kwargs:
             return _TRACE.call(ufunc, inputs, kwargs)
         if method == "reduce" and "out" not in kwargs:

@@ -7,6 +7,7 @@ ndarrays, at numpy speed: a function given no Variable returns a plain array and
 """
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -32,6 +33,17 @@ def as_data(data: Any, where: str = "Variable") -> np.ndarray:
 
 
 NUMPY_TWINS: dict[Any, Any] = {}  # numpy function -> its F twin (`Variable.__array_function__`), filled by F
+UFUNC_TWINS: dict[Any, Any] = {}  # numpy ufunc -> its F twin (`Variable.__array_ufunc__`), filled by F
+# ufuncs with boolean results (no gradient): computed on the data, as Variable's comparisons are
+_DATA_UFUNCS = frozenset([np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal, np.isnan,
+                          np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or, np.logical_xor,
+                          np.logical_not])
+# ufunc methods whose differentiable counterpart is another F function
+_METHOD_TWINS = {(np.add, "reduce"): "F.sum", (np.multiply, "reduce"): "F.prod", (np.maximum, "reduce"): "F.max",
+                 (np.minimum, "reduce"): "F.min", (np.add, "accumulate"): "F.cumsum",
+                 (np.multiply, "outer"): "F.outer"}
+# scipy.special's ufuncs that are F's forwards, built on first use (functions._SPECIAL)
+_SPECIAL_TWINS = {"expit": "sigmoid", "erf": "erf"}
 
 
 _Method = Callable[..., Any]  # an operator or method installed on Variable after its definition
@@ -41,11 +53,17 @@ class Variable:
     """A node holding an ndarray, its gradient and the Function that created it."""
 
     __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
-    # numpy defers to our reflected operators: ndarray * Variable -> Variable. A ufunc called on a Variable
-    # (np.sin(x)) raises numpy's TypeError. A method here would dispatch ufuncs to F, but every
-    # ndarray-on-the-left operator would then go through numpy's override machinery: measured 6.3 -> 9.1 us
-    # per ndarray * Variable, which recorded backward passes (hvp) do at every node.
-    __array_ufunc__ = None
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy's ufuncs on a Variable (np.sin(x), and ndarray * Variable, which numpy sends here) run their
+        twin in F, so they are differentiated; anything else is `_ufunc_elsewhere`'s (docs/architecture.md,
+        "numpy's ufuncs on a Variable": the cost of this route, measured)."""
+        if method == "__call__" and not kwargs:
+            twin = UFUNC_TWINS.get(ufunc)
+            if twin is not None:
+                return twin(*inputs)
+        return _ufunc_elsewhere(ufunc, method, inputs, kwargs)
+
     # Installed by the modules that define them (functions.py: the operators, as F's functions;
     # backprop.py: backward, beside the pass it runs); declared here for type checkers.
     __add__: ClassVar[_Method]
@@ -144,6 +162,47 @@ class Variable:
                 if v is not None:
                     v.creator = None
                 f.inputs = ()
+
+
+def _ufunc_elsewhere(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """A ufunc call on a Variable that is not a plain call of a twin in F: a boolean ufunc is computed on
+    the data; scipy.special's expit and erf build their twins (F.sigmoid, F.erf); anything else (out=,
+    another keyword, a method such as reduce, a ufunc F has no twin for) is a one-line TypeError naming
+    the F function to call, or saying that there is none."""
+    name = ufunc.__name__
+    shown = f"np.{name}" if getattr(np, name, None) is ufunc else name
+    called = shown if method == "__call__" else f"{shown}.{method}"
+    twin = UFUNC_TWINS.get(ufunc)
+    instead = _twin_name(twin) if twin is not None else None
+    out = kwargs.get("out", ())
+    if method == "__call__" and ufunc in _DATA_UFUNCS and not any(isinstance(o, Variable) for o in out):
+        from . import functions as F  # F._data, which jit hooks while tracing: the mask is a program value
+
+        return ufunc(*[F._data(x) for x in inputs], **kwargs)
+    if out:
+        raise TypeError(f"{called}(..., out=...) on a Variable: writing into out= would drop the gradient; "
+                        + (f"call {instead} and use its result" if instead else "call it on x.data (no gradient)"))
+    if method != "__call__":
+        counterpart = _METHOD_TWINS.get((ufunc, method))
+        if counterpart is not None:
+            raise TypeError(f"{called} on a Variable: use {counterpart} (numpy's ufunc methods do not differentiate)")
+        raise TypeError(f"{called} on a Variable: numpy's ufunc methods do not differentiate and F has no twin "
+                        f"for it; call it on x.data (no gradient) or write it with F")
+    if instead is not None:
+        raise TypeError(f"{called} on a Variable with {', '.join(f'{k}=' for k in kwargs)}: {instead} takes no "
+                        f"such argument; call {instead}(...) without it")
+    special = sys.modules.get("scipy.special")
+    if name in _SPECIAL_TWINS and special is not None and getattr(special, name, None) is ufunc and not kwargs:
+        from . import functions as F  # the first call only: F registers the twin it builds (F._lazy)
+
+        return getattr(F, _SPECIAL_TWINS[name])(*inputs)
+    raise TypeError(f"{called} on a Variable: the ufunc has no differentiable twin in optlab.autodiff.functions; "
+                    f"call it on x.data (no gradient) or write it with F")
+
+
+def _twin_name(twin: Any) -> str:
+    """`F.name` for a twin (a primitive's name is its public one: F.abs's is "abs")."""
+    return "F." + twin.__name__
 
 
 def _shape(x: Any) -> tuple[int, ...]:
