@@ -67,7 +67,8 @@ def test_only_objects_that_their_address_gives_back_get_one():
     assert address(made) is None  # a class a hook made: its module holds no such name
 
 
-def test_a_plugin_file_is_looked_up_by_name_in_the_worker(tmp_path):
+def test_a_plugin_file_is_looked_up_by_name_in_the_worker(tmp_path, monkeypatch):
+    monkeypatch.setattr(optlab.registry, "_default", None)  # a registry of its own: the file's names stay here
     plugin = tmp_path / "my_plugin.py"
     plugin.write_text(textwrap.dedent("""
         import numpy as np
