@@ -46,8 +46,8 @@ def warm(spec: RunSpec) -> tuple[str, ...]:
     child should inherit: isolation.INHERITED (scipy.optimize, with scipy.linalg and scipy.sparse) when an
     evaluation will read the run's OptimizeResult or the plugins import scipy (whose submodules they reach on
     first use, inside the run), else nothing."""
-    evaluation = [plugin_object(spec, kind, name) for kind, name in spec.needs()][-1]
-    return isolation.INHERITED if evaluation is not None or "scipy" in sys.modules else ()
+    found = {kind: plugin_object(spec, kind, name) for kind, name in spec.needs()}
+    return isolation.INHERITED if found["evaluations"] is not None or "scipy" in sys.modules else ()
 
 
 def build(spec: RunSpec) -> tuple[Problem, Any, dict[str, Any]]:
