@@ -14,7 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, ThreadPoolE
 from typing import Any, Callable, Iterable, Iterator
 
 from optlab import hookimpl
-from optlab.experiment.isolation import ExecutorError, Failure, Outcome, Worker, call
+from optlab.experiment.isolation import INHERITED, ExecutorError, Failure, Outcome, Worker, call
+from optlab.experiment.spec import RunSpec
 from optlab.optim.status import Status
 from optlab.registry import registry
 
@@ -209,18 +210,23 @@ def _task(fn: Callable, item: Any, seconds: float | None) -> Outcome:
     """A Dask task: load the item's plugins in the worker process (its forked runs inherit them warm,
     so a run's hard time limit is not spent importing), then run the item in a child of its own.
 
-    The registry imports a built-in plugin on the first lookup of a name it provides: the names the item
-    needs (a RunSpec's problem, optimizer and evaluation) are looked up here, before the fork.
+    A RunSpec says where its plugin objects live (the driver's registry found them): their modules are imported
+    here, before the fork, without a registry (`worker.warm`). Another item's needs are looked up by name.
     """
-    reg = registry()
-    for path in getattr(item, "plugins", ()):
-        reg.load_file(path)
-    for kind, name in getattr(item, "needs", tuple)():
-        reg.find(kind, name)
+    if isinstance(item, RunSpec):
+        from optlab.experiment.worker import warm
+
+        inherit = warm(item)
+    else:
+        reg, inherit = registry(), INHERITED
+        for path in getattr(item, "plugins", ()):
+            reg.load_file(path)
+        for kind, name in getattr(item, "needs", tuple)():
+            reg.find(kind, name)
     stop = threading.Event()
     _watch_cancel(stop)
     try:
-        return call(fn, item, seconds, stop)
+        return call(fn, item, seconds, stop, inherit)
     finally:
         stop.set()  # also ends the watcher
 

@@ -13,7 +13,7 @@ import hashlib
 import inspect
 import itertools
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -22,31 +22,7 @@ from ..optim.base import ParameterError, validate_params
 from ..registry import PluginError, Registry
 from . import suites
 from .config import Component, Config, ConfigError
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run, as plain data so it pickles to any worker."""
-
-    problem: str
-    problem_params: dict[str, Any]
-    optimizer: str
-    optimizer_params: dict[str, Any]
-    label: str
-    seed: int
-    scale: float
-    budget: dict[str, Any]
-    stopping: dict[str, Any]
-    plugins: tuple[str, ...] = ()
-    run_id: str = field(default="", compare=False)
-    slot: str = field(default="", compare=False)
-    identity: dict[str, Any] = field(default_factory=dict, compare=False)
-    cost: dict[str, Any] = field(default_factory=dict, compare=False)
-    jit: bool = field(default=True, compare=False)  # the oracle replays traced derivatives (same results)
-
-    def needs(self) -> tuple[tuple[str, str], ...]:
-        """The (kind, name) pairs a worker looks up to run it, so that it can import their plugins first."""
-        return ("problems", self.problem), ("optimizers", self.optimizer), ("evaluations", self.problem)
+from .spec import RunSpec, address
 
 
 def _points(params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -184,6 +160,7 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
     budget, stopping = config.budget.model_dump(), config.stopping.model_dump()
     code, cost = optlab_fingerprint(), config.cost.model_dump()
     factories = {name: reg.get("problems", name) for name, _ in problems}
+    addresses = _addresses(reg, {name for name, _ in problems}, {name for name, *_ in optimizers})
     specs = []
     for (pname, pparams), (oname, oparams, label, oresolved, ocode), scale, seed in itertools.product(
             problems, optimizers, config.scale, config.seeds):
@@ -194,5 +171,21 @@ def expand(config: Config, reg: Registry, source: str = "config") -> list[RunSpe
                     "stopping": stopping, "code": code}
         spec = RunSpec(pname, pparams, oname, oparams, label, seed, scale, budget, stopping, tuple(config.plugins))
         specs.append(replace(spec, run_id=_digest(identity), identity=identity, cost=cost, jit=config.jit,
-                             slot=_digest(pname, pparams, oname, oparams, label, seed, scale)))
+                             slot=_digest(pname, pparams, oname, oparams, label, seed, scale),
+                             where={**addresses["problems"].get(pname, {}), **addresses["optimizers"].get(oname, {})}))
     return specs
+
+
+def _addresses(reg: Registry, problems: set[str], optimizers: set[str]) -> dict[str, dict[str, dict[str, str]]]:
+    """kind -> name -> the RunSpec.where items of that name: where a worker imports its problem (and evaluation)
+    or optimizer from. Left out: objects of plugin files (a worker loads the files and looks them up by name)
+    and objects no "module:qualname" gives back (`address`)."""
+    out: dict[str, dict[str, dict[str, str]]] = {"problems": {}, "optimizers": {}}
+    for kind, names in (("problems", problems), ("optimizers", optimizers)):
+        for name in names:
+            found = {k: reg.find(k, name) for k in ((kind, "evaluations") if kind == "problems" else (kind,))}
+            if any(entry is not None and entry.source.startswith("file ") for entry in found.values()):
+                continue
+            spots = {k: "" if entry is None else address(entry.obj) for k, entry in found.items()}
+            out[kind][name] = {k: spot for k, spot in spots.items() if spot is not None}
+    return out

@@ -25,9 +25,10 @@ from typing import Any, Callable
 from ..optim.malloc import keep_freed_memory
 from ..optim.status import Status
 
-# Modules every run imports, loaded before a fork so that each child inherits them: the loop's result type
-# (scipy.optimize, which brings scipy.linalg). Plugins import them on first use to keep `optlab list` and
-# start-up light; without this each new worker (and each Dask run's child) would import them again.
+# Modules loaded before a fork so that each child inherits them: scipy.optimize, which brings scipy.linalg and
+# scipy.sparse. Plugins reach them on first use (scipy's lazy submodules) to keep start-up light; without this
+# each run's child would import them inside its run. The driver imports them before forking its workers; a
+# Dask worker only for the runs that need scipy (`optlab.experiment.worker.warm`).
 INHERITED = ("scipy.optimize",)
 TAIL_LINES = 40  # lines of a failed run's output kept with its cause
 POLL = 0.1  # seconds between checks of the stop flag and the deadline
@@ -99,12 +100,12 @@ class Worker:
     """A forked child that runs fn(item) for one item after another; whatever kills it, the next call
     forks a replacement. The child inherits the driver's loaded modules, so starting one costs a fork."""
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
-        self.fn = fn
+    def __init__(self, fn: Callable[[Any], Any], inherit: tuple[str, ...] = INHERITED) -> None:
+        self.fn, self.inherit = fn, inherit
         self.pid: int | None = None
 
     def _start(self) -> None:
-        for name in INHERITED:
+        for name in self.inherit:
             importlib.import_module(name)
         self.output = tempfile.TemporaryFile()  # the child's stdout and stderr
         parent = os.getpid()
@@ -197,9 +198,10 @@ class Worker:
 
 
 def call(fn: Callable[[Any], Any], item: Any, seconds: float | None = None,
-         stop: threading.Event | None = None) -> Outcome:
-    """fn(item) in a child of its own (what a Dask task does), killed after `seconds` or when `stop` is set."""
-    worker = Worker(fn)
+         stop: threading.Event | None = None, inherit: tuple[str, ...] = INHERITED) -> Outcome:
+    """fn(item) in a child of its own (what a Dask task does), killed after `seconds` or when `stop` is set;
+    the modules `inherit` are imported first."""
+    worker = Worker(fn, inherit)
     try:
         return worker.call(item, seconds, stop)
     finally:

@@ -3,32 +3,27 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import inspect
-import json
 import os
 import platform
 import signal
 import sqlite3
 import threading
-import traceback
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Generator, Iterator
 
-import numpy as np
-
-from ..optim.loop import run as run_optimizer
-from ..optim.problem import Problem
 from ..optim.status import Status
-from ..optim.stopping import Budget, Stopping
-from ..registry import PluginError, Registry, registry
+from ..registry import PluginError, registry
 from . import isolation
 from .config import Config, ConfigError
-from .cost import CostModel
 from .grid import RunSpec, expand, stale_reasons
 from .lock import folder_lock
 from .numerics import numerics
-from .store import Store, plain
+from .store import Store
+from .worker import build, evaluate, execute, finite, identity, row_counts
+
+__all__ = ["Interrupted", "MAX_RUNS", "StoreFailed", "build", "evaluate", "execute", "failed_row", "hard_limit",
+           "make_executor", "plan", "row_counts", "run_experiment", "stale_runs", "update_costs", "versions"]
 
 
 def versions() -> dict[str, str]:
@@ -42,79 +37,16 @@ def versions() -> dict[str, str]:
     return out | numerics()
 
 
-def _worker_registry(plugins: tuple[str, ...]) -> Registry:
-    reg = registry()
-    for path in plugins:
-        reg.load_file(path)
-    return reg
-
-
-def build(spec: RunSpec) -> tuple[Problem, Any, dict[str, Any]]:
-    """The spec's problem and optimizer, and the problem's parameters with the run's scale and seed."""
-    reg = _worker_registry(spec.plugins)
-    factory = reg.get("problems", spec.problem)
-    accepted = inspect.signature(factory).parameters
-    kwargs = dict(spec.problem_params)
-    if "scale" in accepted:
-        kwargs["scale"] = spec.scale
-    if "seed" in accepted and "seed" not in kwargs:
-        kwargs["seed"] = spec.seed
-    problem = factory(**kwargs)
-    optimizer = reg.get("optimizers", spec.optimizer)(**spec.optimizer_params)
-    if hasattr(problem, "play"):  # a game: its own loop moves each player with a copy of the optimizer
-        optimizer = problem.play(optimizer)
-    return problem, optimizer, kwargs
-
-
-def execute(spec: RunSpec) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run one spec in whatever process it lands in; a method's exception is a run with status error.
-
-    Inside an isolated child each trace entry is also reported to the driver as it is recorded, so a
-    run killed at its hard time limit keeps its last recorded iterate.
-    """
-    row = _identity(spec)
-    try:
-        problem, optimizer, kwargs = build(spec)
-        result = run_optimizer(optimizer, problem, Budget(**spec.budget), Stopping(**spec.stopping), seed=spec.seed,
-                               callback=isolation.report, jit=spec.jit)
-    except Exception:
-        row.update(status=Status.ERROR, reason="setup", message=traceback.format_exc())
-        return row, []
-    try:  # a run that failed has nothing to measure
-        metrics = None if result.status_name == Status.ERROR else evaluate(spec, problem, result)
-    except Exception:
-        metrics, result.status_name, result.message = None, Status.ERROR, "evaluation\n" + traceback.format_exc()
-    trace = result.trace
-    row.update(n=problem.n, status=result.status_name, reason=result.message.split("\n")[0][:200],
-               message=result.message, nit=result.nit, nfev=result.nfev, ngev=result.njev,
-               nhvp=result.counts["nhvp"], nhess=result.counts["nhess"],
-               oracle_seconds=result.counts["seconds"], wall_seconds=result.wall_seconds,
-               f0=trace[0]["f"] if trace else None, f_final=_finite(result.fun),
-               gnorm_final=_finite(trace[-1]["gnorm"]) if trace and trace[-1]["gnorm"] is not None else None,
-               f_star=problem.f_star, local_minima=list(problem.local_minima), reference=problem.reference,
-               instance_params={k: v for k, v in kwargs.items() if k != "scale"},
-               scaled_gradient=_finite(result.scaled_gradient),
-               cost=CostModel(**spec.cost).cost(row_counts(result), problem.n), metrics=metrics)
-    return row, trace
-
-
-def _identity(spec: RunSpec) -> dict[str, Any]:
-    return {"run_id": spec.run_id, "problem": spec.problem, "problem_params": spec.problem_params,
-            "optimizer": spec.optimizer, "optimizer_params": spec.optimizer_params,
-            "label": spec.label, "seed": spec.seed, "scale": spec.scale, "slot": spec.slot,
-            "identity": spec.identity, "cost_model": spec.cost}
-
-
 def failed_row(spec: RunSpec, failure: isolation.Failure, trace: list[dict[str, Any]]) -> dict[str, Any]:
     """The row of a run that gave no result: its cause, its output, and its last reported iterate if any."""
-    row = _identity(spec)
+    row = identity(spec)
     message = failure.cause + ("\n--- last output ---\n" + failure.output if failure.output else "")
     row.update(status=failure.status, reason=failure.cause[:200], message=message, nit=max(len(trace) - 1, 0))
     if trace:
         last = trace[-1]
         row.update({k: last.get(k) for k in ("nfev", "ngev", "nhvp", "nhess")}, wall_seconds=last.get("seconds"),
-                   f0=_finite(trace[0]["f"]), f_final=_finite(last["f"]),
-                   gnorm_final=None if last.get("gnorm") is None else _finite(last["gnorm"]))
+                   f0=finite(trace[0]["f"]), f_final=finite(last["f"]),
+                   gnorm_final=None if last.get("gnorm") is None else finite(last["gnorm"]))
     return row
 
 
@@ -122,25 +54,6 @@ def hard_limit(spec: RunSpec) -> float | None:
     """Seconds after which an isolated run is killed: its budget.seconds plus a grace for start-up."""
     seconds = spec.budget.get("seconds")
     return None if seconds is None else 1.1 * seconds + 1.0
-
-
-def row_counts(result: Any) -> dict[str, int]:
-    """The oracle counts of a result under the store's column names."""
-    c = result.counts
-    return {"nfev": c["nfev"], "ngev": c["ngev"], "nhvp": c["nhvp"], "nhess": c["nhess"]}
-
-
-def evaluate(spec: RunSpec, problem: Problem, result: Any) -> dict[str, Any] | None:
-    """The metrics of the evaluation registered for the spec's problem (hook `optlab_evaluations`), as JSON."""
-    entry = _worker_registry(spec.plugins).find("evaluations", spec.problem)
-    if entry is None:
-        return None
-    return json.loads(json.dumps(entry.obj(problem, result), default=plain))  # checked here, in the worker
-
-
-def _finite(value: Any) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
 
 
 def make_executor(config: Config, name: str | None = None, workers: int | None = None) -> Any:
