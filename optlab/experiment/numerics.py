@@ -4,24 +4,35 @@ Both follow the CPU: numpy dispatches its loops (exp, log, sin, ...) to the wide
 and OpenBLAS picks dot and matrix kernels (with other summation orders and FMA use) per CPU family. Two
 x86-64 machines give different last bits, and rounding-sensitive runs then take other paths. `PORTABLE`
 pins both to what every x86-64 machine with AVX2 and FMA has; it must be in the environment before numpy
-is imported (`env OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL AVX512_SPR" ...`).
+is imported (the MGH study's README gives the `export`).
 """
 from __future__ import annotations
 
 import ctypes
 import platform
 
-PORTABLE = {"OPENBLAS_CORETYPE": "Haswell", "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
+# numpy >= 2.4 names its AVX-512 targets X86_V4, AVX512_ICL, AVX512_SPR; numpy 1.x-2.3 AVX512F ... AVX512_SPR.
+# A name a version does not dispatch on is ignored, so one list serves both.
+PORTABLE = {"OPENBLAS_CORETYPE": "Haswell",
+            "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
+                                        "AVX512_CLX AVX512_CNL"}
+AVX2_LEVELS = ("X86_V3", "AVX2")  # what simd_level() says under PORTABLE (numpy >= 2.4, older numpy)
 _CORENAME = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename")
+
+
+def cpu_features() -> tuple[list[str], dict[str, bool]]:
+    """numpy's dispatch targets (narrowest first) and which CPU features it uses, as numpy 1.x and 2.x hold them."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as umath
+    return list(umath.__cpu_dispatch__), dict(umath.__cpu_features__)
 
 
 def simd_level() -> str:
     """The widest of numpy's dispatch targets this process uses (e.g. X86_V3, AVX512_SPR)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
-    except ImportError:
-        return "?"
-    used = [target for target in __cpu_dispatch__ if __cpu_features__.get(target)]
+    dispatch, features = cpu_features()
+    used = [target for target in dispatch if features.get(target)]
     return used[-1] if used else "baseline"
 
 
