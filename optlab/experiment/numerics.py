@@ -9,6 +9,7 @@ is imported (the MGH study's README gives the `export`).
 from __future__ import annotations
 
 import ctypes
+import importlib
 import platform
 
 # numpy >= 2.4 names its AVX-512 targets X86_V4, AVX512_ICL, AVX512_SPR; numpy 1.x-2.3 AVX512F ... AVX512_SPR.
@@ -23,9 +24,9 @@ _CORENAME = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "o
 def cpu_features() -> tuple[list[str], dict[str, bool]]:
     """numpy's dispatch targets (narrowest first) and which CPU features it uses, as numpy 1.x and 2.x hold them."""
     try:
-        from numpy._core import _multiarray_umath as umath
+        umath = importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # numpy 1.x
-        from numpy.core import _multiarray_umath as umath
+        umath = importlib.import_module("numpy.core._multiarray_umath")
     return list(umath.__cpu_dispatch__), dict(umath.__cpu_features__)
 
 
