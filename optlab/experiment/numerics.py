@@ -15,8 +15,8 @@ import platform
 # numpy >= 2.4 names its AVX-512 targets X86_V4, AVX512_ICL, AVX512_SPR; numpy 1.x-2.3 AVX512F ... AVX512_SPR.
 # A name a version does not dispatch on is ignored, so one list serves both.
 PORTABLE = {"OPENBLAS_CORETYPE": "Haswell",
-            "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX "
-                                        "AVX512_CLX AVX512_CNL"}
+            "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR AVX512F AVX512CD AVX512_KNL AVX512_KNM "
+                                        "AVX512_SKX AVX512_CLX AVX512_CNL"}
 AVX2_LEVELS = ("X86_V3", "AVX2")  # what simd_level() says under PORTABLE (numpy >= 2.4, older numpy)
 _CORENAME = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename")
 
