@@ -120,6 +120,14 @@ CASES = [
     case("norm", lambda x: F.norm(x, ord=1), lambda x: np.linalg.norm(x, ord=1), away(5), label="ord1"),
     case("norm", lambda x: F.norm(x, ord=np.inf, axis=1), lambda x: np.linalg.norm(x, ord=np.inf, axis=1),
          distinct(3, 4), label="ordinf-axis1"),
+    # matrix norms, numpy's meaning (a 2-D x or a pair of axes): largest/smallest column (1) or row (inf) sum of |x|
+    *(case("norm", lambda x, o=o: F.norm(x, ord=o), lambda x, o=o: np.linalg.norm(x, ord=o), away(3, 4),
+           label=f"matrix-ord{o}") for o in (1, -1, np.inf, -np.inf, "fro")),
+    case("norm", lambda x: F.norm(x, ord=1, axis=(2, 0)), lambda x: np.linalg.norm(x, ord=1, axis=(2, 0)),
+         away(3, 2, 4), label="matrix-ord1-axes20"),
+    case("norm", lambda x: F.norm(x, ord=-np.inf, axis=(0, 1), keepdims=True),
+         lambda x: np.linalg.norm(x, ord=-np.inf, axis=(0, 1), keepdims=True), away(3, 2, 4),
+         label="matrix-ord-inf-keepdims"),
     # shape
     case("reshape", lambda x: F.reshape(x, (4, 3)), lambda x: x.reshape(4, 3), randn(3, 4)),
     case("reshape", lambda x: F.reshape(x, (2, -1)), lambda x: x.reshape(2, -1), randn(3, 4), label="-1"),

@@ -790,3 +790,22 @@ def test_small_vectors_computed_in_python_floats_keep_eager_bits():
     for jitted in (vg, h):
         source = next(iter(jitted.cache.values())).program.source
         assert "t0.tolist()" in source and "_matmul(" in source and "= _array([" in source
+
+
+def test_constant_float32_gradients_under_float64_constants_jit_as_eager():
+    # a float32 input met by a float64 constant: the gradient is cast to float32; where it does not depend on x
+    # (a linear f, a quadratic's Hessian) the cast copy must keep the level it was made at, or jit takes it for a
+    # closed-over Variable and refuses (found by a new user's try: JitError on a float32 quadratic's Hessian)
+    c, A = np.array([1.0, 2.0, -0.5]), np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    x = np.array([0.5, 1.2, 2.0], dtype=np.float32)
+    for f, expected in ((lambda v: F.sum(v * c), c), (lambda v: F.sum(v * np.float64(2.0)), np.full(3, 2.0)),
+                        (lambda v: np.sum(v / np.full(3, 2.0)), np.full(3, 0.5))):
+        jitted = jit(grad(f))
+        for point in (x, x * 3):
+            got = jitted(point)
+            assert got.dtype == np.float32 and np.array_equal(got, expected.astype(np.float32))
+        assert jitted.traces == 1
+    h = jit(hessian(lambda v: v @ A @ v))(x)
+    assert h.dtype == np.float32 and np.array_equal(h, (A + A.T).astype(np.float32))
+    vg = jit(value_and_grad(lambda v: F.sum(v * c)))(x)
+    assert vg[1].dtype == np.float32 and np.array_equal(vg[1], c.astype(np.float32))

@@ -321,7 +321,11 @@ def _in_dtypes(grads: list[Variable | None], inputs: Sequence[Variable]) -> list
     gradient, as torch and JAX give); cast differentiably when the gradient is recorded."""
     for i, (g, x) in enumerate(zip(grads, inputs)):
         if g is not None and g.data.dtype != x.data.dtype:
-            grads[i] = _cast(g, x.data.dtype) if g.creator is not None else _new_variable(g.data.astype(x.data.dtype))
+            if g.creator is not None:
+                grads[i] = _cast(g, x.data.dtype)
+            else:  # a constant gradient: the copy keeps its generation, the level it was made at (jit reads it)
+                grads[i] = cast = _new_variable(g.data.astype(x.data.dtype))
+                cast.generation = g.generation
     return grads
 
 

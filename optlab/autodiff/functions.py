@@ -380,15 +380,40 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
-    """Vector norm along `axis` (2 by default; 1 and inf too). At 0 the 2-norm's gradient is nan, as
-    JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon under the root where 0 can occur."""
+    """numpy.linalg.norm: a vector norm (None or 2, 1, inf, -inf) of a 1-D x or along an int axis; a matrix norm
+    (None or "fro", 1, -1, inf, -inf) of a 2-D x or over a pair of axes; ord None of any x, the 2-norm of all its
+    entries. At 0 the 2-norm's gradient is nan, as JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon
+    under the root where 0 can occur. The singular-value norms (2, -2, "nuc" of a matrix) have no twin here."""
+    ndim = np.ndim(_data(x))
+    pair = isinstance(axis, tuple) and len(axis) == 2
+    if ord is None and (axis is None or pair) or ord == "fro" and (pair or axis is None and ndim == 2):
+        return sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
+    if pair or axis is None and ndim == 2:
+        return _matrix_norm(x, ord, axis if pair else (0, 1), keepdims)
+    if axis is None and ndim != 1:
+        raise ValueError(f"norm: ord={ord!r} of a {ndim}-d array needs axis (numpy: improper number of dimensions)")
     if ord is None or ord == 2:
         return sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
         return _sum(_abs(x), axis=axis, keepdims=keepdims)
-    if ord == np.inf:
-        return _max(_abs(x), axis=axis, keepdims=keepdims)
-    raise ValueError(f"norm: ord must be None, 1, 2 or inf, got {ord!r}")
+    if ord in (np.inf, -np.inf):
+        return (_max if ord > 0 else _min)(_abs(x), axis=axis, keepdims=keepdims)
+    raise ValueError(f"norm: a vector's ord must be None, 1, 2, inf or -inf, got {ord!r}")
+
+
+def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any:
+    """numpy's induced 1- and inf-norms (largest column or row sum of |x|; -1 and -inf the smallest) over `axes`."""
+    ndim = np.ndim(_data(x))
+    rows, cols = (a % ndim for a in axes)
+    if ord not in (1, -1, np.inf, -np.inf):
+        raise TypeError(f"norm: ord={ord!r} of a matrix (a singular-value norm) has no differentiable twin in "
+                        f"optlab.autodiff.functions; ord None or 'fro', 1, -1, inf and -inf have")
+    summed, across = (rows, cols) if ord in (1, -1) else (cols, rows)
+    pick = _max if ord > 0 else _min
+    r = pick(_sum(_abs(x), axis=summed, keepdims=True), axis=across, keepdims=True)
+    if keepdims:
+        return r
+    return reshape(r, tuple(n for i, n in enumerate(np.shape(_data(x))) if i not in (rows, cols)))
 
 
 # ----------------------------------------------------------------------------------------------
