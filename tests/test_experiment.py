@@ -113,6 +113,15 @@ BAD = {
                   "optimizer 'gd': parameter 'lr': Input should be greater than 0"),
     "unknown_problem_param": ("name: x\nproblems: [{name: bowl, params: {m: 2}}]\noptimizers: [gd]\n",
                               "problems[0].params.m: unknown parameter of problem 'bowl'"),
+    # a problem parameter of its default's kind (the factory checks the values when a run builds the problem)
+    "problem_param_bool": ("name: x\nproblems: [{name: extended_rosenbrock, params: {n: yes}}]\noptimizers: [gd]\n",
+                           "problems[0].params.n: problem 'extended_rosenbrock' takes a number here, got True"),
+    "problem_param_quoted": ("name: x\nproblems: [{name: quadratic, params: {cond: '50'}}]\noptimizers: [gd]\n",
+                             "problems[0].params.cond: problem 'quadratic' takes a number here, got '50' "
+                             "(write it without quotes)"),
+    "problem_param_fraction": ("name: x\nproblems: [{name: extended_rosenbrock, params: {n: [4, 4.5]}}]\n"
+                               "optimizers: [gd]\n",
+                               "problems[0].params.n: problem 'extended_rosenbrock' takes an integer here, got 4.5"),
 }
 
 

@@ -106,12 +106,34 @@ def stale_reasons(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
 def _check_problem(reg: Registry, where: str, name: str, params: dict[str, Any], scaled: bool) -> None:
     factory = reg.get("problems", name)
     accepted = inspect.signature(factory).parameters
-    for key in params:
+    for key, value in params.items():
         if key not in accepted:
             raise ConfigError(f"{where}.params.{key}: unknown parameter of problem {name!r} "
                               f"(parameters: {', '.join(accepted) or 'none'})")
+        _check_kind(f"{where}.params.{key}", name, value, accepted[key].default)
     if scaled and "scale" not in accepted:
         raise ConfigError(f"{where}: problem {name!r} takes no 'scale', but the config's scale axis is not [1]")
+
+
+def _check_kind(where: str, name: str, value: Any, default: Any) -> None:
+    """A value of its default's kind, where the default is a number: YAML's true/yes or "4" is no number, 4.5 no
+    integer. The values themselves (an odd n where n must be even) are the factory's to check, when a run builds
+    the problem."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: problem {name!r} takes a number here, got {value!r}"
+                          + (" (write it without quotes)" if isinstance(value, str) and _numeral(value) else ""))
+    if isinstance(default, int) and not isinstance(value, int):
+        raise ConfigError(f"{where}: problem {name!r} takes an integer here, got {value!r}")
+
+
+def _numeral(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_label(labelled: dict[str, tuple[int, str, dict[str, Any], dict[str, Any]]], where: str, label: str,
