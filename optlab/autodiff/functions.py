@@ -385,14 +385,14 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     entries. At 0 the 2-norm's gradient is nan, as JAX's (0 * inf: sqrt's slope at 0 is inf); add an epsilon
     under the root where 0 can occur. The singular-value norms (2, -2, "nuc" of a matrix) have no twin here."""
     ndim = np.ndim(_data(x))
-    pair = isinstance(axis, tuple) and len(axis) == 2
-    if ord is None and (axis is None or pair) or ord == "fro" and (pair or axis is None and ndim == 2):
+    matrix = isinstance(axis, tuple) and len(axis) == 2 or axis is None and ndim == 2
+    if ord is None or matrix and ord == "fro":  # the 2-norm of the entries (along axis)
         return sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
-    if pair or axis is None and ndim == 2:
-        return _matrix_norm(x, ord, axis if pair else (0, 1), keepdims)
+    if matrix:
+        return _matrix_norm(x, ord, (0, 1) if axis is None else axis, ndim, keepdims)
     if axis is None and ndim != 1:
         raise ValueError(f"norm: ord={ord!r} of a {ndim}-d array needs axis (numpy: improper number of dimensions)")
-    if ord is None or ord == 2:
+    if ord == 2:
         return sqrt(_sum(x * x, axis=axis, keepdims=keepdims))
     if ord == 1:
         return _sum(_abs(x), axis=axis, keepdims=keepdims)
@@ -401,9 +401,8 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     raise ValueError(f"norm: a vector's ord must be None, 1, 2, inf or -inf, got {ord!r}")
 
 
-def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any:
+def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], ndim: int, keepdims: bool) -> Any:
     """numpy's induced 1- and inf-norms (largest column or row sum of |x|; -1 and -inf the smallest) over `axes`."""
-    ndim = np.ndim(_data(x))
     rows, cols = (a % ndim for a in axes)
     if ord not in (1, -1, np.inf, -np.inf):
         raise TypeError(f"norm: ord={ord!r} of a matrix (a singular-value norm) has no differentiable twin in "
