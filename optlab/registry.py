@@ -113,8 +113,8 @@ class Registry:
         if source == "built-in":  # the catalogue's names are unique (tested), and a third party's are checked
             return  # when it registers: no hook called now (a study's hooks import its code when called)
         found = self._loaded()  # fail now, naming both sources, if a name is taken twice
-        sharing = [ep for ep, value in list(self.pending.items())
-                   if value.value in {_provider(k, n) for k in found for n in found[k]}]
+        claimed = {_provider(k, n) for k in found for n in found[k]}
+        sharing = [ep for ep, value in list(self.pending.items()) if value.value in claimed]
         if sharing:  # a built-in that provides one of its names too: imported and compared
             self._load_pending(sharing)
             self._loaded()
